@@ -1,0 +1,192 @@
+//! The crash report and its parts: plain serde types with no I/O.
+//!
+//! These types are the JSON contract of the HTTP API and of the files in the data dir, so field names
+//! are stable: later versions add fields (and bump [`SCHEMA_VERSION`] only on a breaking change).
+
+mod exit;
+
+pub use exit::{signal_name, ExitStatus};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Version of the report JSON layout. Bumped only when a field changes meaning or disappears.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Everything coroner knows about one exit of one container's init process.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CrashReport {
+    pub schema_version: u32,
+    /// Stable id derived from the containerd namespace, container id and init pid.
+    pub id: String,
+    pub outcome: Outcome,
+    pub container: ContainerInfo,
+    /// Present for containers created by the CRI plugin (Kubernetes pods).
+    pub kubernetes: Option<KubernetesInfo>,
+    pub lifecycle: Lifecycle,
+    pub exit: ExitStatus,
+    pub oom: OomInfo,
+    pub cgroup: CgroupReport,
+    /// True when the exit was found by reconciling containerd's task list (the agent was disconnected
+    /// or not running when it happened); figures read at exit time may then be missing.
+    pub recovered: bool,
+    /// What could not be collected, with a stable reason, so a missing figure is explained.
+    #[serde(default)]
+    pub collection_errors: Vec<CollectionError>,
+    /// Identity of the node and agent that wrote the report.
+    pub agent: AgentInfo,
+}
+
+/// `crashed` for a non-zero exit, a signal or an OOM kill; `completed` for exit code 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Crashed,
+    Completed,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Crashed => "crashed",
+            Outcome::Completed => "completed",
+        }
+    }
+}
+
+/// The containerd view of the container.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ContainerInfo {
+    /// containerd namespace (`k8s.io` for Kubernetes, `moby` for Docker, ...).
+    pub namespace: String,
+    pub id: String,
+    /// Image reference the container was created from.
+    pub image: Option<String>,
+    /// Digest of the image manifest the reference resolved to when the container was created.
+    pub image_digest: Option<String>,
+    /// Image id (config digest) the CRI plugin recorded, as `crictl images` shows it.
+    pub image_id: Option<String>,
+    pub runtime: Option<String>,
+    /// Init process pid (host pid namespace).
+    pub pid: u32,
+    pub command: Vec<String>,
+    pub cwd: Option<String>,
+    pub user: Option<String>,
+    /// Environment variable names. Values are withheld unless allow-listed (see `env_values`).
+    pub env_keys: Vec<String>,
+    /// Values of allow-listed environment variables only.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub env_values: std::collections::BTreeMap<String, String>,
+    /// containerd labels of the container (CRI labels included).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub labels: std::collections::BTreeMap<String, String>,
+}
+
+/// Kubernetes identity, from the CRI plugin's labels and its metadata extension.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct KubernetesInfo {
+    pub pod: String,
+    pub namespace: String,
+    pub pod_uid: Option<String>,
+    pub container: String,
+    /// Restart attempt as kubelet counts it (0 for the first run).
+    pub attempt: Option<u32>,
+    pub log_path: Option<String>,
+    pub sandbox_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Lifecycle {
+    pub created_at: Option<DateTime<Utc>>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub exited_at: DateTime<Utc>,
+    /// From start (or create, when start was not seen) to exit.
+    pub runtime_ms: Option<u64>,
+    /// When the agent wrote the report.
+    pub reported_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct OomInfo {
+    /// The kernel OOM killer acted in the container's cgroup (events or the cgroup's kill counter).
+    pub killed: bool,
+    /// `/tasks/oom` events containerd sent for this container, after de-duplication.
+    pub events: u32,
+    /// `oom_kill` counter of the container's memory cgroup at exit, when readable.
+    pub kills: Option<u64>,
+}
+
+/// cgroup version a host runs containers under, as seen by the agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CgroupVersion {
+    V1,
+    V2,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CgroupReport {
+    pub version: Option<CgroupVersion>,
+    /// The container's cgroup path from the OCI spec, resolved to a path below the cgroup root.
+    pub path: Option<String>,
+    /// Limits as snapshotted when the task was created or started.
+    pub limits: Option<CgroupLimits>,
+    /// Usage read the moment the exit event arrived.
+    pub usage: Option<CgroupUsage>,
+}
+
+/// Resource limits of a cgroup. `None` means unlimited or not applicable.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CgroupLimits {
+    pub memory_limit_bytes: Option<u64>,
+    /// Memory plus swap limit (v1 `memory.memsw.limit_in_bytes`, v2 `memory.max` + `memory.swap.max`).
+    pub memory_swap_limit_bytes: Option<u64>,
+    /// CFS quota in microseconds per period; `None` when unlimited.
+    pub cpu_quota_us: Option<u64>,
+    pub cpu_period_us: Option<u64>,
+    /// v1 `cpu.shares`.
+    pub cpu_shares: Option<u64>,
+    /// v2 `cpu.weight`.
+    pub cpu_weight: Option<u64>,
+    /// `cpuset.cpus` as the kernel prints it (e.g. `0-1`); empty means inherited.
+    pub cpuset_cpus: Option<String>,
+    pub cpuset_mems: Option<String>,
+    pub pids_max: Option<u64>,
+}
+
+/// Usage figures of a cgroup, read at exit.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CgroupUsage {
+    pub memory_current_bytes: Option<u64>,
+    /// v1 `memory.max_usage_in_bytes`, v2 `memory.peak` (kernel 5.19+).
+    pub memory_peak_bytes: Option<u64>,
+    /// v1 `memory.failcnt`; v2 the `max` count in `memory.events`.
+    pub memory_failcnt: Option<u64>,
+    /// v1 `oom_kill` in `memory.oom_control`; v2 `oom_kill` in `memory.events`.
+    pub oom_kill_count: Option<u64>,
+    /// v2 `oom` in `memory.events`: times the cgroup hit its limit and the OOM killer was invoked.
+    pub oom_count: Option<u64>,
+    pub pids_current: Option<u64>,
+    /// v2 `pids.peak` (kernel 6.1+); not available in v1.
+    pub pids_peak: Option<u64>,
+    /// Forks refused because of `pids.max` (v1/v2 `pids.events` `max`).
+    pub pids_max_events: Option<u64>,
+    pub cpu_usage_usec: Option<u64>,
+    pub cpu_nr_periods: Option<u64>,
+    pub cpu_nr_throttled: Option<u64>,
+    pub cpu_throttled_usec: Option<u64>,
+}
+
+/// Something the collector could not read, with a stable machine label and the detail.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CollectionError {
+    /// Stable label, also used as a metric label (`containerd_metadata`, `cgroup_limits`, ...).
+    pub stage: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AgentInfo {
+    pub node: Option<String>,
+    pub version: String,
+}
