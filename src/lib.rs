@@ -2,7 +2,17 @@
 //!
 //! Data flows one way: containerd events ([`containerd`]) -> live container registry
 //! ([`registry`]) -> collection at exit ([`collect`], [`cgroup`]) -> store ([`store`]) -> HTTP and
-//! metrics ([`http`]). [`agent`] wires them together; [`config`] parses and validates the flags.
+//! metrics ([`http`], [`metrics`]). [`agent`] wires them together; [`config`] parses and validates
+//! the flags.
 
+pub mod agent;
 pub mod cgroup;
+pub mod collect;
+pub mod config;
+pub mod containerd;
+pub mod http;
+pub mod metrics;
 pub mod model;
+pub mod redact;
+pub mod registry;
+pub mod store;

@@ -190,3 +190,58 @@ pub struct AgentInfo {
     pub node: Option<String>,
     pub version: String,
 }
+
+/// One line of the crash list: enough to pick a report without loading it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CrashSummary {
+    pub id: String,
+    pub outcome: Outcome,
+    pub exited_at: DateTime<Utc>,
+    /// Kubernetes namespace, or the containerd namespace for other containers.
+    pub namespace: String,
+    pub pod: Option<String>,
+    /// Kubernetes container name, or the containerd container id.
+    pub container: String,
+    pub container_id: String,
+    pub image: Option<String>,
+    pub exit_code: u32,
+    pub signal_name: Option<String>,
+    pub oom_killed: bool,
+    pub attempt: Option<u32>,
+    pub recovered: bool,
+}
+
+impl CrashReport {
+    pub fn summary(&self) -> CrashSummary {
+        let k8s = self.kubernetes.as_ref();
+        CrashSummary {
+            id: self.id.clone(),
+            outcome: self.outcome,
+            exited_at: self.lifecycle.exited_at,
+            namespace: k8s.map_or_else(|| self.container.namespace.clone(), |k| k.namespace.clone()),
+            pod: k8s.map(|k| k.pod.clone()),
+            container: k8s.map_or_else(|| self.container.id.clone(), |k| k.container.clone()),
+            container_id: self.container.id.clone(),
+            image: self.container.image.clone(),
+            exit_code: self.exit.code,
+            signal_name: self.exit.signal_name.clone(),
+            oom_killed: self.oom.killed,
+            attempt: k8s.and_then(|k| k.attempt),
+            recovered: self.recovered,
+        }
+    }
+}
+
+/// The report id for one exit: the same exit always gets the same id, so a report found again by
+/// reconciling after a restart is recognised instead of duplicated.
+pub fn report_id(namespace: &str, container_id: &str, pid: u32) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(namespace.as_bytes());
+    h.update([0]);
+    h.update(container_id.as_bytes());
+    h.update([0]);
+    h.update(pid.to_le_bytes());
+    let digest = h.finalize();
+    digest[..10].iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,308 @@
+//! Pure decoding of what containerd sends: event envelopes and container records.
+//!
+//! Owns the mapping from containerd's protobuf and JSON (OCI spec, CRI metadata extension) to
+//! coroner's types. Touches no socket and no runtime, so it is tested with captured payloads.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use containerd_client::events::{TaskCreate, TaskDelete, TaskExit, TaskOom, TaskStart};
+use containerd_client::services::v1::Container;
+use containerd_client::types::Envelope;
+use prost::Message;
+use serde_json::Value;
+
+use crate::model::KubernetesInfo;
+
+/// Label the CRI plugin puts on every object it creates: `sandbox` or `container`.
+pub const CRI_KIND_LABEL: &str = "io.cri-containerd.kind";
+/// Extension holding the CRI plugin's JSON metadata (kubelet's config, attempt, log path).
+pub const CRI_METADATA_EXTENSION: &str = "io.cri-containerd.container.metadata";
+
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("event {topic} has no payload")]
+    MissingPayload { topic: String },
+    #[error("event {topic}: payload {type_url} does not decode: {source}")]
+    Payload { topic: String, type_url: String, source: prost::DecodeError },
+    #[error("container {id}: OCI spec is not JSON: {source}")]
+    Spec { id: String, source: serde_json::Error },
+}
+
+impl DecodeError {
+    pub fn label(&self) -> &'static str {
+        match self {
+            DecodeError::MissingPayload { .. } | DecodeError::Payload { .. } => "event_decode",
+            DecodeError::Spec { .. } => "spec_decode",
+        }
+    }
+}
+
+/// An event coroner acts on. Everything else is [`Event::Other`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    TaskCreate { container_id: String, pid: u32 },
+    TaskStart { container_id: String, pid: u32 },
+    /// `exec_id` equals `container_id` for the init process.
+    TaskExit { container_id: String, exec_id: String, pid: u32, exit_status: u32, exited_at: Option<DateTime<Utc>> },
+    TaskOom { container_id: String },
+    TaskDelete { container_id: String, pid: u32 },
+    ContainerDelete { container_id: String },
+    Other,
+}
+
+/// A decoded envelope: when, where, what.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decoded {
+    pub timestamp: Option<DateTime<Utc>>,
+    pub namespace: String,
+    pub topic: String,
+    pub event: Event,
+}
+
+/// Stable names for the topics coroner counts; any other topic counts as `other`.
+pub fn topic_label(topic: &str) -> &'static str {
+    match topic {
+        "/tasks/create" => "task_create",
+        "/tasks/start" => "task_start",
+        "/tasks/exit" => "task_exit",
+        "/tasks/oom" => "task_oom",
+        "/tasks/delete" => "task_delete",
+        "/containers/delete" => "container_delete",
+        _ => "other",
+    }
+}
+
+pub fn timestamp(ts: &prost_types::Timestamp) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp(ts.seconds, ts.nanos.clamp(0, 999_999_999) as u32)
+}
+
+fn opt_timestamp(ts: Option<&prost_types::Timestamp>) -> Option<DateTime<Utc>> {
+    // containerd sends the zero time (year 1) for "never"; both are None here.
+    ts.and_then(timestamp).filter(|t| t.timestamp() > 0)
+}
+
+pub fn decode_envelope(env: &Envelope) -> Result<Decoded, DecodeError> {
+    let topic = env.topic.clone();
+    let payload = || {
+        env.event
+            .as_ref()
+            .ok_or_else(|| DecodeError::MissingPayload { topic: topic.clone() })
+    };
+    fn decode<M: Message + Default>(topic: &str, any: &prost_types::Any) -> Result<M, DecodeError> {
+        M::decode(any.value.as_slice()).map_err(|source| DecodeError::Payload {
+            topic: topic.to_string(),
+            type_url: any.type_url.clone(),
+            source,
+        })
+    }
+    let event = match topic.as_str() {
+        "/tasks/create" => {
+            let e: TaskCreate = decode(&topic, payload()?)?;
+            Event::TaskCreate { container_id: e.container_id, pid: e.pid }
+        }
+        "/tasks/start" => {
+            let e: TaskStart = decode(&topic, payload()?)?;
+            Event::TaskStart { container_id: e.container_id, pid: e.pid }
+        }
+        "/tasks/exit" => {
+            let e: TaskExit = decode(&topic, payload()?)?;
+            Event::TaskExit {
+                exited_at: opt_timestamp(e.exited_at.as_ref()),
+                container_id: e.container_id,
+                exec_id: e.id,
+                pid: e.pid,
+                exit_status: e.exit_status,
+            }
+        }
+        "/tasks/oom" => {
+            let e: TaskOom = decode(&topic, payload()?)?;
+            Event::TaskOom { container_id: e.container_id }
+        }
+        "/tasks/delete" => {
+            let e: TaskDelete = decode(&topic, payload()?)?;
+            Event::TaskDelete { container_id: e.container_id, pid: e.pid }
+        }
+        "/containers/delete" => {
+            let e: containerd_client::events::ContainerDelete = decode(&topic, payload()?)?;
+            Event::ContainerDelete { container_id: e.id }
+        }
+        _ => Event::Other,
+    };
+    Ok(Decoded { timestamp: opt_timestamp(env.timestamp.as_ref()), namespace: env.namespace.clone(), topic, event })
+}
+
+/// What a container record and its OCI spec say, before any cgroup is read.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ContainerMeta {
+    pub id: String,
+    pub image: Option<String>,
+    pub runtime: Option<String>,
+    pub labels: BTreeMap<String, String>,
+    pub created_at: Option<DateTime<Utc>>,
+    pub is_sandbox: bool,
+    pub command: Vec<String>,
+    pub cwd: Option<String>,
+    pub user: Option<String>,
+    /// Full environment as the spec has it; the collector keeps names only unless allow-listed.
+    pub env: Vec<(String, String)>,
+    pub cgroups_path: Option<String>,
+    pub kubernetes: Option<KubernetesInfo>,
+    /// Image id (config digest) from the CRI metadata, when present.
+    pub image_id: Option<String>,
+}
+
+pub fn decode_container(c: &Container) -> Result<ContainerMeta, DecodeError> {
+    let labels: BTreeMap<String, String> = c.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let spec: Value = match &c.spec {
+        Some(any) if !any.value.is_empty() => serde_json::from_slice(&any.value)
+            .map_err(|source| DecodeError::Spec { id: c.id.clone(), source })?,
+        _ => Value::Null,
+    };
+    let process = &spec["process"];
+    let command = strings(&process["args"]);
+    let env = strings(&process["env"])
+        .into_iter()
+        .map(|kv| match kv.split_once('=') {
+            Some((k, v)) => (k.to_string(), v.to_string()),
+            None => (kv, String::new()),
+        })
+        .collect();
+    let user = match (&process["user"]["username"], &process["user"]["uid"], &process["user"]["gid"]) {
+        (Value::String(name), _, _) if !name.is_empty() => Some(name.clone()),
+        (_, Value::Number(uid), Value::Number(gid)) => Some(format!("{uid}:{gid}")),
+        (_, Value::Number(uid), _) => Some(uid.to_string()),
+        _ => None,
+    };
+    let cri = c
+        .extensions
+        .get(CRI_METADATA_EXTENSION)
+        .and_then(|any| serde_json::from_slice::<Value>(&any.value).ok());
+    let kubernetes = kubernetes_identity(&labels, &spec["annotations"], cri.as_ref());
+    let image_id = cri
+        .as_ref()
+        .and_then(|m| m["Metadata"]["ImageRef"].as_str())
+        .filter(|s| !s.is_empty())
+        .map(str::to_string);
+    Ok(ContainerMeta {
+        id: c.id.clone(),
+        image: Some(c.image.clone()).filter(|s| !s.is_empty()),
+        runtime: c.runtime.as_ref().map(|r| r.name.clone()).filter(|s| !s.is_empty()),
+        is_sandbox: labels.get(CRI_KIND_LABEL).map(String::as_str) == Some("sandbox"),
+        labels,
+        created_at: opt_timestamp(c.created_at.as_ref()),
+        command,
+        cwd: process["cwd"].as_str().map(str::to_string),
+        user,
+        env,
+        cgroups_path: spec["linux"]["cgroupsPath"].as_str().filter(|s| !s.is_empty()).map(str::to_string),
+        kubernetes,
+        image_id,
+    })
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect())
+        .unwrap_or_default()
+}
+
+/// Kubernetes identity from the CRI labels, falling back to the OCI annotations, plus the attempt
+/// and log path that only the CRI metadata extension holds.
+fn kubernetes_identity(
+    labels: &BTreeMap<String, String>,
+    annotations: &Value,
+    cri: Option<&Value>,
+) -> Option<KubernetesInfo> {
+    let label = |k: &str| labels.get(k).filter(|s| !s.is_empty()).cloned();
+    let annotation = |k: &str| annotations[k].as_str().filter(|s| !s.is_empty()).map(str::to_string);
+    let pod = label("io.kubernetes.pod.name").or_else(|| annotation("io.kubernetes.cri.sandbox-name"))?;
+    let meta = cri.map(|m| &m["Metadata"]);
+    let attempt = meta
+        .and_then(|m| m["Config"]["metadata"]["attempt"].as_u64())
+        .or_else(|| {
+            // `Name` is `container_pod_namespace_uid_attempt`; the attempt is the last field.
+            meta.and_then(|m| m["Name"].as_str())
+                .and_then(|n| n.rsplit('_').next())
+                .and_then(|a| a.parse().ok())
+        })
+        .or(meta.map(|_| 0))
+        .map(|a| a as u32);
+    Some(KubernetesInfo {
+        namespace: label("io.kubernetes.pod.namespace")
+            .or_else(|| annotation("io.kubernetes.cri.sandbox-namespace"))
+            .unwrap_or_default(),
+        pod_uid: label("io.kubernetes.pod.uid").or_else(|| annotation("io.kubernetes.cri.sandbox-uid")),
+        container: label("io.kubernetes.container.name")
+            .or_else(|| annotation("io.kubernetes.cri.container-name"))
+            .unwrap_or_default(),
+        attempt,
+        log_path: meta.and_then(|m| m["LogPath"].as_str()).filter(|s| !s.is_empty()).map(str::to_string),
+        sandbox_id: meta
+            .and_then(|m| m["SandboxID"].as_str())
+            .map(str::to_string)
+            .or_else(|| annotation("io.kubernetes.cri.sandbox-id")),
+        pod,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prost_types::{Any, Timestamp};
+
+    fn envelope<M: Message>(topic: &str, type_url: &str, m: &M) -> Envelope {
+        Envelope {
+            timestamp: Some(Timestamp { seconds: 1_700_000_000, nanos: 5 }),
+            namespace: "k8s.io".into(),
+            topic: topic.into(),
+            event: Some(Any { type_url: type_url.into(), value: m.encode_to_vec() }),
+        }
+    }
+
+    #[test]
+    fn exit_of_init_process_decodes_status_and_time() {
+        let exit = TaskExit {
+            container_id: "c1".into(),
+            id: "c1".into(),
+            pid: 42,
+            exit_status: 137,
+            exited_at: Some(Timestamp { seconds: 1_700_000_001, nanos: 0 }),
+        };
+        let d = decode_envelope(&envelope("/tasks/exit", "containerd.events.TaskExit", &exit)).unwrap();
+        assert_eq!(d.namespace, "k8s.io");
+        match d.event {
+            Event::TaskExit { exec_id, pid, exit_status, exited_at, .. } => {
+                assert_eq!((exec_id.as_str(), pid, exit_status), ("c1", 42, 137));
+                assert_eq!(exited_at.unwrap().timestamp(), 1_700_000_001);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn garbage_payload_is_an_error_not_a_panic() {
+        let env = Envelope {
+            timestamp: None,
+            namespace: "x".into(),
+            topic: "/tasks/exit".into(),
+            event: Some(Any { type_url: "containerd.events.TaskExit".into(), value: vec![0xff, 0xff, 0xff] }),
+        };
+        let err = decode_envelope(&env).unwrap_err();
+        assert_eq!(err.label(), "event_decode");
+        let env = Envelope { event: None, ..env };
+        assert!(matches!(decode_envelope(&env), Err(DecodeError::MissingPayload { .. })));
+    }
+
+    #[test]
+    fn unknown_topics_are_other() {
+        let env = Envelope { topic: "/snapshot/prepare".into(), ..Default::default() };
+        assert_eq!(decode_envelope(&env).unwrap().event, Event::Other);
+        assert_eq!(topic_label("/snapshot/prepare"), "other");
+    }
+
+    #[test]
+    fn zero_time_is_none() {
+        assert_eq!(opt_timestamp(Some(&Timestamp { seconds: -62135596800, nanos: 0 })), None);
+    }
+}

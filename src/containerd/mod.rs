@@ -1,0 +1,9 @@
+//! Everything that talks to containerd: the client ([`client`]), pure decoding of its messages
+//! ([`decode`]) and the event subscription that survives containerd restarts ([`watch`]).
+
+pub mod client;
+pub mod decode;
+pub mod watch;
+
+pub use client::{ClientError, Containerd};
+pub use decode::{ContainerMeta, Decoded, Event};

@@ -1,0 +1,119 @@
+//! The event subscription that outlives containerd restarts.
+//!
+//! Connects, subscribes, lists the tasks of every watched namespace (so that whatever happened
+//! while disconnected can be reconciled), then forwards decoded events. When the stream ends it
+//! backs off and starts over; containerd does not replay missed events, so the task list sent with
+//! every [`WatchMsg::Connected`] is the only record of what happened in between.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use containerd_client::types::v1::Process;
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn};
+
+use super::client::{ClientError, Containerd};
+use super::decode::{decode_envelope, topic_label, Decoded};
+use crate::metrics::{Metrics, TopicLabels};
+
+const BACKOFF_START: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
+
+/// What the watcher tells the agent.
+#[derive(Debug)]
+pub enum WatchMsg {
+    /// A subscription is live; `tasks` is what each watched namespace lists right after it began.
+    Connected { client: Containerd, tasks: Vec<(String, Process)>, reconnect: bool },
+    Event { decoded: Decoded, received: Instant },
+    Disconnected { reason: String },
+}
+
+impl std::fmt::Debug for Containerd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Containerd")
+    }
+}
+
+pub struct Watcher {
+    pub socket: PathBuf,
+    /// Empty: every namespace.
+    pub namespaces: Vec<String>,
+    pub metrics: Arc<Metrics>,
+}
+
+impl Watcher {
+    /// Runs until the receiver is dropped.
+    pub async fn run(self, tx: mpsc::Sender<WatchMsg>) {
+        let mut backoff = BACKOFF_START;
+        let mut connected_before = false;
+        loop {
+            let started = Instant::now();
+            let reason = match self.session(&tx, connected_before).await {
+                Ok(SessionEnd::ReceiverGone) => return,
+                Ok(SessionEnd::StreamEnded(reason)) => {
+                    connected_before = true;
+                    reason
+                }
+                Err(e) => e.to_string(),
+            };
+            if tx.send(WatchMsg::Disconnected { reason: reason.clone() }).await.is_err() {
+                return;
+            }
+            // A session that lived a while resets the backoff: this is a fresh failure.
+            if started.elapsed() > BACKOFF_MAX * 2 {
+                backoff = BACKOFF_START;
+            }
+            warn!(socket = %self.socket.display(), %reason, retry_in_ms = backoff.as_millis() as u64, "containerd event stream lost");
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(BACKOFF_MAX);
+        }
+    }
+
+    async fn session(&self, tx: &mpsc::Sender<WatchMsg>, reconnect: bool) -> Result<SessionEnd, ClientError> {
+        let client = Containerd::connect(&self.socket).await?;
+        let filters = self.namespaces.iter().map(|ns| format!("namespace=={ns}")).collect();
+        let mut stream = client.subscribe(filters).await?;
+        let namespaces = if self.namespaces.is_empty() { client.namespaces().await? } else { self.namespaces.clone() };
+        let mut tasks = Vec::new();
+        for ns in &namespaces {
+            for t in client.tasks(ns).await? {
+                tasks.push((ns.clone(), t));
+            }
+        }
+        if reconnect {
+            self.metrics.reconnects.inc();
+        }
+        info!(namespaces = ?namespaces, tasks = tasks.len(), reconnect, "subscribed to containerd events");
+        if tx.send(WatchMsg::Connected { client, tasks, reconnect }).await.is_err() {
+            return Ok(SessionEnd::ReceiverGone);
+        }
+        loop {
+            match stream.message().await {
+                Ok(Some(envelope)) => {
+                    let received = Instant::now();
+                    self.metrics.events_received.get_or_create(&TopicLabels { topic: topic_label(&envelope.topic) }).inc();
+                    match decode_envelope(&envelope) {
+                        Ok(decoded) => {
+                            debug!(topic = %decoded.topic, namespace = %decoded.namespace, "event");
+                            if tx.send(WatchMsg::Event { decoded, received }).await.is_err() {
+                                return Ok(SessionEnd::ReceiverGone);
+                            }
+                        }
+                        Err(e) => {
+                            self.metrics.collection_error(e.label());
+                            warn!(error = %e, "undecodable containerd event skipped");
+                        }
+                    }
+                }
+                Ok(None) => return Ok(SessionEnd::StreamEnded("stream closed by containerd".into())),
+                Err(status) => return Ok(SessionEnd::StreamEnded(status.to_string())),
+            }
+        }
+    }
+}
+
+enum SessionEnd {
+    ReceiverGone,
+    StreamEnded(String),
+}

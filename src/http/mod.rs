@@ -1,0 +1,110 @@
+//! The HTTP surface: the crash API, health and readiness, and Prometheus metrics.
+//!
+//! Handlers only translate between HTTP and the store/metrics; every failure becomes an
+//! [`ApiError`] with a JSON body and a 4xx/5xx status, never a panic.
+
+mod error;
+
+pub use error::ApiError;
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+
+use crate::agent::Shared;
+use crate::store::Query;
+
+pub fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/api/v1/crashes", get(list_crashes))
+        .route("/api/v1/crashes/{id}", get(get_crash))
+        .fallback(no_route)
+        .with_state(shared)
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+async fn readyz(State(s): State<Arc<Shared>>) -> Response {
+    let ready = s.status.ready.load(Ordering::Relaxed);
+    let connected = s.status.connected.load(Ordering::Relaxed);
+    let last = s.status.last_disconnect.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let body = json!({
+        "ready": ready,
+        "containerd": {
+            "socket": s.status.socket.display().to_string(),
+            "connected": connected,
+            "last_disconnect": last,
+        },
+    });
+    let code = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (code, Json(body)).into_response()
+}
+
+async fn metrics(State(s): State<Arc<Shared>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        s.metrics.encode(),
+    )
+        .into_response()
+}
+
+/// Decodes `a=b&c=d` (percent-encoded), keeping repeated keys so they can be refused.
+fn query_pairs(raw: Option<&str>) -> Vec<(String, String)> {
+    raw.map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default()
+}
+
+async fn list_crashes(State(s): State<Arc<Shared>>, RawQuery(raw): RawQuery) -> Result<Response, ApiError> {
+    let pairs = query_pairs(raw.as_deref());
+    let q = Query::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
+    let page = s.store.list(&q);
+    Ok(Json(json!({
+        "items": page.items,
+        "next_cursor": page.next_cursor.map(|c| c.encode()),
+    }))
+    .into_response())
+}
+
+async fn get_crash(State(s): State<Arc<Shared>>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let store = s.store.clone();
+    let lookup = id.clone();
+    let report = tokio::task::spawn_blocking(move || store.get(&lookup))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(|e| {
+            s.metrics.collection_error(e.label());
+            ApiError::Internal(e.to_string())
+        })?;
+    match report {
+        Some(r) => Ok(Json(r).into_response()),
+        None => Err(ApiError::NotFound(id)),
+    }
+}
+
+async fn no_route(uri: Uri) -> ApiError {
+    ApiError::NoRoute(uri.path().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_strings_are_percent_decoded_and_keep_repeats() {
+        let pairs = query_pairs(Some("since=2026-11-22T10%3A00%3A00%2B01%3A00&pod=a&pod=b&x"));
+        assert_eq!(pairs[0], ("since".into(), "2026-11-22T10:00:00+01:00".into()));
+        assert_eq!(pairs[1].1, "a");
+        assert_eq!(pairs[2].1, "b");
+        assert_eq!(pairs[3], ("x".into(), "".into()));
+    }
+}
