@@ -167,7 +167,7 @@ pub struct CgroupUsage {
     /// v2 `oom` in `memory.events`: times the cgroup hit its limit and the OOM killer was invoked.
     pub oom_count: Option<u64>,
     pub pids_current: Option<u64>,
-    /// v2 `pids.peak` (kernel 6.1+); not available in v1.
+    /// `pids.peak` (v2 since kernel 6.1; also in v1 on recent kernels).
     pub pids_peak: Option<u64>,
     /// Forks refused because of `pids.max` (v1/v2 `pids.events` `max`).
     pub pids_max_events: Option<u64>,
