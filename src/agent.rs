@@ -313,7 +313,10 @@ impl EventLoop {
         let mut listed = HashSet::new();
         let now = Instant::now();
         for (ns, task) in tasks {
-            let key = Key { namespace: ns, id: task.container_id.clone() };
+            // containerd 1.6 fills `id` with the container id and leaves `container_id` empty for
+            // init processes; later versions fill both.
+            let id = if task.container_id.is_empty() { task.id.clone() } else { task.container_id.clone() };
+            let key = Key { namespace: ns, id };
             listed.insert(key.clone());
             let status = TaskStatus::try_from(task.status).unwrap_or(TaskStatus::Unknown);
             match status {

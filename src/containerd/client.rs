@@ -41,7 +41,7 @@ impl ClientError {
 }
 
 /// A cheap-to-clone handle on one containerd socket.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct Containerd {
     channel: Channel,
 }

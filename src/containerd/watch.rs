@@ -29,12 +29,6 @@ pub enum WatchMsg {
     Disconnected { reason: String },
 }
 
-impl std::fmt::Debug for Containerd {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Containerd")
-    }
-}
-
 pub struct Watcher {
     pub socket: PathBuf,
     /// Empty: every namespace.
@@ -72,8 +66,16 @@ impl Watcher {
 
     async fn session(&self, tx: &mpsc::Sender<WatchMsg>, reconnect: bool) -> Result<SessionEnd, ClientError> {
         let client = Containerd::connect(&self.socket).await?;
-        let filters = self.namespaces.iter().map(|ns| format!("namespace=={ns}")).collect();
-        let mut stream = client.subscribe(filters).await?;
+        let filters: Vec<String> = self.namespaces.iter().map(|ns| format!("namespace=={ns}")).collect();
+        // containerd answers Subscribe with headers only when the first event arrives, so the call
+        // runs in its own task. A unary round trip on the same connection afterwards means
+        // containerd has read the Subscribe request (HTTP/2 frames are read in order) before the
+        // task list below is taken, so nothing falls between the list and the stream.
+        let subscribe = {
+            let client = client.clone();
+            AbortOnDrop(tokio::spawn(async move { client.subscribe(filters).await }))
+        };
+        client.version().await?;
         let namespaces = if self.namespaces.is_empty() { client.namespaces().await? } else { self.namespaces.clone() };
         let mut tasks = Vec::new();
         for ns in &namespaces {
@@ -88,6 +90,10 @@ impl Watcher {
         if tx.send(WatchMsg::Connected { client, tasks, reconnect }).await.is_err() {
             return Ok(SessionEnd::ReceiverGone);
         }
+        let mut stream = match subscribe.join().await {
+            Some(result) => result?,
+            None => return Ok(SessionEnd::StreamEnded("subscription task failed".into())),
+        };
         loop {
             match stream.message().await {
                 Ok(Some(envelope)) => {
@@ -116,4 +122,19 @@ impl Watcher {
 enum SessionEnd {
     ReceiverGone,
     StreamEnded(String),
+}
+
+/// Aborts the subscription task when a session ends early.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> AbortOnDrop<T> {
+    async fn join(mut self) -> Option<T> {
+        (&mut self.0).await.ok()
+    }
+}
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
