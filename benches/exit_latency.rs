@@ -15,8 +15,15 @@ use chrono::{DateTime, Utc};
 use harness::{Agent, Containerd};
 use serde_json::Value;
 
-const CRASHES: usize = 50;
-const LIVE: usize = 100;
+/// `cargo bench` passes `--bench`; `cargo test --all-targets` runs this binary without it, as a
+/// quick check that the bench still works, with small counts.
+fn counts() -> (usize, usize) {
+    if std::env::args().any(|a| a == "--bench") {
+        (50, 100)
+    } else {
+        (3, 5)
+    }
+}
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
@@ -35,7 +42,7 @@ fn rss_kib(pid: u32) -> u64 {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    // `cargo bench` passes `--bench`; nothing else to parse.
+    let (crashes, live) = counts();
     let cd = Containerd::start().await;
     let agent = Agent::start(&cd).await;
     let cri = cd.cri().await;
@@ -47,8 +54,12 @@ async fn main() {
         let http = reqwest::Client::new();
         let mut seen: HashMap<String, DateTime<Utc>> = HashMap::new();
         let deadline = Instant::now() + Duration::from_secs(300);
-        while seen.len() < CRASHES && Instant::now() < deadline {
-            let list: Value = match http.get(format!("{url}/api/v1/crashes?pod=bench&limit=1000")).send().await {
+        while seen.len() < crashes && Instant::now() < deadline {
+            let list: Value = match http
+                .get(format!("{url}/api/v1/crashes?pod=bench&limit=1000"))
+                .send()
+                .await
+            {
                 Ok(r) => r.json().await.unwrap_or(Value::Null),
                 Err(_) => Value::Null,
             };
@@ -68,19 +79,29 @@ async fn main() {
     });
 
     let t0 = Instant::now();
-    for i in 0..CRASHES {
-        pod.container(&format!("crash{i}")).command(["sh", "-c", "exit 1"]).start().await;
+    for i in 0..crashes {
+        pod.container(&format!("crash{i}"))
+            .command(["sh", "-c", "exit 1"])
+            .start()
+            .await;
     }
     let started_all = t0.elapsed();
     let seen = poller.await.expect("poller");
     let mut latencies = Vec::new();
     for (id, seen_at) in &seen {
         let (_, r) = agent.get(&format!("/api/v1/crashes/{id}")).await;
-        let exited: DateTime<Utc> = r["lifecycle"]["exited_at"].as_str().and_then(|s| s.parse().ok()).expect("exited_at");
+        let exited: DateTime<Utc> = r["lifecycle"]["exited_at"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .expect("exited_at");
         latencies.push((*seen_at - exited).num_microseconds().unwrap_or(0) as f64 / 1000.0);
     }
     latencies.sort_by(f64::total_cmp);
-    println!("exit_to_http_readable: {} of {CRASHES} crashes reported (started in {started_all:?})", latencies.len());
+    assert_eq!(latencies.len(), crashes, "every crash must be reported");
+    println!(
+        "exit_to_http_readable: {} of {crashes} crashes reported (started in {started_all:?})",
+        latencies.len()
+    );
     if !latencies.is_empty() {
         println!(
             "exit_to_http_readable_ms: p50={:.1} p90={:.1} p99={:.1} max={:.1}",
@@ -95,8 +116,12 @@ async fn main() {
     let rss_idle = rss_kib(pid);
     let t1 = Instant::now();
     let live_pod = cri.run_pod("bench-live", "bench").await;
-    for i in 0..LIVE {
-        live_pod.container(&format!("live{i}")).command(["sleep", "3600"]).start().await;
+    for i in 0..live {
+        live_pod
+            .container(&format!("live{i}"))
+            .command(["sleep", "3600"])
+            .start()
+            .await;
     }
     // Let enrichment of the last ones finish.
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -107,9 +132,12 @@ async fn main() {
         .unwrap_or("coroner_tracked_containers ?")
         .to_string();
     let rss_live = rss_kib(pid);
-    println!("live_containers_started: {LIVE} in {:?}; {tracked}", t1.elapsed());
     println!(
-        "agent_rss_kib: after {CRASHES} reports={rss_idle} with {LIVE} live containers={rss_live} ({:.1} MiB)",
+        "live_containers_started: {live} in {:?}; {tracked}",
+        t1.elapsed()
+    );
+    println!(
+        "agent_rss_kib: after {crashes} reports={rss_idle} with {live} live containers={rss_live} ({:.1} MiB)",
         rss_live as f64 / 1024.0
     );
     live_pod.stop().await;

@@ -41,7 +41,10 @@ pub enum AgentError {
     #[error(transparent)]
     Cgroup(#[from] crate::cgroup::Error),
     #[error("listening on {addr}: {source}")]
-    Listen { addr: SocketAddr, source: std::io::Error },
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("serving HTTP: {0}")]
     Serve(std::io::Error),
 }
@@ -70,10 +73,16 @@ pub struct Shared {
 }
 
 /// Runs the agent until `shutdown` resolves.
-pub async fn run(args: AgentArgs, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> Result<(), AgentError> {
+pub async fn run(
+    args: AgentArgs,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), AgentError> {
     let cgroups = CgroupFs::detect()?;
     info!(version = ?cgroups.version(), "cgroup hierarchy detected");
-    let retention = Retention { max_reports: args.max_reports, max_bytes: args.max_store_bytes };
+    let retention = Retention {
+        max_reports: args.max_reports,
+        max_bytes: args.max_store_bytes,
+    };
     let data_dir = args.data_dir.clone();
     let (store, skipped) = tokio::task::spawn_blocking(move || Store::open(&data_dir, retention))
         .await
@@ -92,16 +101,28 @@ pub async fn run(args: AgentArgs, shutdown: impl std::future::Future<Output = ()
             socket: args.containerd_socket.clone(),
         },
         cgroups,
-        redaction: Redaction { env_allow: args.env_allow.iter().cloned().collect::<BTreeSet<_>>(), keep_args: args.no_redact_args },
-        agent: AgentInfo { node: args.node_name.clone(), version: env!("CARGO_PKG_VERSION").to_string() },
+        redaction: Redaction {
+            env_allow: args.env_allow.iter().cloned().collect::<BTreeSet<_>>(),
+            keep_args: args.no_redact_args,
+        },
+        agent: AgentInfo {
+            node: args.node_name.clone(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+        },
         inflight: Mutex::new(HashSet::new()),
     });
     shared.update_store_gauges();
 
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
-        .map_err(|source| AgentError::Listen { addr: args.listen, source })?;
-    let local = listener.local_addr().map_err(|source| AgentError::Listen { addr: args.listen, source })?;
+        .map_err(|source| AgentError::Listen {
+            addr: args.listen,
+            source,
+        })?;
+    let local = listener.local_addr().map_err(|source| AgentError::Listen {
+        addr: args.listen,
+        source,
+    })?;
     info!(listen = %local, data_dir = %args.data_dir.display(), "serving HTTP");
 
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -116,10 +137,19 @@ pub async fn run(args: AgentArgs, shutdown: impl std::future::Future<Output = ()
     });
 
     let (tx, rx) = mpsc::channel(4096);
-    let watcher = Watcher { socket: args.containerd_socket.clone(), namespaces: args.namespaces.clone(), metrics };
+    let watcher = Watcher {
+        socket: args.containerd_socket.clone(),
+        namespaces: args.namespaces.clone(),
+        metrics,
+    };
     let watcher = tokio::spawn(watcher.run(tx));
 
-    let mut event_loop = EventLoop { shared: shared.clone(), registry: Registry::default(), client: None, finishing: JoinSet::new() };
+    let mut event_loop = EventLoop {
+        shared: shared.clone(),
+        registry: Registry::default(),
+        client: None,
+        finishing: JoinSet::new(),
+    };
     tokio::select! {
         _ = event_loop.run(rx) => warn!("event loop ended"),
         _ = shutdown => info!("shutting down"),
@@ -155,7 +185,10 @@ impl Shared {
     }
 
     fn release(&self, id: &str) {
-        self.inflight.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
+        self.inflight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
     }
 }
 
@@ -183,7 +216,11 @@ impl EventLoop {
     async fn run(&mut self, mut rx: mpsc::Receiver<WatchMsg>) {
         while let Some(msg) = rx.recv().await {
             match msg {
-                WatchMsg::Connected { client, tasks, reconnect } => {
+                WatchMsg::Connected {
+                    client,
+                    tasks,
+                    reconnect,
+                } => {
                     self.client = Some(client);
                     self.reconcile(tasks, reconnect);
                     self.shared.status.connected.store(true, Ordering::Relaxed);
@@ -193,10 +230,18 @@ impl EventLoop {
                 WatchMsg::Event { decoded, received } => self.handle(decoded, received),
                 WatchMsg::Disconnected { reason } => {
                     self.shared.status.connected.store(false, Ordering::Relaxed);
-                    *self.shared.status.last_disconnect.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason);
+                    *self
+                        .shared
+                        .status
+                        .last_disconnect
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner()) = Some(reason);
                 }
             }
-            self.shared.metrics.tracked_containers.set(self.registry.len() as i64);
+            self.shared
+                .metrics
+                .tracked_containers
+                .set(self.registry.len() as i64);
             // Reap finished report tasks so the set does not grow.
             while self.finishing.try_join_next().is_some() {}
         }
@@ -206,11 +251,17 @@ impl EventLoop {
         let ns = d.namespace;
         match d.event {
             Event::TaskCreate { container_id, pid } => {
-                let key = Key { namespace: ns, id: container_id };
+                let key = Key {
+                    namespace: ns,
+                    id: container_id,
+                };
                 self.track(key, pid, d.timestamp, None);
             }
             Event::TaskStart { container_id, pid } => {
-                let key = Key { namespace: ns, id: container_id };
+                let key = Key {
+                    namespace: ns,
+                    id: container_id,
+                };
                 match self.registry.get_mut(&key) {
                     Some(t) => {
                         t.started_at = d.timestamp;
@@ -220,15 +271,27 @@ impl EventLoop {
                 }
             }
             Event::TaskOom { container_id } => {
-                if let Some(t) = self.registry.get_mut(&Key { namespace: ns, id: container_id }) {
+                if let Some(t) = self.registry.get_mut(&Key {
+                    namespace: ns,
+                    id: container_id,
+                }) {
                     t.oom.note(received);
                 }
             }
-            Event::TaskExit { container_id, exec_id, pid, exit_status, exited_at } => {
+            Event::TaskExit {
+                container_id,
+                exec_id,
+                pid,
+                exit_status,
+                exited_at,
+            } => {
                 if !exec_id.is_empty() && exec_id != container_id {
                     return; // an exec'd process, not the container's init
                 }
-                let key = Key { namespace: ns, id: container_id };
+                let key = Key {
+                    namespace: ns,
+                    id: container_id,
+                };
                 let exit = ExitEvent {
                     namespace: key.namespace.clone(),
                     container_id: key.id.clone(),
@@ -240,23 +303,48 @@ impl EventLoop {
                 self.exit(exit, tracked, false, received);
             }
             Event::TaskDelete { container_id, pid } => {
-                let key = Key { namespace: ns, id: container_id };
-                if self.registry.get(&key).is_some_and(|t| t.pid == pid || pid == 0) {
+                let key = Key {
+                    namespace: ns,
+                    id: container_id,
+                };
+                if self
+                    .registry
+                    .get(&key)
+                    .is_some_and(|t| t.pid == pid || pid == 0)
+                {
                     self.registry.remove(&key);
                 }
             }
             Event::ContainerDelete { container_id } => {
-                self.registry.remove(&Key { namespace: ns, id: container_id });
+                self.registry.remove(&Key {
+                    namespace: ns,
+                    id: container_id,
+                });
             }
             Event::Other => {}
         }
     }
 
     /// Starts tracking a container and its enrichment.
-    fn track(&mut self, key: Key, pid: u32, created_at: Option<DateTime<Utc>>, started_at: Option<DateTime<Utc>>) {
+    fn track(
+        &mut self,
+        key: Key,
+        pid: u32,
+        created_at: Option<DateTime<Utc>>,
+        started_at: Option<DateTime<Utc>>,
+    ) {
         let (tx, rx) = watch::channel(None);
         self.spawn_enrichment(key.clone(), tx);
-        self.registry.insert(key, Tracked { pid, created_at, started_at, oom: OomEpisodes::default(), enriched: rx });
+        self.registry.insert(
+            key,
+            Tracked {
+                pid,
+                created_at,
+                started_at,
+                oom: OomEpisodes::default(),
+                enriched: rx,
+            },
+        );
     }
 
     fn spawn_enrichment(&self, key: Key, tx: EnrichedTx) {
@@ -269,7 +357,13 @@ impl EventLoop {
     }
 
     /// Turns an exit into a report, reading the cgroup's usage now if its path is known.
-    fn exit(&mut self, exit: ExitEvent, tracked: Option<Tracked>, recovered: bool, received: Instant) {
+    fn exit(
+        &mut self,
+        exit: ExitEvent,
+        tracked: Option<Tracked>,
+        recovered: bool,
+        received: Instant,
+    ) {
         let id = report_id(&exit.namespace, &exit.container_id, exit.pid);
         if !self.shared.claim(&id) {
             debug!(id, "exit already reported");
@@ -280,14 +374,23 @@ impl EventLoop {
             self.shared.release(&id);
             return;
         }
-        let usage = ready.as_ref().and_then(|e| e.cgroup_path.as_deref()).map(|path| read_usage(&self.shared, path));
+        let usage = ready
+            .as_ref()
+            .and_then(|e| e.cgroup_path.as_deref())
+            .map(|path| read_usage(&self.shared, path));
         let enriched = match tracked.as_ref() {
             Some(t) => Some(t.enriched.clone()),
             None => {
                 // Not tracked (created before a namespace was watched, or a missed create): look
                 // it up now; the cgroup is most likely gone, which the report will say.
                 let (tx, rx) = watch::channel(None);
-                self.spawn_enrichment(Key { namespace: exit.namespace.clone(), id: exit.container_id.clone() }, tx);
+                self.spawn_enrichment(
+                    Key {
+                        namespace: exit.namespace.clone(),
+                        id: exit.container_id.clone(),
+                    },
+                    tx,
+                );
                 Some(rx)
             }
         };
@@ -309,13 +412,21 @@ impl EventLoop {
     }
 
     /// Brings the registry in line with containerd's task list after a (re)connect.
-    fn reconcile(&mut self, tasks: Vec<(String, containerd_client::types::v1::Process)>, reconnect: bool) {
+    fn reconcile(
+        &mut self,
+        tasks: Vec<(String, containerd_client::types::v1::Process)>,
+        reconnect: bool,
+    ) {
         let mut listed = HashSet::new();
         let now = Instant::now();
         for (ns, task) in tasks {
             // containerd 1.6 fills `id` with the container id and leaves `container_id` empty for
             // init processes; later versions fill both.
-            let id = if task.container_id.is_empty() { task.id.clone() } else { task.container_id.clone() };
+            let id = if task.container_id.is_empty() {
+                task.id.clone()
+            } else {
+                task.container_id.clone()
+            };
             let key = Key { namespace: ns, id };
             listed.insert(key.clone());
             let status = TaskStatus::try_from(task.status).unwrap_or(TaskStatus::Unknown);
@@ -327,7 +438,11 @@ impl EventLoop {
                         container_id: key.id,
                         pid: task.pid,
                         exit_status: task.exit_status,
-                        exited_at: task.exited_at.as_ref().and_then(timestamp).unwrap_or_else(Utc::now),
+                        exited_at: task
+                            .exited_at
+                            .as_ref()
+                            .and_then(timestamp)
+                            .unwrap_or_else(Utc::now),
                     };
                     self.exit(exit, tracked, true, now);
                 }
@@ -340,7 +455,12 @@ impl EventLoop {
             }
         }
         if reconnect {
-            let lost: Vec<Key> = self.registry.keys().filter(|k| !listed.contains(*k)).cloned().collect();
+            let lost: Vec<Key> = self
+                .registry
+                .keys()
+                .filter(|k| !listed.contains(*k))
+                .cloned()
+                .collect();
             for key in lost {
                 // Exited and deleted while we were away: containerd keeps no record of the status.
                 warn!(namespace = %key.namespace, container = %key.id, "container exited while disconnected; its exit status is lost");
@@ -355,14 +475,20 @@ impl EventLoop {
 async fn enrich(shared: &Shared, client: Option<&Containerd>, key: &Key) -> Enriched {
     let mut out = Enriched::default();
     let Some(client) = client else {
-        out.errors.push(CollectionError { stage: "containerd_metadata".into(), message: "not connected to containerd".into() });
+        out.errors.push(CollectionError {
+            stage: "containerd_metadata".into(),
+            message: "not connected to containerd".into(),
+        });
         return out;
     };
     let container = match client.container(&key.namespace, &key.id).await {
         Ok(c) => c,
         Err(e) => {
             shared.metrics.collection_error("containerd_metadata");
-            out.errors.push(CollectionError { stage: "containerd_metadata".into(), message: e.to_string() });
+            out.errors.push(CollectionError {
+                stage: "containerd_metadata".into(),
+                message: e.to_string(),
+            });
             return out;
         }
     };
@@ -370,7 +496,10 @@ async fn enrich(shared: &Shared, client: Option<&Containerd>, key: &Key) -> Enri
         Ok(m) => m,
         Err(e) => {
             shared.metrics.collection_error(e.label());
-            out.errors.push(CollectionError { stage: e.label().into(), message: e.to_string() });
+            out.errors.push(CollectionError {
+                stage: e.label().into(),
+                message: e.to_string(),
+            });
             return out;
         }
     };
@@ -385,14 +514,20 @@ async fn enrich(shared: &Shared, client: Option<&Containerd>, key: &Key) -> Enri
                     Ok(limits) => out.limits = Some(limits),
                     Err(e) => {
                         shared.metrics.collection_error(e.label());
-                        out.errors.push(CollectionError { stage: "cgroup_limits".into(), message: e.to_string() });
+                        out.errors.push(CollectionError {
+                            stage: "cgroup_limits".into(),
+                            message: e.to_string(),
+                        });
                     }
                 }
                 out.cgroup_path = Some(path);
             }
             Err(e) => {
                 shared.metrics.collection_error(e.label());
-                out.errors.push(CollectionError { stage: e.label().into(), message: e.to_string() });
+                out.errors.push(CollectionError {
+                    stage: e.label().into(),
+                    message: e.to_string(),
+                });
             }
         }
     }
@@ -401,7 +536,10 @@ async fn enrich(shared: &Shared, client: Option<&Containerd>, key: &Key) -> Enri
             Ok(d) => out.image_digest = d,
             Err(e) => {
                 shared.metrics.collection_error("image_digest");
-                out.errors.push(CollectionError { stage: "image_digest".into(), message: e.to_string() });
+                out.errors.push(CollectionError {
+                    stage: "image_digest".into(),
+                    message: e.to_string(),
+                });
             }
         }
     }
@@ -412,11 +550,15 @@ async fn enrich(shared: &Shared, client: Option<&Containerd>, key: &Key) -> Enri
 async fn finish(shared: &Shared, p: Pending) {
     let mut errors = Vec::new();
     let enriched = match p.enriched {
-        Some(mut rx) => match tokio::time::timeout(ENRICH_WAIT, rx.wait_for(Option::is_some)).await {
+        Some(mut rx) => match tokio::time::timeout(ENRICH_WAIT, rx.wait_for(Option::is_some)).await
+        {
             Ok(Ok(v)) => v.clone().unwrap_or_default(),
             _ => {
                 shared.metrics.collection_error("containerd_metadata");
-                errors.push(CollectionError { stage: "containerd_metadata".into(), message: "container lookup did not finish".into() });
+                errors.push(CollectionError {
+                    stage: "containerd_metadata".into(),
+                    message: "container lookup did not finish".into(),
+                });
                 Arc::new(Enriched::default())
             }
         },
@@ -466,7 +608,10 @@ async fn finish(shared: &Shared, p: Pending) {
 fn read_usage(shared: &Shared, path: &str) -> Result<crate::model::CgroupUsage, CollectionError> {
     shared.cgroups.read_usage(path).map_err(|e| {
         shared.metrics.collection_error(e.label());
-        CollectionError { stage: e.label().to_string(), message: e.to_string() }
+        CollectionError {
+            stage: e.label().to_string(),
+            message: e.to_string(),
+        }
     })
 }
 
@@ -476,8 +621,13 @@ async fn store_report(shared: &Shared, report: CrashReport, received: Instant) {
     let result = tokio::task::spawn_blocking(move || store.insert(&to_store)).await;
     match result {
         Ok(Ok(Inserted::Stored { evicted })) => {
-            let latency = (Utc::now() - report.lifecycle.exited_at).to_std().unwrap_or_default();
-            shared.metrics.exit_to_report_seconds.observe(latency.as_secs_f64());
+            let latency = (Utc::now() - report.lifecycle.exited_at)
+                .to_std()
+                .unwrap_or_default();
+            shared
+                .metrics
+                .exit_to_report_seconds
+                .observe(latency.as_secs_f64());
             count_exit(&shared.metrics, &report);
             shared.update_store_gauges();
             info!(
@@ -520,18 +670,34 @@ fn count_exit(metrics: &Metrics, r: &CrashReport) {
     let pod = s.pod.unwrap_or_default();
     metrics
         .container_exits
-        .get_or_create(&ExitLabels { namespace: s.namespace.clone(), pod: pod.clone(), container: s.container.clone(), reason })
+        .get_or_create(&ExitLabels {
+            namespace: s.namespace.clone(),
+            pod: pod.clone(),
+            container: s.container.clone(),
+            reason,
+        })
         .inc();
     if r.oom.killed {
-        metrics.oom_kills.get_or_create(&WorkloadLabels { namespace: s.namespace, pod, container: s.container }).inc();
+        metrics
+            .oom_kills
+            .get_or_create(&WorkloadLabels {
+                namespace: s.namespace,
+                pod,
+                container: s.container,
+            })
+            .inc();
     }
 }
 
 /// When a process started, from `/proc/<pid>/stat` (for tasks found running at start-up).
 fn process_start_time(pid: u32) -> Option<DateTime<Utc>> {
-    let stat = procfs::process::Process::new(pid as i32).ok()?.stat().ok()?;
+    let stat = procfs::process::Process::new(pid as i32)
+        .ok()?
+        .stat()
+        .ok()?;
     let boot = procfs::boot_time_secs().ok()?;
     let ticks = procfs::ticks_per_second();
-    let nanos = (boot as i128 * 1_000_000_000) + (stat.starttime as i128 * 1_000_000_000 / ticks as i128);
+    let nanos =
+        (boot as i128 * 1_000_000_000) + (stat.starttime as i128 * 1_000_000_000 / ticks as i128);
     DateTime::from_timestamp_nanos(i64::try_from(nanos).ok()?).into()
 }

@@ -8,8 +8,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 
 use crate::model::{
-    report_id, AgentInfo, CgroupReport, CgroupUsage, CgroupVersion, CollectionError, ContainerInfo, CrashReport,
-    ExitStatus, Lifecycle, OomInfo, Outcome, SCHEMA_VERSION,
+    report_id, AgentInfo, CgroupReport, CgroupUsage, CgroupVersion, CollectionError, ContainerInfo,
+    CrashReport, ExitStatus, Lifecycle, OomInfo, Outcome, SCHEMA_VERSION,
 };
 use crate::redact::redact_args;
 use crate::registry::Enriched;
@@ -50,15 +50,31 @@ pub struct Inputs<'a> {
 }
 
 pub fn build(inputs: Inputs<'_>, redaction: &Redaction) -> CrashReport {
-    let Inputs { exit, created_at, started_at, enriched, cgroup_version, usage, oom_events, recovered, errors, agent, reported_at } =
-        inputs;
+    let Inputs {
+        exit,
+        created_at,
+        started_at,
+        enriched,
+        cgroup_version,
+        usage,
+        oom_events,
+        recovered,
+        errors,
+        agent,
+        reported_at,
+    } = inputs;
     let meta = enriched.meta.as_ref();
     let status = ExitStatus::from_containerd(exit.exit_status);
     let oom_kills = usage.as_ref().and_then(|u| u.oom_kill_count);
-    let oom = OomInfo { killed: oom_events > 0 || oom_kills.is_some_and(|k| k > 0), events: oom_events, kills: oom_kills };
-    let started = started_at.or(created_at).or(meta.and_then(|m| m.created_at));
-    let runtime_ms = started
-        .and_then(|s| (exit.exited_at - s).num_milliseconds().try_into().ok());
+    let oom = OomInfo {
+        killed: oom_events > 0 || oom_kills.is_some_and(|k| k > 0),
+        events: oom_events,
+        kills: oom_kills,
+    };
+    let started = started_at
+        .or(created_at)
+        .or(meta.and_then(|m| m.created_at));
+    let runtime_ms = started.and_then(|s| (exit.exited_at - s).num_milliseconds().try_into().ok());
 
     let (env_keys, env_values) = match meta {
         Some(m) => {
@@ -73,7 +89,15 @@ pub fn build(inputs: Inputs<'_>, redaction: &Redaction) -> CrashReport {
         }
         None => (Vec::new(), BTreeMap::new()),
     };
-    let command = meta.map(|m| if redaction.keep_args { m.command.clone() } else { redact_args(&m.command) }).unwrap_or_default();
+    let command = meta
+        .map(|m| {
+            if redaction.keep_args {
+                m.command.clone()
+            } else {
+                redact_args(&m.command)
+            }
+        })
+        .unwrap_or_default();
     let labels = meta.map(|m| m.labels.clone()).unwrap_or_default();
 
     let mut collection_errors = enriched.errors.clone();
@@ -82,7 +106,11 @@ pub fn build(inputs: Inputs<'_>, redaction: &Redaction) -> CrashReport {
     CrashReport {
         schema_version: SCHEMA_VERSION,
         id: report_id(&exit.namespace, &exit.container_id, exit.pid),
-        outcome: if status.is_success() { Outcome::Completed } else { Outcome::Crashed },
+        outcome: if status.is_success() {
+            Outcome::Completed
+        } else {
+            Outcome::Crashed
+        },
         container: ContainerInfo {
             namespace: exit.namespace.clone(),
             id: exit.container_id.clone(),
@@ -140,14 +168,22 @@ mod tests {
             meta: Some(ContainerMeta {
                 id: "abc".into(),
                 command: vec!["app".into(), "--db-password=hunter2".into()],
-                env: vec![("PATH".into(), "/bin".into()), ("DB_PASSWORD".into(), "hunter2".into())],
+                env: vec![
+                    ("PATH".into(), "/bin".into()),
+                    ("DB_PASSWORD".into(), "hunter2".into()),
+                ],
                 ..Default::default()
             }),
             ..Default::default()
         }
     }
 
-    fn inputs<'a>(exit: &'a ExitEvent, enriched: &'a Enriched, usage: Option<CgroupUsage>, oom_events: u32) -> Inputs<'a> {
+    fn inputs<'a>(
+        exit: &'a ExitEvent,
+        enriched: &'a Enriched,
+        usage: Option<CgroupUsage>,
+        oom_events: u32,
+    ) -> Inputs<'a> {
         Inputs {
             exit,
             created_at: None,
@@ -170,15 +206,24 @@ mod tests {
         assert_eq!(r.container.env_keys, ["PATH", "DB_PASSWORD"]);
         assert!(r.container.env_values.is_empty());
         assert!(!serde_json::to_string(&r).unwrap().contains("hunter2"));
-        let allow = Redaction { env_allow: ["PATH".to_string()].into(), keep_args: false };
+        let allow = Redaction {
+            env_allow: ["PATH".to_string()].into(),
+            keep_args: false,
+        };
         let r = build(inputs(&e, &en, None, 0), &allow);
-        assert_eq!(r.container.env_values.get("PATH").map(String::as_str), Some("/bin"));
+        assert_eq!(
+            r.container.env_values.get("PATH").map(String::as_str),
+            Some("/bin")
+        );
     }
 
     #[test]
     fn exit_137_without_oom_evidence_is_not_an_oom_kill() {
         let (e, en) = (exit(137), enriched());
-        let usage = CgroupUsage { oom_kill_count: Some(0), ..Default::default() };
+        let usage = CgroupUsage {
+            oom_kill_count: Some(0),
+            ..Default::default()
+        };
         let r = build(inputs(&e, &en, Some(usage), 0), &Redaction::default());
         assert!(!r.oom.killed);
         assert_eq!(r.exit.signal_name.as_deref(), Some("SIGKILL"));
@@ -188,7 +233,10 @@ mod tests {
     #[test]
     fn cgroup_oom_kill_counter_is_oom_evidence_even_without_events() {
         let (e, en) = (exit(137), enriched());
-        let usage = CgroupUsage { oom_kill_count: Some(1), ..Default::default() };
+        let usage = CgroupUsage {
+            oom_kill_count: Some(1),
+            ..Default::default()
+        };
         let r = build(inputs(&e, &en, Some(usage), 0), &Redaction::default());
         assert!(r.oom.killed);
         assert_eq!(r.oom.kills, Some(1));

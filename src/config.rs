@@ -13,7 +13,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 pub const DEFAULT_PORT: u16 = 7464;
 
 #[derive(Debug, Parser)]
-#[command(name = "coroner", version, about = "Autopsies for containers: why did it die?")]
+#[command(
+    name = "coroner",
+    version,
+    about = "Autopsies for containers: why did it die?"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -34,7 +38,11 @@ pub enum LogFormat {
 #[derive(Debug, Clone, Args)]
 pub struct AgentArgs {
     /// containerd's gRPC socket.
-    #[arg(long, env = "CORONER_CONTAINERD_SOCKET", default_value = "/run/containerd/containerd.sock")]
+    #[arg(
+        long,
+        env = "CORONER_CONTAINERD_SOCKET",
+        default_value = "/run/containerd/containerd.sock"
+    )]
     pub containerd_socket: PathBuf,
 
     /// Address and port of the HTTP API, web page and /metrics.
@@ -106,12 +114,18 @@ impl AgentArgs {
             }
         }
         if self.max_reports == 0 {
-            bad.push(Invalid { flag: "max-reports", reason: "must be at least 1".into() });
+            bad.push(Invalid {
+                flag: "max-reports",
+                reason: "must be at least 1".into(),
+            });
         }
         if self.max_store_bytes < 64 * 1024 {
             bad.push(Invalid {
                 flag: "max-store-bytes",
-                reason: format!("{} bytes is too small to hold a report; use at least 64Ki", self.max_store_bytes),
+                reason: format!(
+                    "{} bytes is too small to hold a report; use at least 64Ki",
+                    self.max_store_bytes
+                ),
             });
         }
         for key in &self.env_allow {
@@ -123,10 +137,16 @@ impl AgentArgs {
             }
         }
         if self.containerd_socket.as_os_str().is_empty() {
-            bad.push(Invalid { flag: "containerd-socket", reason: "must not be empty".into() });
+            bad.push(Invalid {
+                flag: "containerd-socket",
+                reason: "must not be empty".into(),
+            });
         }
         if self.data_dir.as_os_str().is_empty() {
-            bad.push(Invalid { flag: "data-dir", reason: "must not be empty".into() });
+            bad.push(Invalid {
+                flag: "data-dir",
+                reason: "must not be empty".into(),
+            });
         } else if self.data_dir.exists() && !self.data_dir.is_dir() {
             bad.push(Invalid {
                 flag: "data-dir",
@@ -145,7 +165,9 @@ impl AgentArgs {
 fn valid_namespace(ns: &str) -> bool {
     !ns.is_empty()
         && ns.len() <= 76
-        && ns.split(['.', '_', '-']).all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_alphanumeric()))
+        && ns
+            .split(['.', '_', '-'])
+            .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_alphanumeric()))
 }
 
 /// Parses `1048576`, `64Ki`, `256Mi`, `1G`.
@@ -153,7 +175,9 @@ pub fn parse_bytes(s: &str) -> Result<u64, String> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
-    let n: u64 = num.parse().map_err(|_| format!("{s:?} is not a byte count like 268435456 or 256Mi"))?;
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a byte count like 268435456 or 256Mi"))?;
     let mult: u64 = match unit {
         "" => 1,
         "K" | "k" => 1000,
@@ -164,7 +188,8 @@ pub fn parse_bytes(s: &str) -> Result<u64, String> {
         "Gi" => 1 << 30,
         other => return Err(format!("unknown unit {other:?}: use K, M, G, Ki, Mi or Gi")),
     };
-    n.checked_mul(mult).ok_or_else(|| format!("{s:?} is too large"))
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("{s:?} is too large"))
 }
 
 #[cfg(test)]
@@ -191,10 +216,22 @@ mod tests {
 
     #[test]
     fn every_invalid_value_is_reported_at_once() {
-        let a = parse(&["--namespace", "k8s..io", "--max-reports", "0", "--max-store-bytes", "10", "--env-allow", "A=B"]);
+        let a = parse(&[
+            "--namespace",
+            "k8s..io",
+            "--max-reports",
+            "0",
+            "--max-store-bytes",
+            "10",
+            "--env-allow",
+            "A=B",
+        ]);
         let errs = a.validate().unwrap_err();
         let flags: Vec<_> = errs.iter().map(|e| e.flag).collect();
-        assert_eq!(flags, ["namespace", "max-reports", "max-store-bytes", "env-allow"]);
+        assert_eq!(
+            flags,
+            ["namespace", "max-reports", "max-store-bytes", "env-allow"]
+        );
     }
 
     #[test]
@@ -204,7 +241,9 @@ mod tests {
         assert_eq!(parse_bytes("123"), Ok(123));
         assert!(parse_bytes("12Q").unwrap_err().contains("unknown unit"));
         assert!(parse_bytes("lots").is_err());
-        assert!(parse_bytes("99999999999999Gi").unwrap_err().contains("too large"));
+        assert!(parse_bytes("99999999999999Gi")
+            .unwrap_err()
+            .contains("too large"));
     }
 
     #[test]

@@ -8,7 +8,9 @@ use tracing_subscriber::EnvFilter;
 
 fn init_logging(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().flatten_event(true).init(),
@@ -35,7 +37,10 @@ fn agent(args: AgentArgs) -> anyhow::Result<()> {
         for i in &invalid {
             eprintln!("coroner: invalid setting {i}");
         }
-        anyhow::bail!("{} invalid setting(s); see `coroner agent --help`", invalid.len());
+        anyhow::bail!(
+            "{} invalid setting(s); see `coroner agent --help`",
+            invalid.len()
+        );
     }
     init_logging(args.log_format);
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -3,7 +3,6 @@
 //! Label sets are typed structs with bounded values; errors are labelled with their stable
 //! `label()`, never with free text. The HTTP layer only encodes [`Metrics::encode`].
 
-
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -76,9 +75,17 @@ impl Metrics {
             container_exits.clone(),
         );
         let oom_kills = Family::<WorkloadLabels, Counter>::default();
-        registry.register("oom_kills", "Containers killed by the kernel OOM killer", oom_kills.clone());
+        registry.register(
+            "oom_kills",
+            "Containers killed by the kernel OOM killer",
+            oom_kills.clone(),
+        );
         let events_received = Family::<TopicLabels, Counter>::default();
-        registry.register("events_received", "containerd events received, by topic", events_received.clone());
+        registry.register(
+            "events_received",
+            "containerd events received, by topic",
+            events_received.clone(),
+        );
         let reconnects = Counter::default();
         registry.register(
             "containerd_reconnects",
@@ -86,12 +93,22 @@ impl Metrics {
             reconnects.clone(),
         );
         let reports_stored = Gauge::default();
-        registry.register("reports_stored", "Reports currently held in the data dir", reports_stored.clone());
+        registry.register(
+            "reports_stored",
+            "Reports currently held in the data dir",
+            reports_stored.clone(),
+        );
         let store_bytes = Gauge::default();
-        registry.register_with_unit("store", "Size of the reports in the data dir", Unit::Bytes, store_bytes.clone());
+        registry.register_with_unit(
+            "store",
+            "Size of the reports in the data dir",
+            Unit::Bytes,
+            store_bytes.clone(),
+        );
         // 1 ms .. ~4 s: the target is a p99 under 50 ms.
-        let exit_to_report_seconds =
-            Histogram::new([0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0]);
+        let exit_to_report_seconds = Histogram::new([
+            0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+        ]);
         registry.register_with_unit(
             "exit_to_report",
             "Time from a container's exit (containerd's exited_at) to its report being stored",
@@ -105,7 +122,11 @@ impl Metrics {
             collection_errors.clone(),
         );
         let tracked_containers = Gauge::default();
-        registry.register("tracked_containers", "Live containers the agent tracks", tracked_containers.clone());
+        registry.register(
+            "tracked_containers",
+            "Live containers the agent tracks",
+            tracked_containers.clone(),
+        );
         let ready = Gauge::default();
         registry.register(
             "ready",
@@ -128,7 +149,9 @@ impl Metrics {
     }
 
     pub fn collection_error(&self, stage: &'static str) {
-        self.collection_errors.get_or_create(&StageLabels { stage }).inc();
+        self.collection_errors
+            .get_or_create(&StageLabels { stage })
+            .inc();
     }
 
     /// OpenMetrics text exposition.

@@ -6,8 +6,17 @@
 
 pub const REDACTED: &str = "<redacted>";
 
-const SECRET_WORDS: [&str; 9] =
-    ["password", "passwd", "pwd", "secret", "token", "apikey", "api-key", "api_key", "credential"];
+const SECRET_WORDS: [&str; 9] = [
+    "password",
+    "passwd",
+    "pwd",
+    "secret",
+    "token",
+    "apikey",
+    "api-key",
+    "api_key",
+    "credential",
+];
 
 fn is_secret_name(name: &str) -> bool {
     let lower = name.trim_start_matches('-').to_ascii_lowercase();
@@ -70,13 +79,19 @@ fn redact_words(s: &str) -> String {
 
 /// `scheme://user:password@host` -> `scheme://user:<redacted>@host`.
 fn redact_url_password(word: &str) -> String {
-    let Some(scheme_end) = word.find("://") else { return word.to_string() };
+    let Some(scheme_end) = word.find("://") else {
+        return word.to_string();
+    };
     let rest = &word[scheme_end + 3..];
     let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let authority = &rest[..authority_end];
-    let Some(at) = authority.rfind('@') else { return word.to_string() };
+    let Some(at) = authority.rfind('@') else {
+        return word.to_string();
+    };
     let userinfo = &authority[..at];
-    let Some(colon) = userinfo.find(':') else { return word.to_string() };
+    let Some(colon) = userinfo.find(':') else {
+        return word.to_string();
+    };
     format!(
         "{}{}:{}{}",
         &word[..scheme_end + 3],
@@ -97,31 +112,60 @@ mod tests {
     #[test]
     fn password_flag_value_in_next_argument_is_hidden() {
         let got = redact_args(&v(&["mysqld", "--password", "hunter2", "--port", "3306"]));
-        assert_eq!(got, v(&["mysqld", "--password", REDACTED, "--port", "3306"]));
+        assert_eq!(
+            got,
+            v(&["mysqld", "--password", REDACTED, "--port", "3306"])
+        );
     }
 
     #[test]
     fn inline_secret_assignments_are_hidden() {
         let got = redact_args(&v(&["app", "--api-key=abc", "--db-token=x", "--name=web"]));
-        assert_eq!(got, v(&["app", "--api-key=<redacted>", "--db-token=<redacted>", "--name=web"]));
+        assert_eq!(
+            got,
+            v(&[
+                "app",
+                "--api-key=<redacted>",
+                "--db-token=<redacted>",
+                "--name=web"
+            ])
+        );
     }
 
     #[test]
     fn shell_scripts_are_scanned_word_by_word() {
-        let got = redact_args(&v(&["sh", "-c", "AWS_SECRET_ACCESS_KEY=abc exec app --token xyz -v"]));
-        assert_eq!(got[2], "AWS_SECRET_ACCESS_KEY=<redacted> exec app --token <redacted> -v");
+        let got = redact_args(&v(&[
+            "sh",
+            "-c",
+            "AWS_SECRET_ACCESS_KEY=abc exec app --token xyz -v",
+        ]));
+        assert_eq!(
+            got[2],
+            "AWS_SECRET_ACCESS_KEY=<redacted> exec app --token <redacted> -v"
+        );
     }
 
     #[test]
     fn url_passwords_are_hidden_but_user_and_host_kept() {
         let got = redact_args(&v(&["psql", "postgres://app:s3cr3t@db:5432/prod"]));
         assert_eq!(got[1], "postgres://app:<redacted>@db:5432/prod");
-        assert_eq!(redact_args(&v(&["curl", "https://example.com/a@b"]))[1], "https://example.com/a@b");
+        assert_eq!(
+            redact_args(&v(&["curl", "https://example.com/a@b"]))[1],
+            "https://example.com/a@b"
+        );
     }
 
     #[test]
     fn ordinary_arguments_are_untouched() {
-        let args = v(&["beam.smp", "-K", "true", "--", "-root", "/usr/lib/erlang", "-keyboard"]);
+        let args = v(&[
+            "beam.smp",
+            "-K",
+            "true",
+            "--",
+            "-root",
+            "/usr/lib/erlang",
+            "-keyboard",
+        ]);
         // "-keyboard" ends in neither a secret word nor "key": kept.
         assert_eq!(redact_args(&args), args);
     }

@@ -53,7 +53,10 @@ pub struct OomEpisodes {
 
 impl OomEpisodes {
     pub fn note(&mut self, at: Instant) {
-        if self.last.is_none_or(|l| at.saturating_duration_since(l) > OOM_EPISODE_GAP) {
+        if self
+            .last
+            .is_none_or(|l| at.saturating_duration_since(l) > OOM_EPISODE_GAP)
+        {
             self.count += 1;
         }
         self.last = Some(at);

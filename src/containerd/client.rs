@@ -8,7 +8,8 @@ use std::time::Duration;
 use containerd_client::services::v1::{
     containers_client::ContainersClient, events_client::EventsClient, images_client::ImagesClient,
     namespaces_client::NamespacesClient, tasks_client::TasksClient, version_client::VersionClient,
-    Container, GetContainerRequest, GetImageRequest, ListNamespacesRequest, ListTasksRequest, SubscribeRequest,
+    Container, GetContainerRequest, GetImageRequest, ListNamespacesRequest, ListTasksRequest,
+    SubscribeRequest,
 };
 use containerd_client::types::v1::Process;
 use containerd_client::types::Envelope;
@@ -21,16 +22,24 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     #[error("connecting to containerd at {path}: {source}")]
-    Connect { path: PathBuf, source: tonic::transport::Error },
+    Connect {
+        path: PathBuf,
+        source: tonic::transport::Error,
+    },
     #[error("containerd {call}: {status}")]
-    Call { call: &'static str, status: tonic::Status },
+    Call {
+        call: &'static str,
+        status: tonic::Status,
+    },
 }
 
 impl ClientError {
     pub fn label(&self) -> &'static str {
         match self {
             ClientError::Connect { .. } => "containerd_connect",
-            ClientError::Call { status, .. } if status.code() == Code::NotFound => "containerd_not_found",
+            ClientError::Call { status, .. } if status.code() == Code::NotFound => {
+                "containerd_not_found"
+            }
             ClientError::Call { .. } => "containerd_call",
         }
     }
@@ -57,9 +66,13 @@ fn namespaced<T>(msg: T, namespace: &str) -> Request<T> {
 
 impl Containerd {
     pub async fn connect(path: &Path) -> Result<Self, ClientError> {
-        let channel = containerd_client::connect(path)
-            .await
-            .map_err(|source| ClientError::Connect { path: path.to_path_buf(), source })?;
+        let channel =
+            containerd_client::connect(path)
+                .await
+                .map_err(|source| ClientError::Connect {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
         Ok(Containerd { channel })
     }
 
@@ -69,16 +82,25 @@ impl Containerd {
         let v = VersionClient::new(self.channel.clone())
             .version(req)
             .await
-            .map_err(|status| ClientError::Call { call: "Version", status })?;
+            .map_err(|status| ClientError::Call {
+                call: "Version",
+                status,
+            })?;
         Ok(v.into_inner().version)
     }
 
     /// Subscribes to events; `filters` use containerd's filter syntax and are OR-ed.
-    pub async fn subscribe(&self, filters: Vec<String>) -> Result<Streaming<Envelope>, ClientError> {
+    pub async fn subscribe(
+        &self,
+        filters: Vec<String>,
+    ) -> Result<Streaming<Envelope>, ClientError> {
         let resp = EventsClient::new(self.channel.clone())
             .subscribe(SubscribeRequest { filters })
             .await
-            .map_err(|status| ClientError::Call { call: "Events.Subscribe", status })?;
+            .map_err(|status| ClientError::Call {
+                call: "Events.Subscribe",
+                status,
+            })?;
         Ok(resp.into_inner())
     }
 
@@ -88,34 +110,71 @@ impl Containerd {
         let resp = NamespacesClient::new(self.channel.clone())
             .list(req)
             .await
-            .map_err(|status| ClientError::Call { call: "Namespaces.List", status })?;
-        Ok(resp.into_inner().namespaces.into_iter().map(|n| n.name).collect())
+            .map_err(|status| ClientError::Call {
+                call: "Namespaces.List",
+                status,
+            })?;
+        Ok(resp
+            .into_inner()
+            .namespaces
+            .into_iter()
+            .map(|n| n.name)
+            .collect())
     }
 
     pub async fn tasks(&self, namespace: &str) -> Result<Vec<Process>, ClientError> {
         let resp = TasksClient::new(self.channel.clone())
             .list(namespaced(ListTasksRequest::default(), namespace))
             .await
-            .map_err(|status| ClientError::Call { call: "Tasks.List", status })?;
+            .map_err(|status| ClientError::Call {
+                call: "Tasks.List",
+                status,
+            })?;
         Ok(resp.into_inner().tasks)
     }
 
     pub async fn container(&self, namespace: &str, id: &str) -> Result<Container, ClientError> {
         let resp = ContainersClient::new(self.channel.clone())
-            .get(namespaced(GetContainerRequest { id: id.to_string() }, namespace))
+            .get(namespaced(
+                GetContainerRequest { id: id.to_string() },
+                namespace,
+            ))
             .await
-            .map_err(|status| ClientError::Call { call: "Containers.Get", status })?;
+            .map_err(|status| ClientError::Call {
+                call: "Containers.Get",
+                status,
+            })?;
         resp.into_inner()
             .container
-            .ok_or_else(|| ClientError::Call { call: "Containers.Get", status: tonic::Status::not_found(id) })
+            .ok_or_else(|| ClientError::Call {
+                call: "Containers.Get",
+                status: tonic::Status::not_found(id),
+            })
     }
 
     /// Digest of the manifest (or index) an image name points to now.
-    pub async fn image_digest(&self, namespace: &str, name: &str) -> Result<Option<String>, ClientError> {
+    pub async fn image_digest(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<String>, ClientError> {
         let resp = ImagesClient::new(self.channel.clone())
-            .get(namespaced(GetImageRequest { name: name.to_string() }, namespace))
+            .get(namespaced(
+                GetImageRequest {
+                    name: name.to_string(),
+                },
+                namespace,
+            ))
             .await
-            .map_err(|status| ClientError::Call { call: "Images.Get", status })?;
-        Ok(resp.into_inner().image.and_then(|i| i.target).map(|t| t.digest).filter(|d| !d.is_empty()))
+            .map_err(|status| ClientError::Call {
+                call: "Images.Get",
+                status,
+            })?;
+        Ok(resp
+            .into_inner()
+            .image
+            .and_then(|i| i.target)
+            .map(|t| t.digest)
+            .filter(|d| !d.is_empty()))
     }
 }

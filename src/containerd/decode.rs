@@ -24,9 +24,16 @@ pub enum DecodeError {
     #[error("event {topic} has no payload")]
     MissingPayload { topic: String },
     #[error("event {topic}: payload {type_url} does not decode: {source}")]
-    Payload { topic: String, type_url: String, source: prost::DecodeError },
+    Payload {
+        topic: String,
+        type_url: String,
+        source: prost::DecodeError,
+    },
     #[error("container {id}: OCI spec is not JSON: {source}")]
-    Spec { id: String, source: serde_json::Error },
+    Spec {
+        id: String,
+        source: serde_json::Error,
+    },
 }
 
 impl DecodeError {
@@ -41,13 +48,32 @@ impl DecodeError {
 /// An event coroner acts on. Everything else is [`Event::Other`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
-    TaskCreate { container_id: String, pid: u32 },
-    TaskStart { container_id: String, pid: u32 },
+    TaskCreate {
+        container_id: String,
+        pid: u32,
+    },
+    TaskStart {
+        container_id: String,
+        pid: u32,
+    },
     /// `exec_id` equals `container_id` for the init process.
-    TaskExit { container_id: String, exec_id: String, pid: u32, exit_status: u32, exited_at: Option<DateTime<Utc>> },
-    TaskOom { container_id: String },
-    TaskDelete { container_id: String, pid: u32 },
-    ContainerDelete { container_id: String },
+    TaskExit {
+        container_id: String,
+        exec_id: String,
+        pid: u32,
+        exit_status: u32,
+        exited_at: Option<DateTime<Utc>>,
+    },
+    TaskOom {
+        container_id: String,
+    },
+    TaskDelete {
+        container_id: String,
+        pid: u32,
+    },
+    ContainerDelete {
+        container_id: String,
+    },
     Other,
 }
 
@@ -87,7 +113,9 @@ pub fn decode_envelope(env: &Envelope) -> Result<Decoded, DecodeError> {
     let payload = || {
         env.event
             .as_ref()
-            .ok_or_else(|| DecodeError::MissingPayload { topic: topic.clone() })
+            .ok_or_else(|| DecodeError::MissingPayload {
+                topic: topic.clone(),
+            })
     };
     fn decode<M: Message + Default>(topic: &str, any: &prost_types::Any) -> Result<M, DecodeError> {
         M::decode(any.value.as_slice()).map_err(|source| DecodeError::Payload {
@@ -99,11 +127,17 @@ pub fn decode_envelope(env: &Envelope) -> Result<Decoded, DecodeError> {
     let event = match topic.as_str() {
         "/tasks/create" => {
             let e: TaskCreate = decode(&topic, payload()?)?;
-            Event::TaskCreate { container_id: e.container_id, pid: e.pid }
+            Event::TaskCreate {
+                container_id: e.container_id,
+                pid: e.pid,
+            }
         }
         "/tasks/start" => {
             let e: TaskStart = decode(&topic, payload()?)?;
-            Event::TaskStart { container_id: e.container_id, pid: e.pid }
+            Event::TaskStart {
+                container_id: e.container_id,
+                pid: e.pid,
+            }
         }
         "/tasks/exit" => {
             let e: TaskExit = decode(&topic, payload()?)?;
@@ -117,11 +151,16 @@ pub fn decode_envelope(env: &Envelope) -> Result<Decoded, DecodeError> {
         }
         "/tasks/oom" => {
             let e: TaskOom = decode(&topic, payload()?)?;
-            Event::TaskOom { container_id: e.container_id }
+            Event::TaskOom {
+                container_id: e.container_id,
+            }
         }
         "/tasks/delete" => {
             let e: TaskDelete = decode(&topic, payload()?)?;
-            Event::TaskDelete { container_id: e.container_id, pid: e.pid }
+            Event::TaskDelete {
+                container_id: e.container_id,
+                pid: e.pid,
+            }
         }
         "/containers/delete" => {
             let e: containerd_client::events::ContainerDelete = decode(&topic, payload()?)?;
@@ -129,7 +168,12 @@ pub fn decode_envelope(env: &Envelope) -> Result<Decoded, DecodeError> {
         }
         _ => Event::Other,
     };
-    Ok(Decoded { timestamp: opt_timestamp(env.timestamp.as_ref()), namespace: env.namespace.clone(), topic, event })
+    Ok(Decoded {
+        timestamp: opt_timestamp(env.timestamp.as_ref()),
+        namespace: env.namespace.clone(),
+        topic,
+        event,
+    })
 }
 
 /// What a container record and its OCI spec say, before any cgroup is read.
@@ -153,10 +197,18 @@ pub struct ContainerMeta {
 }
 
 pub fn decode_container(c: &Container) -> Result<ContainerMeta, DecodeError> {
-    let labels: BTreeMap<String, String> = c.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let labels: BTreeMap<String, String> = c
+        .labels
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     let spec: Value = match &c.spec {
-        Some(any) if !any.value.is_empty() => serde_json::from_slice(&any.value)
-            .map_err(|source| DecodeError::Spec { id: c.id.clone(), source })?,
+        Some(any) if !any.value.is_empty() => {
+            serde_json::from_slice(&any.value).map_err(|source| DecodeError::Spec {
+                id: c.id.clone(),
+                source,
+            })?
+        }
         _ => Value::Null,
     };
     let process = &spec["process"];
@@ -168,7 +220,11 @@ pub fn decode_container(c: &Container) -> Result<ContainerMeta, DecodeError> {
             None => (kv, String::new()),
         })
         .collect();
-    let user = match (&process["user"]["username"], &process["user"]["uid"], &process["user"]["gid"]) {
+    let user = match (
+        &process["user"]["username"],
+        &process["user"]["uid"],
+        &process["user"]["gid"],
+    ) {
         (Value::String(name), _, _) if !name.is_empty() => Some(name.clone()),
         (_, Value::Number(uid), Value::Number(gid)) => Some(format!("{uid}:{gid}")),
         (_, Value::Number(uid), _) => Some(uid.to_string()),
@@ -187,7 +243,11 @@ pub fn decode_container(c: &Container) -> Result<ContainerMeta, DecodeError> {
     Ok(ContainerMeta {
         id: c.id.clone(),
         image: Some(c.image.clone()).filter(|s| !s.is_empty()),
-        runtime: c.runtime.as_ref().map(|r| r.name.clone()).filter(|s| !s.is_empty()),
+        runtime: c
+            .runtime
+            .as_ref()
+            .map(|r| r.name.clone())
+            .filter(|s| !s.is_empty()),
         is_sandbox: labels.get(CRI_KIND_LABEL).map(String::as_str) == Some("sandbox"),
         labels,
         created_at: opt_timestamp(c.created_at.as_ref()),
@@ -195,7 +255,10 @@ pub fn decode_container(c: &Container) -> Result<ContainerMeta, DecodeError> {
         cwd: process["cwd"].as_str().map(str::to_string),
         user,
         env,
-        cgroups_path: spec["linux"]["cgroupsPath"].as_str().filter(|s| !s.is_empty()).map(str::to_string),
+        cgroups_path: spec["linux"]["cgroupsPath"]
+            .as_str()
+            .filter(|s| !s.is_empty())
+            .map(str::to_string),
         kubernetes,
         image_id,
     })
@@ -203,7 +266,11 @@ pub fn decode_container(c: &Container) -> Result<ContainerMeta, DecodeError> {
 
 fn strings(v: &Value) -> Vec<String> {
     v.as_array()
-        .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -215,8 +282,14 @@ fn kubernetes_identity(
     cri: Option<&Value>,
 ) -> Option<KubernetesInfo> {
     let label = |k: &str| labels.get(k).filter(|s| !s.is_empty()).cloned();
-    let annotation = |k: &str| annotations[k].as_str().filter(|s| !s.is_empty()).map(str::to_string);
-    let pod = label("io.kubernetes.pod.name").or_else(|| annotation("io.kubernetes.cri.sandbox-name"))?;
+    let annotation = |k: &str| {
+        annotations[k]
+            .as_str()
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
+    let pod =
+        label("io.kubernetes.pod.name").or_else(|| annotation("io.kubernetes.cri.sandbox-name"))?;
     let meta = cri.map(|m| &m["Metadata"]);
     let attempt = meta
         .and_then(|m| m["Config"]["metadata"]["attempt"].as_u64())
@@ -232,12 +305,16 @@ fn kubernetes_identity(
         namespace: label("io.kubernetes.pod.namespace")
             .or_else(|| annotation("io.kubernetes.cri.sandbox-namespace"))
             .unwrap_or_default(),
-        pod_uid: label("io.kubernetes.pod.uid").or_else(|| annotation("io.kubernetes.cri.sandbox-uid")),
+        pod_uid: label("io.kubernetes.pod.uid")
+            .or_else(|| annotation("io.kubernetes.cri.sandbox-uid")),
         container: label("io.kubernetes.container.name")
             .or_else(|| annotation("io.kubernetes.cri.container-name"))
             .unwrap_or_default(),
         attempt,
-        log_path: meta.and_then(|m| m["LogPath"].as_str()).filter(|s| !s.is_empty()).map(str::to_string),
+        log_path: meta
+            .and_then(|m| m["LogPath"].as_str())
+            .filter(|s| !s.is_empty())
+            .map(str::to_string),
         sandbox_id: meta
             .and_then(|m| m["SandboxID"].as_str())
             .map(str::to_string)
@@ -253,10 +330,16 @@ mod tests {
 
     fn envelope<M: Message>(topic: &str, type_url: &str, m: &M) -> Envelope {
         Envelope {
-            timestamp: Some(Timestamp { seconds: 1_700_000_000, nanos: 5 }),
+            timestamp: Some(Timestamp {
+                seconds: 1_700_000_000,
+                nanos: 5,
+            }),
             namespace: "k8s.io".into(),
             topic: topic.into(),
-            event: Some(Any { type_url: type_url.into(), value: m.encode_to_vec() }),
+            event: Some(Any {
+                type_url: type_url.into(),
+                value: m.encode_to_vec(),
+            }),
         }
     }
 
@@ -267,12 +350,26 @@ mod tests {
             id: "c1".into(),
             pid: 42,
             exit_status: 137,
-            exited_at: Some(Timestamp { seconds: 1_700_000_001, nanos: 0 }),
+            exited_at: Some(Timestamp {
+                seconds: 1_700_000_001,
+                nanos: 0,
+            }),
         };
-        let d = decode_envelope(&envelope("/tasks/exit", "containerd.events.TaskExit", &exit)).unwrap();
+        let d = decode_envelope(&envelope(
+            "/tasks/exit",
+            "containerd.events.TaskExit",
+            &exit,
+        ))
+        .unwrap();
         assert_eq!(d.namespace, "k8s.io");
         match d.event {
-            Event::TaskExit { exec_id, pid, exit_status, exited_at, .. } => {
+            Event::TaskExit {
+                exec_id,
+                pid,
+                exit_status,
+                exited_at,
+                ..
+            } => {
                 assert_eq!((exec_id.as_str(), pid, exit_status), ("c1", 42, 137));
                 assert_eq!(exited_at.unwrap().timestamp(), 1_700_000_001);
             }
@@ -286,23 +383,184 @@ mod tests {
             timestamp: None,
             namespace: "x".into(),
             topic: "/tasks/exit".into(),
-            event: Some(Any { type_url: "containerd.events.TaskExit".into(), value: vec![0xff, 0xff, 0xff] }),
+            event: Some(Any {
+                type_url: "containerd.events.TaskExit".into(),
+                value: vec![0xff, 0xff, 0xff],
+            }),
         };
         let err = decode_envelope(&env).unwrap_err();
         assert_eq!(err.label(), "event_decode");
         let env = Envelope { event: None, ..env };
-        assert!(matches!(decode_envelope(&env), Err(DecodeError::MissingPayload { .. })));
+        assert!(matches!(
+            decode_envelope(&env),
+            Err(DecodeError::MissingPayload { .. })
+        ));
     }
 
     #[test]
     fn unknown_topics_are_other() {
-        let env = Envelope { topic: "/snapshot/prepare".into(), ..Default::default() };
+        let env = Envelope {
+            topic: "/snapshot/prepare".into(),
+            ..Default::default()
+        };
         assert_eq!(decode_envelope(&env).unwrap().event, Event::Other);
         assert_eq!(topic_label("/snapshot/prepare"), "other");
     }
 
+    fn fixture(name: &str) -> Value {
+        let path = format!(
+            "{}/tests/fixtures/containerd/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+    }
+
+    fn hex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    fn captured_envelope(e: &Value) -> Envelope {
+        Envelope {
+            timestamp: None,
+            namespace: e["namespace"].as_str().unwrap().into(),
+            topic: e["topic"].as_str().unwrap().into(),
+            event: Some(Any {
+                type_url: e["type_url"].as_str().unwrap().into(),
+                value: hex(e["value_hex"].as_str().unwrap()),
+            }),
+        }
+    }
+
+    #[test]
+    fn every_captured_event_stream_decodes() {
+        let mut exits = 0;
+        for name in [
+            "stream-cri-exit-0.json",
+            "stream-cri-oom-kill.json",
+            "stream-cri-pod-and-exit-3.json",
+            "stream-plain-exit-3-and-sigkill.json",
+        ] {
+            for e in fixture(&format!("events/{name}")).as_array().unwrap() {
+                let d = decode_envelope(&captured_envelope(e))
+                    .unwrap_or_else(|err| panic!("{name}: {err}"));
+                if let Event::TaskExit {
+                    container_id,
+                    pid,
+                    exit_status,
+                    ..
+                } = &d.event
+                {
+                    exits += 1;
+                    assert_eq!(container_id, e["decoded"]["container_id"].as_str().unwrap());
+                    assert_eq!(u64::from(*pid), e["decoded"]["pid"].as_u64().unwrap());
+                    assert_eq!(
+                        u64::from(*exit_status),
+                        e["decoded"]["exit_status"].as_u64().unwrap_or(0)
+                    );
+                }
+            }
+        }
+        assert!(exits >= 4, "the captures hold exits: {exits}");
+    }
+
+    #[test]
+    fn captured_oom_kill_exit_is_status_137() {
+        let e = fixture("events/task-exit-oom-killed.json");
+        match decode_envelope(&captured_envelope(&e)).unwrap().event {
+            Event::TaskExit { exit_status, .. } => assert_eq!(exit_status, 137),
+            other => panic!("{other:?}"),
+        }
+        let oom = decode_envelope(&captured_envelope(&fixture("events/task-oom.json"))).unwrap();
+        assert!(matches!(oom.event, Event::TaskOom { .. }));
+    }
+
+    /// A `Container` as `Containers.Get` returned it, rebuilt from the captured `ctr containers info`.
+    fn captured_container(info: &str, extensions: Option<&str>) -> Container {
+        let info = fixture(info);
+        let mut c = Container {
+            id: info["ID"].as_str().unwrap().into(),
+            image: info["Image"].as_str().unwrap().into(),
+            labels: info["Labels"]
+                .as_object()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap().into()))
+                .collect(),
+            runtime: Some(containerd_client::services::v1::container::Runtime {
+                name: info["Runtime"]["Name"].as_str().unwrap().into(),
+                options: None,
+            }),
+            spec: Some(Any {
+                type_url: "types.containerd.io/opencontainers/runtime-spec/1/Spec".into(),
+                value: serde_json::to_vec(&info["Spec"]).unwrap(),
+            }),
+            ..Default::default()
+        };
+        if let Some(ext) = extensions {
+            for (k, v) in fixture(ext)["extensions"].as_object().unwrap() {
+                c.extensions.insert(
+                    k.clone(),
+                    Any {
+                        type_url: v["type_url"].as_str().unwrap().into(),
+                        value: serde_json::to_vec(&v["value"]).unwrap(),
+                    },
+                );
+            }
+        }
+        c
+    }
+
+    #[test]
+    fn cri_container_yields_kubernetes_identity_attempt_and_log_path() {
+        let m = decode_container(&captured_container(
+            "container-info-cri.json",
+            Some("cri-container-extensions.json"),
+        ))
+        .unwrap();
+        assert!(!m.is_sandbox);
+        let k = m.kubernetes.unwrap();
+        assert_eq!(
+            (k.pod.as_str(), k.namespace.as_str(), k.container.as_str()),
+            ("crasher", "default", "app")
+        );
+        assert_eq!(
+            k.pod_uid.as_deref(),
+            Some("4f1c7a52-0d2b-4f8e-9a6c-2b1d7e3c9f10")
+        );
+        assert_eq!(k.attempt, Some(1));
+        assert!(k.log_path.unwrap().ends_with("/app/1.log"));
+        assert_eq!(m.command, ["sh", "-c", "echo dying; exit 3"]);
+        assert!(m.env.iter().any(|(k, v)| k == "MODE" && v == "crash"));
+        assert!(m.image_id.unwrap().starts_with("sha256:"));
+        assert!(m.cgroups_path.unwrap().ends_with(&m.id));
+        assert_eq!(m.runtime.as_deref(), Some("io.containerd.runc.v2"));
+    }
+
+    #[test]
+    fn cri_sandbox_is_recognised_and_plain_container_has_no_kubernetes_identity() {
+        assert!(
+            decode_container(&captured_container("container-info-cri-sandbox.json", None))
+                .unwrap()
+                .is_sandbox
+        );
+        let plain =
+            decode_container(&captured_container("container-info-plain.json", None)).unwrap();
+        assert!(!plain.is_sandbox);
+        assert_eq!(plain.kubernetes, None);
+        assert_eq!(plain.command, ["sh", "-c", "exit 3"]);
+    }
+
     #[test]
     fn zero_time_is_none() {
-        assert_eq!(opt_timestamp(Some(&Timestamp { seconds: -62135596800, nanos: 0 })), None);
+        assert_eq!(
+            opt_timestamp(Some(&Timestamp {
+                seconds: -62135596800,
+                nanos: 0
+            })),
+            None
+        );
     }
 }

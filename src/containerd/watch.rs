@@ -24,9 +24,18 @@ const BACKOFF_MAX: Duration = Duration::from_secs(5);
 #[derive(Debug)]
 pub enum WatchMsg {
     /// A subscription is live; `tasks` is what each watched namespace lists right after it began.
-    Connected { client: Containerd, tasks: Vec<(String, Process)>, reconnect: bool },
-    Event { decoded: Decoded, received: Instant },
-    Disconnected { reason: String },
+    Connected {
+        client: Containerd,
+        tasks: Vec<(String, Process)>,
+        reconnect: bool,
+    },
+    Event {
+        decoded: Decoded,
+        received: Instant,
+    },
+    Disconnected {
+        reason: String,
+    },
 }
 
 pub struct Watcher {
@@ -51,7 +60,13 @@ impl Watcher {
                 }
                 Err(e) => e.to_string(),
             };
-            if tx.send(WatchMsg::Disconnected { reason: reason.clone() }).await.is_err() {
+            if tx
+                .send(WatchMsg::Disconnected {
+                    reason: reason.clone(),
+                })
+                .await
+                .is_err()
+            {
                 return;
             }
             // A session that lived a while resets the backoff: this is a fresh failure.
@@ -64,9 +79,17 @@ impl Watcher {
         }
     }
 
-    async fn session(&self, tx: &mpsc::Sender<WatchMsg>, reconnect: bool) -> Result<SessionEnd, ClientError> {
+    async fn session(
+        &self,
+        tx: &mpsc::Sender<WatchMsg>,
+        reconnect: bool,
+    ) -> Result<SessionEnd, ClientError> {
         let client = Containerd::connect(&self.socket).await?;
-        let filters: Vec<String> = self.namespaces.iter().map(|ns| format!("namespace=={ns}")).collect();
+        let filters: Vec<String> = self
+            .namespaces
+            .iter()
+            .map(|ns| format!("namespace=={ns}"))
+            .collect();
         // containerd answers Subscribe with headers only when the first event arrives, so the call
         // runs in its own task. A unary round trip on the same connection afterwards means
         // containerd has read the Subscribe request (HTTP/2 frames are read in order) before the
@@ -76,7 +99,11 @@ impl Watcher {
             AbortOnDrop(tokio::spawn(async move { client.subscribe(filters).await }))
         };
         client.version().await?;
-        let namespaces = if self.namespaces.is_empty() { client.namespaces().await? } else { self.namespaces.clone() };
+        let namespaces = if self.namespaces.is_empty() {
+            client.namespaces().await?
+        } else {
+            self.namespaces.clone()
+        };
         let mut tasks = Vec::new();
         for ns in &namespaces {
             for t in client.tasks(ns).await? {
@@ -87,7 +114,15 @@ impl Watcher {
             self.metrics.reconnects.inc();
         }
         info!(namespaces = ?namespaces, tasks = tasks.len(), reconnect, "subscribed to containerd events");
-        if tx.send(WatchMsg::Connected { client, tasks, reconnect }).await.is_err() {
+        if tx
+            .send(WatchMsg::Connected {
+                client,
+                tasks,
+                reconnect,
+            })
+            .await
+            .is_err()
+        {
             return Ok(SessionEnd::ReceiverGone);
         }
         let mut stream = match subscribe.join().await {
@@ -98,11 +133,20 @@ impl Watcher {
             match stream.message().await {
                 Ok(Some(envelope)) => {
                     let received = Instant::now();
-                    self.metrics.events_received.get_or_create(&TopicLabels { topic: topic_label(&envelope.topic) }).inc();
+                    self.metrics
+                        .events_received
+                        .get_or_create(&TopicLabels {
+                            topic: topic_label(&envelope.topic),
+                        })
+                        .inc();
                     match decode_envelope(&envelope) {
                         Ok(decoded) => {
                             debug!(topic = %decoded.topic, namespace = %decoded.namespace, "event");
-                            if tx.send(WatchMsg::Event { decoded, received }).await.is_err() {
+                            if tx
+                                .send(WatchMsg::Event { decoded, received })
+                                .await
+                                .is_err()
+                            {
                                 return Ok(SessionEnd::ReceiverGone);
                             }
                         }
@@ -112,7 +156,11 @@ impl Watcher {
                         }
                     }
                 }
-                Ok(None) => return Ok(SessionEnd::StreamEnded("stream closed by containerd".into())),
+                Ok(None) => {
+                    return Ok(SessionEnd::StreamEnded(
+                        "stream closed by containerd".into(),
+                    ))
+                }
                 Err(status) => return Ok(SessionEnd::StreamEnded(status.to_string())),
             }
         }

@@ -38,7 +38,12 @@ async fn healthz() -> &'static str {
 async fn readyz(State(s): State<Arc<Shared>>) -> Response {
     let ready = s.status.ready.load(Ordering::Relaxed);
     let connected = s.status.connected.load(Ordering::Relaxed);
-    let last = s.status.last_disconnect.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let last = s
+        .status
+        .last_disconnect
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
     let body = json!({
         "ready": ready,
         "containerd": {
@@ -47,13 +52,20 @@ async fn readyz(State(s): State<Arc<Shared>>) -> Response {
             "last_disconnect": last,
         },
     });
-    let code = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let code = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (code, Json(body)).into_response()
 }
 
 async fn metrics(State(s): State<Arc<Shared>>) -> Response {
     (
-        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
         s.metrics.encode(),
     )
         .into_response()
@@ -61,10 +73,14 @@ async fn metrics(State(s): State<Arc<Shared>>) -> Response {
 
 /// Decodes `a=b&c=d` (percent-encoded), keeping repeated keys so they can be refused.
 fn query_pairs(raw: Option<&str>) -> Vec<(String, String)> {
-    raw.map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default()
+    raw.map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .unwrap_or_default()
 }
 
-async fn list_crashes(State(s): State<Arc<Shared>>, RawQuery(raw): RawQuery) -> Result<Response, ApiError> {
+async fn list_crashes(
+    State(s): State<Arc<Shared>>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
     let pairs = query_pairs(raw.as_deref());
     let q = Query::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
     let page = s.store.list(&q);
@@ -75,7 +91,10 @@ async fn list_crashes(State(s): State<Arc<Shared>>, RawQuery(raw): RawQuery) -> 
     .into_response())
 }
 
-async fn get_crash(State(s): State<Arc<Shared>>, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn get_crash(
+    State(s): State<Arc<Shared>>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     let store = s.store.clone();
     let lookup = id.clone();
     let report = tokio::task::spawn_blocking(move || store.get(&lookup))
@@ -101,8 +120,13 @@ mod tests {
 
     #[test]
     fn query_strings_are_percent_decoded_and_keep_repeats() {
-        let pairs = query_pairs(Some("since=2026-11-22T10%3A00%3A00%2B01%3A00&pod=a&pod=b&x"));
-        assert_eq!(pairs[0], ("since".into(), "2026-11-22T10:00:00+01:00".into()));
+        let pairs = query_pairs(Some(
+            "since=2026-11-22T10%3A00%3A00%2B01%3A00&pod=a&pod=b&x",
+        ));
+        assert_eq!(
+            pairs[0],
+            ("since".into(), "2026-11-22T10:00:00+01:00".into())
+        );
         assert_eq!(pairs[1].1, "a");
         assert_eq!(pairs[2].1, "b");
         assert_eq!(pairs[3], ("x".into(), "".into()));

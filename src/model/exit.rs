@@ -71,10 +71,38 @@ impl ExitStatus {
 /// The Linux name of a signal number (`SIGKILL`), `SIGRTMIN+N` for real-time signals.
 pub fn signal_name(sig: i32) -> String {
     const NAMES: [&str; 32] = [
-        "", "SIGHUP", "SIGINT", "SIGQUIT", "SIGILL", "SIGTRAP", "SIGABRT", "SIGBUS", "SIGFPE",
-        "SIGKILL", "SIGUSR1", "SIGSEGV", "SIGUSR2", "SIGPIPE", "SIGALRM", "SIGTERM", "SIGSTKFLT",
-        "SIGCHLD", "SIGCONT", "SIGSTOP", "SIGTSTP", "SIGTTIN", "SIGTTOU", "SIGURG", "SIGXCPU",
-        "SIGXFSZ", "SIGVTALRM", "SIGPROF", "SIGWINCH", "SIGIO", "SIGPWR", "SIGSYS",
+        "",
+        "SIGHUP",
+        "SIGINT",
+        "SIGQUIT",
+        "SIGILL",
+        "SIGTRAP",
+        "SIGABRT",
+        "SIGBUS",
+        "SIGFPE",
+        "SIGKILL",
+        "SIGUSR1",
+        "SIGSEGV",
+        "SIGUSR2",
+        "SIGPIPE",
+        "SIGALRM",
+        "SIGTERM",
+        "SIGSTKFLT",
+        "SIGCHLD",
+        "SIGCONT",
+        "SIGSTOP",
+        "SIGTSTP",
+        "SIGTTIN",
+        "SIGTTOU",
+        "SIGURG",
+        "SIGXCPU",
+        "SIGXFSZ",
+        "SIGVTALRM",
+        "SIGPROF",
+        "SIGWINCH",
+        "SIGIO",
+        "SIGPWR",
+        "SIGSYS",
     ];
     match sig {
         1..=31 => NAMES[sig as usize].to_string(),
@@ -108,8 +136,14 @@ mod tests {
 
     #[test]
     fn status_139_is_sigsegv_and_143_sigterm() {
-        assert_eq!(ExitStatus::from_containerd(139).signal_name.as_deref(), Some("SIGSEGV"));
-        assert_eq!(ExitStatus::from_containerd(143).signal_name.as_deref(), Some("SIGTERM"));
+        assert_eq!(
+            ExitStatus::from_containerd(139).signal_name.as_deref(),
+            Some("SIGSEGV")
+        );
+        assert_eq!(
+            ExitStatus::from_containerd(143).signal_name.as_deref(),
+            Some("SIGTERM")
+        );
     }
 
     #[test]

@@ -218,7 +218,8 @@ impl CrashReport {
             id: self.id.clone(),
             outcome: self.outcome,
             exited_at: self.lifecycle.exited_at,
-            namespace: k8s.map_or_else(|| self.container.namespace.clone(), |k| k.namespace.clone()),
+            namespace: k8s
+                .map_or_else(|| self.container.namespace.clone(), |k| k.namespace.clone()),
             pod: k8s.map(|k| k.pod.clone()),
             container: k8s.map_or_else(|| self.container.id.clone(), |k| k.container.clone()),
             container_id: self.container.id.clone(),

@@ -33,7 +33,10 @@ pub enum StoreError {
     #[error("writing {path}: {source}")]
     Write { path: PathBuf, source: io::Error },
     #[error("report {path} is not valid: {source}")]
-    Corrupt { path: PathBuf, source: serde_json::Error },
+    Corrupt {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
     #[error("report id {0:?} is not a valid id")]
     BadId(String),
 }
@@ -74,7 +77,9 @@ struct Index {
 /// What `insert` did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Inserted {
-    Stored { evicted: usize },
+    Stored {
+        evicted: usize,
+    },
     /// A report with this id exists already: the same exit, seen twice.
     Duplicate,
 }
@@ -94,13 +99,26 @@ impl Store {
     /// Opens (creating) the data dir and loads the index. Returns the store and the number of
     /// files that were skipped as corrupt or foreign.
     pub fn open(dir: &Path, retention: Retention) -> Result<(Store, usize), StoreError> {
-        fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir { path: dir.to_path_buf(), source })?;
-        let store = Store { dir: dir.to_path_buf(), retention, index: Mutex::new(Index::default()) };
+        fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let store = Store {
+            dir: dir.to_path_buf(),
+            retention,
+            index: Mutex::new(Index::default()),
+        };
         let mut skipped = 0;
-        let entries = fs::read_dir(dir).map_err(|source| StoreError::Read { path: dir.to_path_buf(), source })?;
+        let entries = fs::read_dir(dir).map_err(|source| StoreError::Read {
+            path: dir.to_path_buf(),
+            source,
+        })?;
         let mut index = Index::default();
         for entry in entries {
-            let entry = entry.map_err(|source| StoreError::Read { path: dir.to_path_buf(), source })?;
+            let entry = entry.map_err(|source| StoreError::Read {
+                path: dir.to_path_buf(),
+                source,
+            })?;
             let path = entry.path();
             let name = entry.file_name().to_string_lossy().into_owned();
             if name.starts_with(TMP_PREFIX) {
@@ -185,7 +203,9 @@ impl Store {
             while idx.by_id.len() > self.retention.max_reports
                 || (idx.bytes > self.retention.max_bytes && idx.by_id.len() > 1)
             {
-                let Some((key, entry)) = idx.by_time.pop_first() else { break };
+                let Some((key, entry)) = idx.by_time.pop_first() else {
+                    break;
+                };
                 idx.by_id.remove(&key.1);
                 idx.bytes -= entry.bytes;
                 victims.push(key.1);
@@ -208,7 +228,9 @@ impl Store {
         match read_report(&self.path_of(id)) {
             Ok((report, _)) => Ok(Some(report)),
             // Deleted by retention between the check and the read.
-            Err(StoreError::Read { source, .. }) if source.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(StoreError::Read { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+                Ok(None)
+            }
             Err(e) => Err(e),
         }
     }
@@ -233,7 +255,10 @@ impl Store {
             if items.len() == q.limit {
                 // There is at least one more: the cursor points after the last item returned.
                 let last: &CrashSummary = items.last().expect("limit >= 1");
-                next_cursor = Some(Cursor { exited_at: last.exited_at, id: last.id.clone() });
+                next_cursor = Some(Cursor {
+                    exited_at: last.exited_at,
+                    id: last.id.clone(),
+                });
                 break;
             }
             items.push(entry.summary.clone());
@@ -252,29 +277,47 @@ impl Index {
 }
 
 fn read_report(path: &Path) -> Result<(CrashReport, u64), StoreError> {
-    let bytes = fs::read(path).map_err(|source| StoreError::Read { path: path.to_path_buf(), source })?;
-    let report = serde_json::from_slice(&bytes).map_err(|source| StoreError::Corrupt { path: path.to_path_buf(), source })?;
+    let bytes = fs::read(path).map_err(|source| StoreError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let report = serde_json::from_slice(&bytes).map_err(|source| StoreError::Corrupt {
+        path: path.to_path_buf(),
+        source,
+    })?;
     Ok((report, bytes.len() as u64))
 }
 
 fn write_atomic(dir: &Path, path: &Path, data: &[u8]) -> Result<(), StoreError> {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let tmp = dir.join(format!("{TMP_PREFIX}{name}-{}-{seq}", std::process::id()));
-    let werr = |source| StoreError::Write { path: tmp.clone(), source };
+    let werr = |source| StoreError::Write {
+        path: tmp.clone(),
+        source,
+    };
     let mut f = File::create(&tmp).map_err(werr)?;
     f.write_all(data).map_err(werr)?;
     f.sync_all().map_err(werr)?;
     drop(f);
     fs::rename(&tmp, path).map_err(|source| {
         let _ = fs::remove_file(&tmp);
-        StoreError::Write { path: path.to_path_buf(), source }
+        StoreError::Write {
+            path: path.to_path_buf(),
+            source,
+        }
     })?;
     // The rename is durable only once the directory entry is.
     File::open(dir)
         .and_then(|d| d.sync_all())
-        .map_err(|source| StoreError::Write { path: dir.to_path_buf(), source })
+        .map_err(|source| StoreError::Write {
+            path: dir.to_path_buf(),
+            source,
+        })
 }
 
 #[cfg(test)]

@@ -45,7 +45,11 @@ pub struct Cursor {
 
 impl Cursor {
     pub fn encode(&self) -> String {
-        format!("{}.{}", self.exited_at.timestamp_nanos_opt().unwrap_or(0), self.id)
+        format!(
+            "{}.{}",
+            self.exited_at.timestamp_nanos_opt().unwrap_or(0),
+            self.id
+        )
     }
 
     pub fn decode(s: &str) -> Option<Cursor> {
@@ -54,7 +58,10 @@ impl Cursor {
         if !super::valid_id(id) {
             return None;
         }
-        Some(Cursor { exited_at: DateTime::from_timestamp_nanos(nanos), id: id.to_string() })
+        Some(Cursor {
+            exited_at: DateTime::from_timestamp_nanos(nanos),
+            id: id.to_string(),
+        })
     }
 }
 
@@ -73,18 +80,29 @@ pub struct QueryError {
 }
 
 fn bad(param: &str, reason: impl Into<String>) -> QueryError {
-    QueryError { param: param.to_string(), reason: reason.into() }
+    QueryError {
+        param: param.to_string(),
+        reason: reason.into(),
+    }
 }
 
 impl Query {
-    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Query, QueryError> {
+    pub fn from_pairs<'a>(
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Query, QueryError> {
         let mut q = Query::default();
         let mut seen = std::collections::HashSet::new();
         for (k, v) in pairs {
             if !seen.insert(k) {
                 return Err(bad(k, "given more than once"));
             }
-            let non_empty = |v: &str| if v.is_empty() { Err(bad(k, "must not be empty")) } else { Ok(v.to_string()) };
+            let non_empty = |v: &str| {
+                if v.is_empty() {
+                    Err(bad(k, "must not be empty"))
+                } else {
+                    Ok(v.to_string())
+                }
+            };
             match k {
                 "namespace" => q.namespace = Some(non_empty(v)?),
                 "pod" => q.pod = Some(non_empty(v)?),
@@ -129,7 +147,10 @@ impl Query {
         self.outcome.is_none_or(|o| o == s.outcome)
             && self.namespace.as_ref().is_none_or(|n| *n == s.namespace)
             && self.pod.as_ref().is_none_or(|p| s.pod.as_ref() == Some(p))
-            && self.container.as_ref().is_none_or(|c| *c == s.container || *c == s.container_id)
+            && self
+                .container
+                .as_ref()
+                .is_none_or(|c| *c == s.container || *c == s.container_id)
     }
 }
 
@@ -142,7 +163,10 @@ mod tests {
         let q = Query::from_pairs([]).unwrap();
         assert_eq!(q.outcome, Some(Outcome::Crashed));
         assert_eq!(q.limit, DEFAULT_LIMIT);
-        assert_eq!(Query::from_pairs([("outcome", "all")]).unwrap().outcome, None);
+        assert_eq!(
+            Query::from_pairs([("outcome", "all")]).unwrap().outcome,
+            None
+        );
     }
 
     #[test]
@@ -166,7 +190,10 @@ mod tests {
 
     #[test]
     fn cursor_round_trips() {
-        let c = Cursor { exited_at: DateTime::from_timestamp(1_700_000_000, 123).unwrap(), id: "abcdef01".into() };
+        let c = Cursor {
+            exited_at: DateTime::from_timestamp(1_700_000_000, 123).unwrap(),
+            id: "abcdef01".into(),
+        };
         assert_eq!(Cursor::decode(&c.encode()), Some(c));
         assert_eq!(Cursor::decode("1.../etc/passwd"), None);
     }

@@ -1,0 +1,145 @@
+//! The local demo behind `scripts/demo.sh`: a private containerd with the CRI plugin, the agent,
+//! a few containers that die in the ways production ones do, and their reports as the API serves
+//! them. Needs root and the packages `scripts/install-deps.sh` installs.
+//!
+//! `--keep` leaves everything running until Ctrl-C so the API can be explored with curl.
+
+#[path = "../tests/harness/mod.rs"]
+mod harness;
+
+use std::time::Duration;
+
+use harness::{Agent, Containerd};
+use serde_json::Value;
+
+fn section(title: &str) {
+    println!("\n=== {title} ===");
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let keep = std::env::args().any(|a| a == "--keep");
+    section("starting a private containerd (CRI plugin, own socket and state)");
+    let cd = Containerd::start().await;
+    println!("containerd socket: {}", cd.socket().display());
+    let agent = Agent::start(&cd).await;
+    let url = agent.base_url();
+    println!(
+        "coroner agent:     {url}  (data dir {})",
+        agent.data_dir().display()
+    );
+
+    section("running containers the way kubelet does, over CRI");
+    let cri = cd.cri().await;
+    let pod = cri.run_pod("gateway-7d9f", "shop").await;
+    let scenarios: [(&str, &str, Option<i64>); 4] = [
+        ("config-loader", "echo loading config >&2; exit 3", None),
+        ("beam", "head -c 100000000 /dev/zero | tail", Some(20 << 20)),
+        ("migrate", "echo migrated; exit 0", None),
+        ("sidecar", "exec sleep 3600", None),
+    ];
+    let mut ids = Vec::new();
+    for (name, script, limit) in scenarios {
+        let mut c = pod
+            .container(name)
+            .command(["sh", "-c", script])
+            .env("DB_PASSWORD", "hunter2");
+        if let Some(l) = limit {
+            c = c.memory_limit(l);
+        }
+        ids.push((name, c.start().await));
+        println!(
+            "started {name:<14} sh -c {script:?}{}",
+            limit
+                .map(|l| format!(" (memory limit {} MiB)", l >> 20))
+                .unwrap_or_default()
+        );
+    }
+    let sidecar = &ids[3].1;
+    cri.wait_running(sidecar, Duration::from_secs(10)).await;
+    println!("stopping sidecar through CRI (as kubelet does on a rollout)");
+    cri.stop_container(sidecar, 1).await;
+    let plain = cd
+        .plain("batch-job")
+        .command(["sh", "-c", "exit 42"])
+        .run()
+        .await;
+    println!("started a plain containerd container (namespace coroner-plain) exiting 42");
+
+    for (name, _) in &ids {
+        let n = name.to_string();
+        agent
+            .wait_for_report(
+                move |r| r["kubernetes"]["container"] == n.as_str(),
+                Duration::from_secs(30),
+            )
+            .await;
+    }
+    agent
+        .wait_for_report(
+            |r| r["container"]["id"] == "batch-job",
+            Duration::from_secs(30),
+        )
+        .await;
+
+    section(&format!("GET {url}/api/v1/crashes?outcome=all"));
+    let (_, list) = agent.get("/api/v1/crashes?outcome=all").await;
+    println!(
+        "{:<20} {:<10} {:<14} {:<16} {:>4} {:<8} {}",
+        "ID", "OUTCOME", "POD", "CONTAINER", "CODE", "SIGNAL", "OOM"
+    );
+    for s in list["items"].as_array().into_iter().flatten() {
+        println!(
+            "{:<20} {:<10} {:<14} {:<16} {:>4} {:<8} {}",
+            s["id"].as_str().unwrap_or(""),
+            s["outcome"].as_str().unwrap_or(""),
+            s["pod"].as_str().unwrap_or("-"),
+            s["container"].as_str().unwrap_or(""),
+            s["exit_code"],
+            s["signal_name"].as_str().unwrap_or("-"),
+            s["oom_killed"]
+        );
+    }
+
+    let oom = list["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|s| s["oom_killed"] == true)
+        .cloned()
+        .unwrap_or(Value::Null);
+    if let Some(id) = oom["id"].as_str() {
+        section(&format!(
+            "GET {url}/api/v1/crashes/{id}  (the OOM-killed container)"
+        ));
+        let (_, report) = agent.get(&format!("/api/v1/crashes/{id}")).await;
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        );
+    }
+
+    section(&format!("GET {url}/metrics  (excerpt)"));
+    let (_, metrics) = agent.get_text("/metrics").await;
+    for line in metrics.lines().filter(|l| {
+        l.starts_with("coroner_container_exits_total")
+            || l.starts_with("coroner_oom_kills_total")
+            || l.starts_with("coroner_reports_stored")
+    }) {
+        println!("{line}");
+    }
+
+    if keep {
+        println!(
+            "\nEverything keeps running; try: curl -s {url}/api/v1/crashes | python3 -m json.tool"
+        );
+        println!("Ctrl-C tears it all down.");
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    section("tearing down");
+    plain.remove().await;
+    pod.remove().await;
+    drop(agent);
+    drop(cd);
+    println!("done");
+}
