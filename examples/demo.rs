@@ -85,8 +85,8 @@ async fn main() {
     section(&format!("GET {url}/api/v1/crashes?outcome=all"));
     let (_, list) = agent.get("/api/v1/crashes?outcome=all").await;
     println!(
-        "{:<20} {:<10} {:<14} {:<16} {:>4} {:<8} {}",
-        "ID", "OUTCOME", "POD", "CONTAINER", "CODE", "SIGNAL", "OOM"
+        "{:<20} {:<10} {:<14} {:<16} {:>4} {:<8} OOM",
+        "ID", "OUTCOME", "POD", "CONTAINER", "CODE", "SIGNAL"
     );
     for s in list["items"].as_array().into_iter().flatten() {
         println!(
