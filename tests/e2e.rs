@@ -478,3 +478,39 @@ fn metric_value(text: &str, name: &str) -> f64 {
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| panic!("metric {name} not found in:\n{text}"))
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn agent_started_before_containerd_is_unready_then_reports() {
+    let mut cd = Containerd::start().await;
+    cd.kill();
+    let mut agent = Agent::builder(&cd).spawn();
+    // Serving, but not ready while containerd is not there.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let (code, body) = loop {
+        if let Ok(resp) = reqwest::get(format!("{}/readyz", agent.base_url())).await {
+            let code = resp.status();
+            break (code, resp.json::<Value>().await.unwrap_or(Value::Null));
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "agent never served HTTP:\n{}",
+            agent.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(code, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["ready"], false);
+    assert_eq!(body["containerd"]["connected"], false);
+    let (code, _) = agent.get_text("/healthz").await;
+    assert_eq!(code, StatusCode::OK, "alive while unready");
+
+    cd.resume().await;
+    agent.wait_ready().await;
+    let pod = cd.cri().await.run_pod("late", "default").await;
+    pod.container("app")
+        .command(["sh", "-c", "exit 5"])
+        .start()
+        .await;
+    let r = report_for(&agent, "late", "app", 0).await;
+    assert_eq!(r["exit"]["code"], 5);
+}
