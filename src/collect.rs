@@ -145,6 +145,7 @@ pub fn build(inputs: Inputs<'_>, redaction: &Redaction) -> CrashReport {
         recovered,
         collection_errors,
         agent,
+        recorder: None,
     }
 }
 

@@ -4,8 +4,10 @@
 //! are stable: later versions add fields (and bump [`SCHEMA_VERSION`] only on a breaking change).
 
 mod exit;
+mod recorder;
 
 pub use exit::{signal_name, ExitStatus};
+pub use recorder::*;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -35,6 +37,9 @@ pub struct CrashReport {
     pub collection_errors: Vec<CollectionError>,
     /// Identity of the node and agent that wrote the report.
     pub agent: AgentInfo,
+    /// What the eBPF flight recorder saw (absent in reports written before it existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recorder: Option<RecorderReport>,
 }
 
 /// `crashed` for a non-zero exit, a signal or an OOM kill; `completed` for exit code 0.

@@ -29,6 +29,7 @@ fn report(id_seed: u32, secs: i64, outcome: Outcome, pod: &str) -> CrashReport {
         recovered: false,
         collection_errors: vec![],
         agent: AgentInfo::default(),
+        recorder: None,
     }
 }
 

@@ -1,0 +1,171 @@
+//! What the eBPF flight recorder adds to a report: the container's processes as the kernel saw
+//! them. Plain data; decoding from kernel records lives in `crate::bpf`.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Whether syscall data is in the report, and why not when it is missing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecorderState {
+    /// The recorder saw the container from its first syscall.
+    Recorded,
+    /// The recorder runs but has no data for this container (evicted, or started after it).
+    NoData,
+    /// The recorder could not be loaded on this node (see `reason`).
+    Unavailable,
+    /// Disabled by configuration.
+    Disabled,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecorderReport {
+    pub state: RecorderState,
+    /// Why data is missing, for every state but `recorded`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Calls per syscall from the entrypoint's exec on (runc's set-up excluded), like `strace -c -f`,
+    /// most called first.
+    #[serde(default)]
+    pub summary: Vec<SyscallStat>,
+    /// Syscalls runc made in the container's cgroup before the entrypoint's exec.
+    #[serde(default)]
+    pub setup_syscalls: u64,
+    /// The last syscalls before death across all the container's processes, oldest first.
+    #[serde(default)]
+    pub flight_recorder: Vec<SyscallEvent>,
+    /// Syscalls the recorder saw but could not keep in `flight_recorder` (ring overwritten).
+    #[serde(default)]
+    pub flight_recorder_overwritten: u64,
+    /// The first failing syscalls after the entrypoint's exec (the first failure is often the cause).
+    #[serde(default)]
+    pub first_failures: Vec<SyscallEvent>,
+    /// fork/clone, exec and exit of every process, in order.
+    #[serde(default)]
+    pub processes: Vec<ProcessEvent>,
+    /// Who sent the signal that killed the init process.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fatal_signal: Option<SignalProvenance>,
+    /// The process the OOM killer chose, when it acted in this container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oom_victim: Option<OomVictim>,
+    /// Bytes written to stdout and stderr, captured in the kernel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<CapturedOutput>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyscallStat {
+    pub syscall: String,
+    pub calls: u64,
+    pub errors: u64,
+    /// Errors by errno name (`ENOENT`: 3).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub errnos: BTreeMap<String, u64>,
+}
+
+/// One syscall, decoded like strace prints it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SyscallEvent {
+    pub time: DateTime<Utc>,
+    pub pid: u32,
+    pub tid: u32,
+    pub comm: String,
+    pub syscall: String,
+    /// Decoded arguments: `"/etc/passwd"`, `O_RDONLY|O_CLOEXEC`, `0.0.0.0:9443`, `LOCK_EX|LOCK_NB`.
+    pub args: Vec<String>,
+    /// Raw return value.
+    pub ret: i64,
+    /// Errno name when the call failed (`EADDRINUSE`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub errno: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProcessEventKind {
+    Fork,
+    Exec,
+    Exit,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProcessEvent {
+    pub time: DateTime<Utc>,
+    pub kind: ProcessEventKind,
+    pub pid: u32,
+    /// Parent (fork: the forking process).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ppid: Option<u32>,
+    pub comm: String,
+    /// exec: the file executed and its argv (redacted like the command line).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filename: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub argv: Vec<String>,
+    /// exit: the code, or the signal and core-dump flag.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub core_dumped: Option<bool>,
+}
+
+/// Where a fatal signal came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SignalOrigin {
+    /// A process in the same container.
+    Container,
+    /// A process outside the container: containerd-shim, kubelet, a user with kill.
+    Host,
+    /// The kernel: the OOM killer.
+    KernelOom,
+    /// The kernel: a fault of the process itself (SIGSEGV, SIGBUS, SIGILL, SIGFPE).
+    KernelFault,
+    /// The kernel, for another reason (e.g. SIGPIPE, SIGXCPU).
+    Kernel,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SignalProvenance {
+    pub signal: String,
+    pub origin: SignalOrigin,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sender_pid: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sender_comm: Option<String>,
+    pub time: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OomVictim {
+    pub pid: u32,
+    pub comm: String,
+    /// Resident set (anon + file + shmem) when it was chosen.
+    pub rss_bytes: u64,
+    /// Whether the victim was the container's init process.
+    pub was_init: bool,
+    pub time: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CapturedOutput {
+    /// Always "coroner": these bytes were captured by the agent's recorder, not the log pipeline.
+    pub captured_by: String,
+    pub stdout: StreamCapture,
+    pub stderr: StreamCapture,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StreamCapture {
+    pub total_bytes: u64,
+    /// The first bytes written (up to 4 KiB), lossily decoded as UTF-8.
+    pub head: String,
+    /// The last bytes written (up to 4 KiB), when more than the head was written.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub tail: String,
+}
