@@ -81,6 +81,19 @@ pub struct AgentArgs {
     #[arg(long, env = "CORONER_NODE_NAME")]
     pub node_name: Option<String>,
 
+    /// Do not load the eBPF flight recorder: reports then have exit, OOM and cgroup data but no
+    /// syscalls, processes, signal senders or captured output.
+    #[arg(long, env = "CORONER_NO_RECORDER")]
+    pub no_recorder: bool,
+
+    /// Containers the flight recorder holds data for at once (kernel memory grows with it).
+    #[arg(long, env = "CORONER_RECORDER_CONTAINERS", default_value_t = 256)]
+    pub recorder_containers: u32,
+
+    /// Last syscalls kept per container by the flight recorder (a power of two, 16 to 4096).
+    #[arg(long, env = "CORONER_RECORDER_RING", default_value_t = 256)]
+    pub recorder_ring: u32,
+
     /// Log format on stderr. The level is set with RUST_LOG (default `info`).
     #[arg(long, env = "CORONER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -135,6 +148,18 @@ impl AgentArgs {
                     reason: format!("{key:?} is not an environment variable name"),
                 });
             }
+        }
+        if !(16..=65536).contains(&self.recorder_containers) {
+            bad.push(Invalid {
+                flag: "recorder-containers",
+                reason: format!("{} is outside 16..=65536", self.recorder_containers),
+            });
+        }
+        if !(16..=4096).contains(&self.recorder_ring) || !self.recorder_ring.is_power_of_two() {
+            bad.push(Invalid {
+                flag: "recorder-ring",
+                reason: format!("{} is not a power of two from 16 to 4096", self.recorder_ring),
+            });
         }
         if self.containerd_socket.as_os_str().is_empty() {
             bad.push(Invalid {
@@ -225,12 +250,16 @@ mod tests {
             "10",
             "--env-allow",
             "A=B",
+            "--recorder-containers",
+            "1",
+            "--recorder-ring",
+            "100",
         ]);
         let errs = a.validate().unwrap_err();
         let flags: Vec<_> = errs.iter().map(|e| e.flag).collect();
         assert_eq!(
             flags,
-            ["namespace", "max-reports", "max-store-bytes", "env-allow"]
+            ["namespace", "max-reports", "max-store-bytes", "env-allow", "recorder-containers", "recorder-ring"]
         );
     }
 
