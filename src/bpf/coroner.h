@@ -1,0 +1,153 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The wire format between coroner's BPF programs and the agent: every struct and constant the
+ * kernel writes and Rust reads is defined here, once. The Rust side uses the skeleton's generated
+ * `types` (from this header's BTF), never hand-copied structs; `loader.rs` turns them into the
+ * layout-free types of `raw.rs`.
+ *
+ * No C enums in these structs (Rust would get an enum type, and a stray value would be undefined
+ * behaviour); fields are fixed-width integers and byte arrays, with explicit padding.
+ */
+#ifndef __CORONER_H__
+#define __CORONER_H__
+
+#define CORONER_COMM_LEN 16
+/* Syscall numbers counted per container: both x86_64 and aarch64 numbers stay below it. */
+#define CORONER_NR_MAX 512
+/* Open-addressed (syscall, errno) -> count table per container, and the probes per insertion. */
+#define CORONER_ERR_SLOTS 64
+#define CORONER_ERR_PROBES 8
+/* First failing syscalls kept per container after the entrypoint's exec. */
+#define CORONER_FIRST_FAILURES 8
+/* User memory copied into one flight-recorder record (a path or a socket address). */
+#define CORONER_DATA_MAX 128
+/* Output capture: the first and the last CORONER_OUT_CAP bytes of stdout and of stderr. */
+#define CORONER_OUT_CAP 4096
+#define CORONER_STREAMS 2
+/* Exec events: file name and NUL-separated argv, each cut at these sizes. */
+#define CORONER_FILENAME_MAX 256
+#define CORONER_ARGV_MAX 512
+/* Slots tried for a free one before the round-robin victim is evicted. */
+#define CORONER_FREE_PROBES 4
+
+/* A syscall's data-spec byte (`syscall_spec` map; `DataSpec::encode` in raw.rs). */
+#define CORONER_SPEC_PTR_MASK 0x07 /* pointer argument + 1; 0 = copy nothing */
+#define CORONER_SPEC_SOCKADDR 0x08 /* else a NUL-terminated string */
+#define CORONER_SPEC_LEN_SHIFT 4   /* bits 4-6: the sockaddr length argument */
+#define CORONER_SPEC_LEN_MASK 0x07
+
+/* Event types, `event_header.type`. */
+#define CORONER_EV_FORK 1
+#define CORONER_EV_EXEC 2
+#define CORONER_EV_EXIT 3
+#define CORONER_EV_SIGNAL 4
+#define CORONER_EV_OOM 5
+
+/* One syscall as seen at its exit. */
+struct sys_record {
+	/* Ring position + 1 (0: never written), stored after everything else: a reader that finds
+	 * another value than the position it expects skips the record (overwritten or half-written). */
+	__u64 seq;
+	__u64 boot_ns;
+	__u64 args[6];
+	__s64 ret;
+	/* The slot's generation when written: records of a previous owner of the slot never leak. */
+	__u32 gen;
+	__u32 pid; /* thread group id */
+	__u32 tid;
+	__u32 nr;
+	__u16 data_len;
+	__u8 data_truncated;
+	__u8 _pad[5];
+	char comm[CORONER_COMM_LEN];
+	__u8 data[CORONER_DATA_MAX];
+};
+
+struct err_entry {
+	/* (nr << 12) | errno; 0 = empty. */
+	__u32 key;
+	__u32 count;
+};
+
+/* Bytes written to the entrypoint's stdout or stderr, as stream positions: [0, OUT_CAP) land in `head`, position
+ * p >= OUT_CAP lands in tail[(p - OUT_CAP) % OUT_CAP]. */
+struct out_stream {
+	__u64 total;
+	__u8 head[CORONER_OUT_CAP];
+	__u8 tail[CORONER_OUT_CAP];
+};
+
+/*
+ * Everything recorded for one cgroup (one `slots` element). The streams come first on purpose:
+ * the verifier bounds a copy of `len <= OUT_CAP - off` bytes at `off` as if it could reach
+ * `off_max + len_max`, so the memory after the last tail must stay inside the value.
+ */
+struct slot {
+	__u64 cgroup_id; /* owner; 0 = free */
+	__u32 gen;       /* bumped at every (re)allocation */
+	__u32 workload;  /* 0 during set-up; 1 from the first successful execve/execveat on */
+	__u64 setup_calls;
+	__u64 ring_head;    /* records written to this slot's ring in all */
+	__u32 first_fail_n; /* first-failure entries claimed (may exceed the array) */
+	__u32 err_dropped;  /* errors not counted because their probe window was full */
+	/* The inodes (kernel addresses, compared only) behind the entrypoint's fds 1 and 2 at its
+	 * exec: a write is stdout or stderr by where it goes, so a shell's `echo x >&2` is stderr
+	 * and dd's reopened fd 1 is not output. 0: that fd was closed. */
+	__u64 out_inode[CORONER_STREAMS];
+	struct out_stream out[CORONER_STREAMS];
+	__u64 counts[CORONER_NR_MAX];
+	struct err_entry errs[CORONER_ERR_SLOTS];
+	struct sys_record first_fail[CORONER_FIRST_FAILURES];
+};
+
+/* What is reset when a slot is (re)allocated: counts and errs, adjacent in `struct slot`. */
+struct slot_tables {
+	__u64 counts[CORONER_NR_MAX];
+	struct err_entry errs[CORONER_ERR_SLOTS];
+};
+
+struct event_header {
+	__u32 type; /* CORONER_EV_* */
+	/* fork: the parent; signal: the target; otherwise the process (thread group id). */
+	__u32 pid;
+	__u64 boot_ns;
+	__u64 cgroup_id;
+	char comm[CORONER_COMM_LEN];
+};
+
+struct fork_event {
+	struct event_header hdr;
+	__u32 child_pid;
+	__u32 _pad;
+};
+
+struct exec_event {
+	struct event_header hdr;
+	__u32 filename_len; /* without the NUL */
+	__u32 argv_len;     /* bytes of argv, NUL-separated */
+	char filename[CORONER_FILENAME_MAX];
+	char argv[CORONER_ARGV_MAX];
+};
+
+struct exit_event {
+	struct event_header hdr;
+	__s32 wait_status; /* task->exit_code */
+	__u32 _pad;
+};
+
+struct signal_event {
+	struct event_header hdr; /* pid/comm/cgroup of the target */
+	__s32 sig;
+	__s32 code;
+	__u32 sender_pid;
+	__u32 _pad;
+	__u64 sender_cgroup_id;
+	char sender_comm[CORONER_COMM_LEN];
+};
+
+struct oom_event {
+	struct event_header hdr; /* the victim */
+	__u64 rss_bytes;
+};
+
+#endif /* __CORONER_H__ */

@@ -1,0 +1,724 @@
+//! Loads and attaches coroner's BPF programs (`coroner.bpf.c`) and reads what they recorded:
+//! the per-cgroup slots and rings (drained at a container's exit) and the process-event ring
+//! buffer (streamed on a thread). The only module besides [`super::wire`] that touches libbpf;
+//! record layouts are converted by `wire`, decoding belongs to `decode`.
+//!
+//! Load happens once, at start-up: a failure (no BTF, no CAP_BPF/CAP_PERFMON, a verifier
+//! rejection) is an error carrying the reason and, for the verifier, the tail of its log.
+
+use std::mem::{size_of, MaybeUninit};
+use std::os::fd::{AsFd, AsRawFd};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use libbpf_rs::skel::{OpenSkel, SkelBuilder};
+use libbpf_rs::{Link, MapCore, MapFlags, MapHandle, PrintLevel, RingBufferBuilder};
+
+use super::raw::{DataSpec, RawContainer, RawEvent, RawSyscall};
+use super::wire::{self, minimal_skel, skel, types};
+
+/// Where the kernel publishes its own BTF; CO-RE relocations need it.
+const KERNEL_BTF: &str = "/sys/kernel/btf/vmlinux";
+/// How long the event thread blocks in one poll: the latency of noticing a drop of the reader.
+/// Short, so that `EventReader::catch_up` (which waits for one full poll) costs little.
+const EVENT_POLL: Duration = Duration::from_millis(10);
+/// Longest `EventReader::catch_up` waits.
+const CATCH_UP_MAX: Duration = Duration::from_millis(200);
+/// Verifier log lines kept in a load error.
+const LOG_TAIL_LINES: usize = 40;
+
+/// Sizes of the kernel-side recorder, set before load.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecorderConfig {
+    /// Containers (cgroups) recorded at once; beyond it the oldest slot is reused.
+    pub max_containers: u32,
+    /// Flight-recorder entries per container (a power of two).
+    pub ring_entries: u32,
+    /// What user memory to copy per syscall number (`decode::spec_table`); others copy nothing.
+    pub specs: Vec<(u32, DataSpec)>,
+}
+
+impl Default for RecorderConfig {
+    fn default() -> Self {
+        RecorderConfig {
+            max_containers: 256,
+            ring_entries: 256,
+            specs: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RecorderError {
+    #[error("invalid recorder setting {setting}: {reason}")]
+    Config {
+        setting: &'static str,
+        reason: String,
+    },
+    #[error(
+        "the kernel has no BTF ({KERNEL_BTF} is missing): the recorder needs CONFIG_DEBUG_INFO_BTF"
+    )]
+    NoBtf,
+    #[error("opening the BPF object: {0}")]
+    Open(#[source] libbpf_rs::Error),
+    #[error(
+        "loading the BPF programs was refused (needs root, or CAP_BPF with CAP_PERFMON): {source}"
+    )]
+    Permission {
+        #[source]
+        source: libbpf_rs::Error,
+    },
+    #[error(
+        "the kernel's verifier rejected a BPF program: {source}; verifier log tail:\n{log_tail}"
+    )]
+    Verifier {
+        #[source]
+        source: libbpf_rs::Error,
+        log_tail: String,
+    },
+    #[error("loading the BPF programs: {source}{}", log_suffix(.log_tail))]
+    Load {
+        #[source]
+        source: libbpf_rs::Error,
+        log_tail: String,
+    },
+    #[error("attaching BPF program {program}: {source}")]
+    Attach {
+        program: &'static str,
+        #[source]
+        source: libbpf_rs::Error,
+    },
+    #[error("{op} on BPF map {map}: {source}")]
+    Map {
+        op: &'static str,
+        map: &'static str,
+        #[source]
+        source: libbpf_rs::Error,
+    },
+    #[error("setting up the event ring buffer: {0}")]
+    RingBuffer(#[source] libbpf_rs::Error),
+    #[error("starting the event reader thread: {0}")]
+    Thread(#[source] std::io::Error),
+}
+
+fn log_suffix(tail: &str) -> String {
+    if tail.is_empty() {
+        String::new()
+    } else {
+        format!("; libbpf log tail:\n{tail}")
+    }
+}
+
+impl RecorderError {
+    /// A stable name for metrics and reports.
+    pub fn label(&self) -> &'static str {
+        match self {
+            RecorderError::Config { .. } => "config",
+            RecorderError::NoBtf => "no_btf",
+            RecorderError::Open(_) => "open",
+            RecorderError::Permission { .. } => "permission",
+            RecorderError::Verifier { .. } => "verifier",
+            RecorderError::Load { .. } => "load",
+            RecorderError::Attach { .. } => "attach",
+            RecorderError::Map { .. } => "map",
+            RecorderError::RingBuffer(_) => "ring_buffer",
+            RecorderError::Thread(_) => "thread",
+        }
+    }
+}
+
+fn map_err(op: &'static str, map: &'static str) -> impl FnOnce(libbpf_rs::Error) -> RecorderError {
+    move |source| RecorderError::Map { op, map, source }
+}
+
+/// Counters the kernel side keeps about itself.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KernelStats {
+    /// Process events dropped because the ring buffer was full.
+    pub events_lost: u64,
+    /// Live slots taken over by a new cgroup (more than `max_containers` at once).
+    pub slot_evictions: u64,
+    /// Syscalls not recorded because no slot could be taken (lost races).
+    pub alloc_failures: u64,
+}
+
+/// The attached recorder. Dropping it detaches every program and frees the maps.
+pub struct Recorder {
+    slots: MapHandle,
+    ring: MapHandle,
+    cg_slots: MapHandle,
+    host_cgroups: MapHandle,
+    events: MapHandle,
+    bss: MapHandle,
+    /// Every map, for [`Recorder::map_memory_bytes`].
+    all_maps: Vec<MapHandle>,
+    ring_entries: u32,
+    _links: Vec<Link>,
+}
+
+/// libbpf's messages during one load, for the error. Loads are serialised by [`LOAD_LOCK`].
+static LOAD_LOG: Mutex<String> = Mutex::new(String::new());
+static LOAD_LOCK: Mutex<()> = Mutex::new(());
+
+fn capture_print(_level: PrintLevel, msg: String) {
+    if let Ok(mut log) = LOAD_LOG.lock() {
+        // The verifier log of a big program can run to megabytes; the tail is what matters.
+        if log.len() > 1 << 20 {
+            let cut = log.len() - (1 << 19);
+            let cut = (cut..log.len())
+                .find(|&i| log.is_char_boundary(i))
+                .unwrap_or(log.len());
+            log.drain(..cut);
+        }
+        log.push_str(&msg);
+    }
+}
+
+fn log_tail(log: &str) -> String {
+    let lines: Vec<&str> = log.lines().filter(|l| !l.trim().is_empty()).collect();
+    lines[lines.len().saturating_sub(LOG_TAIL_LINES)..].join("\n")
+}
+
+/// Runs `f` with libbpf's messages captured; returns them with `f`'s result.
+fn with_libbpf_log<T>(f: impl FnOnce() -> T) -> (T, String) {
+    let _serial = LOAD_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    if let Ok(mut log) = LOAD_LOG.lock() {
+        log.clear();
+    }
+    let previous = libbpf_rs::set_print(Some((PrintLevel::Info, capture_print)));
+    let out = f();
+    libbpf_rs::set_print(previous);
+    let log = LOAD_LOG
+        .lock()
+        .map(|mut l| std::mem::take(&mut *l))
+        .unwrap_or_default();
+    (out, log)
+}
+
+fn classify_load_error(source: libbpf_rs::Error, log: &str) -> RecorderError {
+    let log_tail = log_tail(log);
+    if log.contains("BEGIN PROG LOAD LOG") {
+        RecorderError::Verifier { source, log_tail }
+    } else if source.kind() == libbpf_rs::ErrorKind::PermissionDenied {
+        RecorderError::Permission { source }
+    } else {
+        RecorderError::Load { source, log_tail }
+    }
+}
+
+fn validate(cfg: &RecorderConfig) -> Result<(), RecorderError> {
+    let bad = |setting, reason: &str| {
+        Err(RecorderError::Config {
+            setting,
+            reason: reason.to_string(),
+        })
+    };
+    if cfg.max_containers == 0 || cfg.max_containers > 1 << 16 {
+        return bad("max_containers", "must be between 1 and 65536");
+    }
+    if !cfg.ring_entries.is_power_of_two() || cfg.ring_entries > 1 << 16 {
+        return bad("ring_entries", "must be a power of two between 1 and 65536");
+    }
+    if u64::from(cfg.max_containers) * u64::from(cfg.ring_entries) > 1 << 24 {
+        return bad(
+            "ring_entries",
+            "max_containers x ring_entries must not exceed 16777216",
+        );
+    }
+    if let Some((nr, _)) = cfg
+        .specs
+        .iter()
+        .find(|(nr, _)| *nr as usize >= wire::NR_MAX)
+    {
+        return Err(RecorderError::Config {
+            setting: "specs",
+            reason: format!(
+                "syscall number {nr} is beyond the recorder's table ({})",
+                wire::NR_MAX
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Where the OOM victim is caught: the mark_victim tracepoint (Linux >= 6.8 passes the task)
+/// or, before, a kprobe on oom_kill_process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OomHook {
+    Tracepoint,
+    Kprobe,
+}
+
+fn page_size() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if n > 0 {
+        n as u64
+    } else {
+        4096
+    }
+}
+
+fn handle(map: &libbpf_rs::MapMut<'_>, name: &'static str) -> Result<MapHandle, RecorderError> {
+    MapHandle::try_from(map).map_err(map_err("duplicating the fd of", name))
+}
+
+impl Recorder {
+    /// Opens the BPF object, sizes its maps from `cfg`, loads it, fills the syscall data-spec
+    /// table and attaches every program. Recording starts when this returns.
+    pub fn load(cfg: &RecorderConfig) -> Result<Recorder, RecorderError> {
+        validate(cfg)?;
+        if !Path::new(KERNEL_BTF).exists() {
+            return Err(RecorderError::NoBtf);
+        }
+        match Self::load_with(cfg, OomHook::Tracepoint) {
+            // Before Linux 6.8 mark_victim carries only a pid: watch oom_kill_process instead.
+            Err(RecorderError::Verifier { log_tail, .. })
+                if log_tail.contains("coroner_oom_victim") =>
+            {
+                Self::load_with(cfg, OomHook::Kprobe)
+            }
+            other => other,
+        }
+    }
+
+    fn load_with(cfg: &RecorderConfig, oom: OomHook) -> Result<Recorder, RecorderError> {
+        let mut storage = MaybeUninit::uninit();
+        let mut open = skel::CoronerSkelBuilder::default()
+            .open(&mut storage)
+            .map_err(RecorderError::Open)?;
+        open.progs
+            .coroner_oom_victim
+            .set_autoload(oom == OomHook::Tracepoint);
+        open.progs
+            .coroner_oom_kill_process
+            .set_autoload(oom == OomHook::Kprobe);
+
+        let rodata = open
+            .maps
+            .rodata_data
+            .as_deref_mut()
+            .ok_or_else(|| RecorderError::Map {
+                op: "mapping",
+                map: "rodata",
+                source: libbpf_rs::Error::from_raw_os_error(libc::ENOENT),
+            })?;
+        rodata.max_containers = cfg.max_containers;
+        rodata.ring_entries = cfg.ring_entries;
+        rodata.page_size = page_size();
+        let sizes: [(&mut libbpf_rs::OpenMapMut<'_>, &'static str, u32); 3] = [
+            (&mut open.maps.slots, "slots", cfg.max_containers),
+            (
+                &mut open.maps.ring,
+                "ring",
+                cfg.max_containers * cfg.ring_entries,
+            ),
+            (&mut open.maps.cg_slots, "cg_slots", cfg.max_containers * 2),
+        ];
+        for (map, name, n) in sizes {
+            map.set_max_entries(n).map_err(map_err("sizing", name))?;
+        }
+
+        let (loaded, log) = with_libbpf_log(|| open.load());
+        let skel = loaded.map_err(|e| classify_load_error(e, &log))?;
+
+        let spec_map = &skel.maps.syscall_spec;
+        for (nr, spec) in &cfg.specs {
+            spec_map
+                .update(&nr.to_ne_bytes(), &[spec.encode()], MapFlags::ANY)
+                .map_err(map_err("filling", "syscall_spec"))?;
+        }
+
+        let maps = &skel.maps;
+        let all_maps = [
+            (&maps.slots, "slots"),
+            (&maps.ring, "ring"),
+            (&maps.cg_slots, "cg_slots"),
+            (&maps.host_cgroups, "host_cgroups"),
+            (&maps.syscall_spec, "syscall_spec"),
+            (&maps.cpu_cache, "cpu_cache"),
+            (&maps.zeroes, "zeroes"),
+            (&maps.exec_paths, "exec_paths"),
+            (&maps.events, "events"),
+            (&maps.rodata, "rodata"),
+            (&maps.bss, "bss"),
+        ]
+        .into_iter()
+        .map(|(m, name)| handle(m, name))
+        .collect::<Result<Vec<_>, _>>()?;
+
+        let progs = &skel.progs;
+        let oom_prog = match oom {
+            OomHook::Tracepoint => (&progs.coroner_oom_victim, "coroner_oom_victim"),
+            OomHook::Kprobe => (&progs.coroner_oom_kill_process, "coroner_oom_kill_process"),
+        };
+        let programs = [
+            (&progs.coroner_sys_exit, "coroner_sys_exit"),
+            (&progs.coroner_fork, "coroner_fork"),
+            (&progs.coroner_exec, "coroner_exec"),
+            (&progs.coroner_exit, "coroner_exit"),
+            (&progs.coroner_signal, "coroner_signal"),
+            oom_prog,
+        ];
+        let mut links = Vec::with_capacity(programs.len());
+        for (prog, program) in programs {
+            links.push(
+                prog.attach()
+                    .map_err(|source| RecorderError::Attach { program, source })?,
+            );
+        }
+
+        Ok(Recorder {
+            slots: handle(&maps.slots, "slots")?,
+            ring: handle(&maps.ring, "ring")?,
+            cg_slots: handle(&maps.cg_slots, "cg_slots")?,
+            host_cgroups: handle(&maps.host_cgroups, "host_cgroups")?,
+            events: handle(&maps.events, "events")?,
+            bss: handle(&maps.bss, "bss")?,
+            all_maps,
+            ring_entries: cfg.ring_entries,
+            _links: links,
+        })
+        // The skeleton and its object close here: the links keep the programs attached and the
+        // handles keep the maps.
+    }
+
+    /// Never record `cgroup_id` (a host service, the agent itself), and drop its slot.
+    pub fn ignore_cgroup(&self, cgroup_id: u64) -> Result<(), RecorderError> {
+        self.host_cgroups
+            .update(&cgroup_id.to_ne_bytes(), &[1], MapFlags::ANY)
+            .map_err(map_err("inserting into", "host_cgroups"))?;
+        if let Some((idx, slot)) = self.owned_slot(cgroup_id)? {
+            self.free(cgroup_id, idx, slot)?;
+        }
+        Ok(())
+    }
+
+    /// What was recorded for `cgroup_id`, then its slot is freed for the next container.
+    /// `None` if nothing was recorded (or the slot went to another cgroup since).
+    pub fn drain(&self, cgroup_id: u64) -> Result<Option<RawContainer>, RecorderError> {
+        let Some((idx, slot)) = self.owned_slot(cgroup_id)? else {
+            return Ok(None);
+        };
+        let ring = self.read_ring(idx, &slot)?;
+        let out = wire::container(&slot, ring);
+        self.free(cgroup_id, idx, slot)?;
+        Ok(Some(out))
+    }
+
+    /// Like [`Recorder::drain`], leaving the slot in place.
+    pub fn peek(&self, cgroup_id: u64) -> Result<Option<RawContainer>, RecorderError> {
+        let Some((idx, slot)) = self.owned_slot(cgroup_id)? else {
+            return Ok(None);
+        };
+        let ring = self.read_ring(idx, &slot)?;
+        Ok(Some(wire::container(&slot, ring)))
+    }
+
+    /// The cgroups that currently own a slot.
+    pub fn recorded_cgroups(&self) -> Vec<u64> {
+        self.cg_slots
+            .keys()
+            .filter_map(|k| {
+                k.get(..8)
+                    .and_then(|b| b.try_into().ok())
+                    .map(u64::from_ne_bytes)
+            })
+            .collect()
+    }
+
+    /// Streams process events to `sink` from a thread until the returned reader is dropped.
+    /// A record that cannot be converted is skipped and counted ([`EventReader::skipped`]).
+    pub fn spawn_event_reader(
+        &self,
+        mut sink: impl FnMut(RawEvent) + Send + 'static,
+    ) -> Result<EventReader, RecorderError> {
+        let skipped = Arc::new(AtomicU64::new(0));
+        let counter = Arc::clone(&skipped);
+        let mut builder = RingBufferBuilder::new();
+        builder
+            .add(&self.events, move |bytes: &[u8]| {
+                match wire::event(bytes) {
+                    Ok(ev) => sink(ev),
+                    Err(_) => {
+                        counter.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                0
+            })
+            .map_err(RecorderError::RingBuffer)?;
+        let rb = builder.build().map_err(RecorderError::RingBuffer)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop_thread = Arc::clone(&stop);
+        let polled_through = Arc::new(AtomicU64::new(0));
+        let polled = Arc::clone(&polled_through);
+        let thread = std::thread::Builder::new()
+            .name("coroner-bpf-events".into())
+            .spawn(move || {
+                while !stop_thread.load(Ordering::Relaxed) {
+                    // Every record committed before `started` is consumed once poll returns.
+                    let started = boot_ns();
+                    // Errors are EINTR from a signal: poll again.
+                    let _ = rb.poll(EVENT_POLL);
+                    polled.store(started, Ordering::Release);
+                }
+                // What arrived before the drop still reaches the sink.
+                let _ = rb.consume();
+            })
+            .map_err(RecorderError::Thread)?;
+        Ok(EventReader {
+            stop,
+            thread: Some(thread),
+            skipped,
+            polled_through,
+        })
+    }
+
+    /// Kernel memory the maps take, as the kernel accounts it (`memlock` in each map's fdinfo),
+    /// or from their sizes where fdinfo says nothing.
+    pub fn map_memory_bytes(&self) -> u64 {
+        self.all_maps.iter().map(map_memory).sum()
+    }
+
+    /// Counters the kernel side keeps about itself.
+    pub fn kernel_stats(&self) -> Result<KernelStats, RecorderError> {
+        let bytes = self
+            .bss
+            .lookup(&0u32.to_ne_bytes(), MapFlags::ANY)
+            .map_err(map_err("reading", "bss"))?
+            .unwrap_or_default();
+        let bss: Option<types::bss> = wire::read(&bytes);
+        Ok(bss
+            .map(|b| KernelStats {
+                events_lost: b.events_lost,
+                slot_evictions: b.slot_evictions,
+                alloc_failures: b.alloc_failures,
+            })
+            .unwrap_or_default())
+    }
+
+    /// The slot `cgroup_id` owns, with its contents.
+    fn owned_slot(&self, cgroup_id: u64) -> Result<Option<(u32, types::slot)>, RecorderError> {
+        let Some(idx) = self
+            .cg_slots
+            .lookup(&cgroup_id.to_ne_bytes(), MapFlags::ANY)
+            .map_err(map_err("looking up", "cg_slots"))?
+        else {
+            return Ok(None);
+        };
+        let Some(idx) = idx
+            .get(..4)
+            .and_then(|b| b.try_into().ok())
+            .map(u32::from_ne_bytes)
+        else {
+            return Ok(None);
+        };
+        let Some(bytes) = self
+            .slots
+            .lookup(&idx.to_ne_bytes(), MapFlags::ANY)
+            .map_err(map_err("reading", "slots"))?
+        else {
+            return Ok(None);
+        };
+        match wire::read::<types::slot>(&bytes) {
+            Some(slot) if slot.cgroup_id == cgroup_id => Ok(Some((idx, slot))),
+            _ => Ok(None),
+        }
+    }
+
+    /// The slot's ring, oldest first, without records overwritten or half-written meanwhile.
+    fn read_ring(&self, idx: u32, slot: &types::slot) -> Result<Vec<RawSyscall>, RecorderError> {
+        let n = u64::from(self.ring_entries);
+        let total = slot.ring_head;
+        let first = total.saturating_sub(n);
+        let mut out = Vec::with_capacity((total - first) as usize);
+        let mut buf = vec![0u8; size_of::<types::sys_record>()];
+        for pos in first..total {
+            let key = idx * self.ring_entries + (pos % n) as u32;
+            let found = self
+                .ring
+                .lookup_into(&key.to_ne_bytes(), &mut buf, MapFlags::ANY)
+                .map_err(map_err("reading", "ring"))?;
+            if !found {
+                continue;
+            }
+            if let Some(r) = wire::read::<types::sys_record>(&buf) {
+                if wire::ring_record_valid(&r, slot.r#gen, pos) {
+                    out.push(wire::syscall(&r));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Gives the slot back: its cgroup mapping goes, and the slot is marked free so the next
+    /// new cgroup takes it before evicting a live one.
+    fn free(&self, cgroup_id: u64, idx: u32, mut slot: types::slot) -> Result<(), RecorderError> {
+        match self.cg_slots.delete(&cgroup_id.to_ne_bytes()) {
+            Ok(()) => {}
+            Err(e) if e.kind() == libbpf_rs::ErrorKind::NotFound => {}
+            Err(e) => return Err(map_err("deleting from", "cg_slots")(e)),
+        }
+        // Userspace cannot compare-and-swap a map value: re-read just before writing back, so
+        // only a slot the kernel gave to another cgroup in the last microseconds is clobbered.
+        let current = self
+            .slots
+            .lookup(&idx.to_ne_bytes(), MapFlags::ANY)
+            .map_err(map_err("reading", "slots"))?
+            .and_then(|b| wire::read::<types::slot>(&b));
+        match current {
+            Some(now) if now.cgroup_id == cgroup_id && now.r#gen == slot.r#gen => slot = now,
+            _ => return Ok(()),
+        }
+        slot.cgroup_id = 0;
+        self.slots
+            .update(&idx.to_ne_bytes(), wire::bytes_of(&slot), MapFlags::ANY)
+            .map_err(map_err("freeing a slot in", "slots"))
+    }
+}
+
+/// `memlock:` from the map's fdinfo, else key + value size times entries.
+fn map_memory(map: &MapHandle) -> u64 {
+    let fdinfo = format!("/proc/self/fdinfo/{}", map.as_fd().as_raw_fd());
+    let memlock = std::fs::read_to_string(fdinfo).ok().and_then(|s| {
+        s.lines().find_map(|l| {
+            l.strip_prefix("memlock:")
+                .and_then(|v| v.trim().parse::<u64>().ok())
+        })
+    });
+    memlock.unwrap_or_else(|| {
+        u64::from(map.key_size() + map.value_size()) * u64::from(map.max_entries())
+    })
+}
+
+/// The thread reading process events; dropping it stops and joins the thread.
+pub struct EventReader {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+    skipped: Arc<AtomicU64>,
+    /// CLOCK_BOOTTIME at the start of the last completed poll.
+    polled_through: Arc<AtomicU64>,
+}
+
+/// `CLOCK_BOOTTIME` in nanoseconds, the clock of `bpf_ktime_get_boot_ns()`.
+fn boot_ns() -> u64 {
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_BOOTTIME)
+        .map(|t| t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64)
+        .unwrap_or(0)
+}
+
+impl EventReader {
+    /// Waits until every event the kernel committed before this call has reached the sink (one
+    /// full poll that started after now), at most `CATCH_UP_MAX`.
+    pub fn catch_up(&self) {
+        let now = boot_ns();
+        let deadline = std::time::Instant::now() + CATCH_UP_MAX;
+        while self.polled_through.load(Ordering::Acquire) < now
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// Records skipped because they were shorter than their struct or of an unknown type.
+    pub fn skipped(&self) -> u64 {
+        self.skipped.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for EventReader {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The floor any syscall tracer pays: a per-CPU counter bumped at every syscall exit
+/// (`minimal.bpf.c`), for the overhead benchmark. Detached when dropped.
+pub struct MinimalCounter {
+    calls: MapHandle,
+    _link: Link,
+}
+
+impl MinimalCounter {
+    pub fn attach() -> Result<MinimalCounter, RecorderError> {
+        if !Path::new(KERNEL_BTF).exists() {
+            return Err(RecorderError::NoBtf);
+        }
+        let mut storage = MaybeUninit::uninit();
+        let open = minimal_skel::MinimalSkelBuilder::default()
+            .open(&mut storage)
+            .map_err(RecorderError::Open)?;
+        let (loaded, log) = with_libbpf_log(|| open.load());
+        let skel = loaded.map_err(|e| classify_load_error(e, &log))?;
+        let link =
+            skel.progs
+                .minimal_sys_exit
+                .attach()
+                .map_err(|source| RecorderError::Attach {
+                    program: "minimal_sys_exit",
+                    source,
+                })?;
+        Ok(MinimalCounter {
+            calls: handle(&skel.maps.calls, "calls")?,
+            _link: link,
+        })
+    }
+
+    /// Syscall exits counted on all CPUs so far.
+    pub fn calls(&self) -> Result<u64, RecorderError> {
+        let per_cpu = self
+            .calls
+            .lookup_percpu(&0u32.to_ne_bytes(), MapFlags::ANY)
+            .map_err(map_err("reading", "calls"))?
+            .unwrap_or_default();
+        Ok(per_cpu
+            .iter()
+            .filter_map(|v| {
+                v.get(..8)
+                    .and_then(|b| b.try_into().ok())
+                    .map(u64::from_ne_bytes)
+            })
+            .sum())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_rejects_ring_sizes_that_are_not_powers_of_two() {
+        let cfg = RecorderConfig {
+            ring_entries: 100,
+            ..Default::default()
+        };
+        let err = validate(&cfg).unwrap_err();
+        assert_eq!(err.label(), "config");
+        assert!(err.to_string().contains("ring_entries"), "{err}");
+        assert!(validate(&RecorderConfig {
+            max_containers: 0,
+            ..Default::default()
+        })
+        .is_err());
+        assert!(validate(&RecorderConfig {
+            specs: vec![(600, DataSpec::Str { ptr_arg: 0 })],
+            ..Default::default()
+        })
+        .is_err());
+        assert!(validate(&RecorderConfig::default()).is_ok());
+    }
+
+    #[test]
+    fn log_tail_keeps_the_last_lines() {
+        let log: String = (0..100).map(|i| format!("line {i}\n\n")).collect();
+        let tail = log_tail(&log);
+        assert_eq!(tail.lines().count(), LOG_TAIL_LINES);
+        assert!(tail.ends_with("line 99"));
+    }
+}

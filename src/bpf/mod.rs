@@ -1,0 +1,7 @@
+pub mod decode;
+pub mod errno;
+pub mod loader;
+pub mod raw;
+pub mod syscalls;
+pub mod timeline;
+mod wire;

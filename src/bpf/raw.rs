@@ -1,0 +1,184 @@
+//! Kernel records in Rust terms, independent of the C layout: the loader converts the wire
+//! structs (`coroner.h`) into these, and the pure decoders turn these into report types. Nothing
+//! here touches libbpf, so decoders are tested with captured records.
+
+/// CPU architecture whose syscall table numbers the records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arch {
+    X86_64,
+    Aarch64,
+}
+
+impl Arch {
+    pub fn host() -> Option<Arch> {
+        match std::env::consts::ARCH {
+            "x86_64" => Some(Arch::X86_64),
+            "aarch64" => Some(Arch::Aarch64),
+            _ => None,
+        }
+    }
+}
+
+/// What user memory the kernel copies for one syscall number, as the kernel's per-syscall table
+/// holds it (one byte each): which argument points to it, what it is, and for a socket address,
+/// which argument holds its length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DataSpec {
+    #[default]
+    None,
+    /// A NUL-terminated string (a path) pointed to by argument `ptr_arg`.
+    Str { ptr_arg: u8 },
+    /// A `struct sockaddr` at argument `ptr_arg` whose length is argument `len_arg`.
+    Sockaddr { ptr_arg: u8, len_arg: u8 },
+}
+
+impl DataSpec {
+    /// Byte layout shared with the kernel (`coroner.h`, `DATA_SPEC_*`): bits 0-2 pointer
+    /// argument + 1 (0 = nothing to copy), bit 3 sockaddr, bits 4-6 length argument.
+    pub fn encode(self) -> u8 {
+        match self {
+            DataSpec::None => 0,
+            DataSpec::Str { ptr_arg } => (ptr_arg & 7) + 1,
+            DataSpec::Sockaddr { ptr_arg, len_arg } => {
+                ((ptr_arg & 7) + 1) | 0x08 | ((len_arg & 7) << 4)
+            }
+        }
+    }
+
+    pub fn decode(b: u8) -> DataSpec {
+        let ptr = b & 0x07;
+        if ptr == 0 {
+            DataSpec::None
+        } else if b & 0x08 != 0 {
+            DataSpec::Sockaddr {
+                ptr_arg: ptr - 1,
+                len_arg: (b >> 4) & 0x07,
+            }
+        } else {
+            DataSpec::Str { ptr_arg: ptr - 1 }
+        }
+    }
+}
+
+/// One syscall as recorded at its exit.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RawSyscall {
+    /// The boot-time clock (`bpf_ktime_get_boot_ns()`) at exit, at tick resolution: the kernel
+    /// reads the clock once per tick per CPU (1-10 ms, 4 ms at HZ=250) because a clock read costs
+    /// more than the rest of the record on VMs. The ring's order is exact; times within one tick
+    /// are equal, and may step back by up to a tick across CPUs.
+    pub boot_ns: u64,
+    /// Process (thread group) id and thread id, in the host pid namespace.
+    pub pid: u32,
+    pub tid: u32,
+    pub comm: String,
+    pub nr: u32,
+    pub args: [u64; 6],
+    pub ret: i64,
+    /// User memory copied per the syscall's [`DataSpec`] (a path without its NUL, or sockaddr bytes).
+    pub data: Vec<u8>,
+    /// The copy was cut at the record's capacity.
+    pub data_truncated: bool,
+}
+
+/// Bytes written to one of stdout/stderr.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RawStream {
+    pub total: u64,
+    /// The first bytes written (up to the capture size).
+    pub head: Vec<u8>,
+    /// The last bytes written, oldest first (up to the capture size); empty when everything
+    /// written fits in `head`.
+    pub tail: Vec<u8>,
+}
+
+/// Everything the kernel holds for one container (one cgroup), drained at its exit.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RawContainer {
+    /// Calls per syscall number from the entrypoint's exec on.
+    pub calls: Vec<(u32, u64)>,
+    /// Errors per (syscall number, errno), from the entrypoint's exec on; ERESTART* excluded.
+    pub errors: Vec<(u32, u32, u64)>,
+    /// Syscalls before the entrypoint's exec (runc's set-up).
+    pub setup_calls: u64,
+    /// The flight recorder, oldest first.
+    pub ring: Vec<RawSyscall>,
+    /// Records written to the ring in all (so `ring_total - ring.len()` were overwritten).
+    pub ring_total: u64,
+    /// The first failing syscalls after the entrypoint's exec, in order.
+    pub first_failures: Vec<RawSyscall>,
+    pub stdout: RawStream,
+    pub stderr: RawStream,
+}
+
+/// Low-rate process events streamed from the kernel as they happen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RawEvent {
+    Fork {
+        boot_ns: u64,
+        cgroup_id: u64,
+        parent_pid: u32,
+        child_pid: u32,
+        comm: String,
+    },
+    Exec {
+        boot_ns: u64,
+        cgroup_id: u64,
+        pid: u32,
+        comm: String,
+        filename: String,
+        argv: Vec<String>,
+    },
+    /// A thread group's last thread exited; `wait_status` is `task->exit_code` (wait-encoded).
+    Exit {
+        boot_ns: u64,
+        cgroup_id: u64,
+        pid: u32,
+        comm: String,
+        wait_status: i32,
+    },
+    /// A fatal-by-default signal was generated for a task of a recorded cgroup.
+    Signal {
+        boot_ns: u64,
+        cgroup_id: u64,
+        target_pid: u32,
+        sig: i32,
+        /// `si_code`: > 0 kernel-generated (e.g. SEGV_MAPERR), <= 0 sent by a process.
+        code: i32,
+        sender_pid: u32,
+        sender_comm: String,
+        sender_cgroup_id: u64,
+    },
+    /// The OOM killer chose a victim.
+    OomVictim {
+        boot_ns: u64,
+        cgroup_id: u64,
+        pid: u32,
+        comm: String,
+        rss_bytes: u64,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_spec_round_trips_through_the_kernel_byte() {
+        for spec in [
+            DataSpec::None,
+            DataSpec::Str { ptr_arg: 0 },
+            DataSpec::Str { ptr_arg: 1 },
+            DataSpec::Sockaddr {
+                ptr_arg: 1,
+                len_arg: 2,
+            },
+            DataSpec::Sockaddr {
+                ptr_arg: 4,
+                len_arg: 5,
+            },
+        ] {
+            assert_eq!(DataSpec::decode(spec.encode()), spec, "{spec:?}");
+        }
+    }
+}

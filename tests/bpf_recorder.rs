@@ -1,0 +1,622 @@
+//! The eBPF recorder against the running kernel, without containerd: each test makes its own
+//! cgroup2 directory, runs a shell that moves itself into it and execs busybox (that exec is the
+//! "entrypoint"), and checks what the kernel recorded for the cgroup. Needs root; a recorder that
+//! cannot load fails the test with the reason.
+
+use std::collections::HashSet;
+use std::os::unix::fs::MetadataExt;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use coroner::bpf::decode;
+use coroner::bpf::loader::{EventReader, Recorder, RecorderConfig};
+use coroner::bpf::raw::{Arch, RawContainer, RawEvent, RawSyscall};
+use coroner::bpf::syscalls;
+use coroner::cgroup::CgroupFs;
+
+/// Every loaded recorder sees every test's cgroups: one test at a time keeps slot counts exact.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+const ENOENT: i64 = 2;
+
+fn arch() -> Arch {
+    Arch::host().expect("the recorder supports x86_64 and aarch64 only")
+}
+
+fn nr(name: &str) -> u32 {
+    syscalls::number(arch(), name).unwrap_or_else(|| panic!("no syscall {name} on {:?}", arch()))
+}
+
+fn load(max_containers: u32, ring_entries: u32) -> Recorder {
+    let cfg = RecorderConfig {
+        max_containers,
+        ring_entries,
+        specs: decode::spec_table(arch()),
+    };
+    Recorder::load(&cfg).unwrap_or_else(|e| panic!("recorder did not load ({}): {e}", e.label()))
+}
+
+/// A cgroup2 directory of its own, removed (its processes killed first) when dropped.
+struct TestCgroup {
+    path: PathBuf,
+    id: u64,
+}
+
+impl TestCgroup {
+    fn new(tag: &str) -> TestCgroup {
+        let fs = CgroupFs::detect().expect("reading /proc/self/mountinfo");
+        let unified = fs.unified_mount().expect("this host has no cgroup2 mount");
+        let path = unified.join(format!("coroner-bpf-test-{}-{tag}", std::process::id()));
+        if path.exists() {
+            remove_cgroup(&path);
+        }
+        std::fs::create_dir(&path).unwrap_or_else(|e| panic!("creating {}: {e}", path.display()));
+        let id = std::fs::metadata(&path).unwrap().ino();
+        TestCgroup { path, id }
+    }
+
+    /// `sh` joins the cgroup, then execs `busybox sh -c script` (the entrypoint).
+    fn command(&self, script: &str) -> Command {
+        self.command_joining(&[], script)
+    }
+
+    /// Like [`TestCgroup::command`], joining the `also` cgroup directories first (v1 ones).
+    fn command_joining(&self, also: &[&Path], script: &str) -> Command {
+        let mut join = String::new();
+        for dir in also.iter().copied().chain([self.path.as_path()]) {
+            join.push_str(&format!("echo $$ > {}/cgroup.procs && ", dir.display()));
+        }
+        let mut cmd = Command::new("/bin/sh");
+        cmd.arg("-c")
+            .arg(format!("{join}exec busybox sh -c \"$1\""))
+            .arg("sh")
+            .arg(script)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        cmd
+    }
+
+    fn run(&self, script: &str) -> (u32, Output) {
+        let child = self.command(script).spawn().expect("spawning /bin/sh");
+        let pid = child.id();
+        (
+            pid,
+            child
+                .wait_with_output()
+                .expect("waiting for the test shell"),
+        )
+    }
+
+    fn spawn(&self, script: &str) -> Child {
+        self.command(script).spawn().expect("spawning /bin/sh")
+    }
+}
+
+impl Drop for TestCgroup {
+    fn drop(&mut self) {
+        remove_cgroup(&self.path);
+    }
+}
+
+fn remove_cgroup(path: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let procs = std::fs::read_to_string(path.join("cgroup.procs")).unwrap_or_default();
+        for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+            // SAFETY: kill(2) has no memory-safety preconditions.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        if std::fs::remove_dir(path).is_ok() || !path.exists() || Instant::now() > deadline {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Process events of every recorded cgroup, as the reader thread delivers them.
+struct Events {
+    seen: Arc<Mutex<Vec<RawEvent>>>,
+    _reader: EventReader,
+}
+
+impl Events {
+    fn start(recorder: &Recorder) -> Events {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&seen);
+        let reader = recorder
+            .spawn_event_reader(move |e| sink.lock().unwrap().push(e))
+            .expect("starting the event reader");
+        Events {
+            seen,
+            _reader: reader,
+        }
+    }
+
+    fn of(&self, cgroup_id: u64) -> Vec<RawEvent> {
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|e| event_cgroup(e) == cgroup_id)
+            .cloned()
+            .collect()
+    }
+
+    /// Waits (up to 5 s) for an event of the cgroup matching `pred`.
+    fn wait_for(&self, cgroup_id: u64, what: &str, pred: impl Fn(&RawEvent) -> bool) -> RawEvent {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            if let Some(e) = self.of(cgroup_id).into_iter().find(|e| pred(e)) {
+                return e;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {what} event; got {:#?}",
+                self.of(cgroup_id)
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+fn event_cgroup(e: &RawEvent) -> u64 {
+    match e {
+        RawEvent::Fork { cgroup_id, .. }
+        | RawEvent::Exec { cgroup_id, .. }
+        | RawEvent::Exit { cgroup_id, .. }
+        | RawEvent::Signal { cgroup_id, .. }
+        | RawEvent::OomVictim { cgroup_id, .. } => *cgroup_id,
+    }
+}
+
+fn is_exit_of(pid: u32) -> impl Fn(&RawEvent) -> bool {
+    move |e| matches!(e, RawEvent::Exit { pid: p, .. } if *p == pid)
+}
+
+fn drained(recorder: &Recorder, cg: &TestCgroup) -> RawContainer {
+    recorder
+        .drain(cg.id)
+        .expect("draining")
+        .unwrap_or_else(|| panic!("nothing recorded for cgroup {}", cg.id))
+}
+
+fn failed_open_of<'a>(records: &'a [RawSyscall], path: &[u8]) -> Option<&'a RawSyscall> {
+    records
+        .iter()
+        .find(|r| r.nr == nr("openat") && r.ret == -ENOENT && r.data == path)
+}
+
+fn summary(raw: &RawContainer, syscall: &str) -> u64 {
+    raw.calls
+        .iter()
+        .find(|(n, _)| *n == nr(syscall))
+        .map(|(_, c)| *c)
+        .unwrap_or(0)
+}
+
+#[test]
+fn failing_cat_leaves_its_enoent_path_output_and_exit_status() {
+    let _serial = serial();
+    let recorder = load(256, 256);
+    let events = Events::start(&recorder);
+    let cg = TestCgroup::new("cat");
+    let script = "cat /nonexistent; echo out; echo err >&2; exit 3";
+
+    let (pid, out) = cg.run(script);
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    let exit = events.wait_for(cg.id, "exit", is_exit_of(pid));
+    assert!(
+        matches!(exit, RawEvent::Exit { wait_status, .. } if wait_status == 3 << 8),
+        "{exit:?}"
+    );
+    let raw = drained(&recorder, &cg);
+
+    // The flight recorder, the first failures and the summary all have the failed open.
+    let open = failed_open_of(&raw.ring, b"/nonexistent")
+        .unwrap_or_else(|| panic!("no openat ENOENT /nonexistent in the ring: {:#?}", raw.ring));
+    assert!(!open.comm.is_empty());
+    assert!(
+        failed_open_of(&raw.first_failures, b"/nonexistent").is_some(),
+        "{:#?}",
+        raw.first_failures
+    );
+    assert!(
+        raw.errors
+            .iter()
+            .any(|&(n, errno, count)| n == nr("openat") && errno == ENOENT as u32 && count >= 1),
+        "{:?}",
+        raw.errors
+    );
+    assert!(summary(&raw, "openat") >= 1);
+
+    // Output goes by where it was written, not by the fd number: the shell's `echo err >&2`
+    // writes to fd 1 after dup2(2, 1), and is stderr, after cat's complaint.
+    assert_eq!(raw.stdout.head, b"out\n");
+    assert_eq!(raw.stdout.total, 4);
+    assert!(raw.stdout.tail.is_empty());
+    let stderr = String::from_utf8_lossy(&raw.stderr.head);
+    assert!(
+        stderr.contains("/nonexistent") && stderr.ends_with("err\n"),
+        "stderr: {stderr:?}"
+    );
+    assert_eq!(
+        raw.stderr.head, out.stderr,
+        "the captured stderr is what the process wrote"
+    );
+
+    // Set-up is what the shell did between joining the cgroup and exec'ing busybox: at least
+    // the completion of its `echo $$ > cgroup.procs` (a write, by the shell's pid).
+    assert!(raw.setup_calls >= 1, "setup_calls {}", raw.setup_calls);
+    let first = &raw.ring[0];
+    assert_eq!(
+        (first.nr, first.pid),
+        (nr("write"), pid),
+        "first record: {first:#?}"
+    );
+    let exec = raw
+        .ring
+        .iter()
+        .position(|r| r.nr == nr("execve") && r.ret == 0 && r.pid == pid)
+        .expect("the entrypoint's execve in the ring");
+    assert!(
+        raw.ring[exec].data.ends_with(b"/busybox"),
+        "{:?}",
+        String::from_utf8_lossy(&raw.ring[exec].data)
+    );
+    // Every syscall counted once: set-up or workload, and all of them in the ring.
+    let workload: u64 = raw.calls.iter().map(|(_, c)| c).sum();
+    assert_eq!(raw.setup_calls + workload, raw.ring_total);
+    assert_eq!(raw.ring.len() as u64, raw.ring_total);
+    assert_eq!(
+        exec as u64, raw.setup_calls,
+        "the exec is the first workload syscall"
+    );
+
+    // The timeline: busybox exec'd with its argv, the exit with its wait status.
+    let execs: Vec<RawEvent> = events
+        .of(cg.id)
+        .into_iter()
+        .filter(|e| matches!(e, RawEvent::Exec { .. }))
+        .collect();
+    assert!(
+        execs.iter().any(|e| matches!(e, RawEvent::Exec { pid: p, filename, argv, .. }
+            if *p == pid && filename.ends_with("busybox") && argv == &["busybox", "sh", "-c", script])),
+        "{execs:#?}"
+    );
+
+    assert_eq!(
+        recorder.drain(cg.id).unwrap(),
+        None,
+        "a drained slot is freed"
+    );
+}
+
+#[test]
+fn container_exiting_within_milliseconds_has_complete_data() {
+    let _serial = serial();
+    let recorder = load(256, 256);
+    let events = Events::start(&recorder);
+    let cg = TestCgroup::new("quick");
+
+    let started = Instant::now();
+    let (pid, out) = cg.run("echo quick; exit 7");
+    let took = started.elapsed();
+    assert_eq!(out.status.code(), Some(7));
+    events.wait_for(cg.id, "exit", is_exit_of(pid));
+    let raw = drained(&recorder, &cg);
+
+    assert!(
+        took < Duration::from_millis(200),
+        "the process took {took:?}"
+    );
+    assert_eq!(raw.stdout.head, b"quick\n");
+    assert!(summary(&raw, "execve") >= 1);
+    let workload: u64 = raw.calls.iter().map(|(_, c)| c).sum();
+    assert_eq!(
+        raw.setup_calls + workload,
+        raw.ring_total,
+        "every syscall counted once"
+    );
+    assert!(raw
+        .ring
+        .iter()
+        .any(|r| r.nr == nr("write") && r.ret == 6 && r.pid == pid));
+    assert!(events
+        .of(cg.id)
+        .iter()
+        .any(|e| matches!(e, RawEvent::Exec { pid: p, .. } if *p == pid)));
+}
+
+#[test]
+fn ignored_cgroup_is_never_recorded() {
+    let _serial = serial();
+    let recorder = load(256, 256);
+    let events = Events::start(&recorder);
+
+    let host = TestCgroup::new("host");
+    recorder.ignore_cgroup(host.id).unwrap();
+    let (_, out) = host.run("cat /nonexistent; echo hidden");
+    assert!(out.status.success() || out.status.code() == Some(0) || out.status.code().is_some());
+    assert_eq!(recorder.peek(host.id).unwrap(), None);
+    assert!(!recorder.recorded_cgroups().contains(&host.id));
+
+    // Ignoring a cgroup that already has a slot drops the slot.
+    let late = TestCgroup::new("late");
+    let (pid, _) = late.run("echo seen");
+    assert!(recorder.peek(late.id).unwrap().is_some());
+    assert!(recorder.recorded_cgroups().contains(&late.id));
+    recorder.ignore_cgroup(late.id).unwrap();
+    assert_eq!(recorder.peek(late.id).unwrap(), None);
+    assert!(!recorder.recorded_cgroups().contains(&late.id));
+
+    // Events of the recorded one arrived; none of the ignored one.
+    events.wait_for(late.id, "exit", is_exit_of(pid));
+    assert!(events.of(host.id).is_empty(), "{:#?}", events.of(host.id));
+}
+
+#[test]
+fn drain_frees_the_slot_for_the_next_container() {
+    let _serial = serial();
+    let recorder = load(256, 256);
+    let cg = TestCgroup::new("drain");
+    cg.run("echo once");
+    assert!(recorder.recorded_cgroups().contains(&cg.id));
+    assert!(
+        recorder.peek(cg.id).unwrap().is_some(),
+        "peek leaves the slot"
+    );
+    assert_eq!(drained(&recorder, &cg).stdout.head, b"once\n");
+    assert_eq!(recorder.drain(cg.id).unwrap(), None);
+    assert!(!recorder.recorded_cgroups().contains(&cg.id));
+}
+
+#[test]
+fn slots_reused_beyond_max_containers_keep_containers_apart() {
+    let _serial = serial();
+    // Two slots are taken by whatever else runs on the host too (other cgroups' syscalls, e.g.
+    // containers of a concurrent test run): an attempt that saw another cgroup is retried.
+    for attempt in 1..=5 {
+        match slot_reuse_scenario() {
+            Ok(()) => return,
+            Err(other) => {
+                eprintln!("attempt {attempt}: another cgroup took a slot ({other}); again")
+            }
+        }
+    }
+    panic!("other cgroups kept taking the recorder's two slots");
+}
+
+/// Err when a cgroup other than the test's own took a slot meanwhile.
+fn slot_reuse_scenario() -> Result<(), String> {
+    let recorder = load(2, 16);
+    let cgs: Vec<TestCgroup> = (0..4)
+        .map(|i| TestCgroup::new(&format!("reuse{i}")))
+        .collect();
+    let ours: HashSet<u64> = cgs.iter().map(|c| c.id).collect();
+    let quiet = |recorder: &Recorder, evictions: u64| -> Result<(), String> {
+        let stats = recorder.kernel_stats().unwrap();
+        match recorder
+            .recorded_cgroups()
+            .into_iter()
+            .find(|id| !ours.contains(id))
+        {
+            Some(id) => Err(format!("cgroup {id}")),
+            None if stats.slot_evictions != evictions => {
+                Err(format!("{} evictions", stats.slot_evictions))
+            }
+            None => Ok(()),
+        }
+    };
+    for id in recorder.recorded_cgroups() {
+        recorder.ignore_cgroup(id).unwrap();
+    }
+    let before = recorder.kernel_stats().unwrap().slot_evictions;
+    let mut pids = Vec::new();
+    for (i, cg) in cgs.iter().take(3).enumerate() {
+        pids.push(cg.run(&format!("echo container{i}")).0);
+    }
+    quiet(&recorder, before + 1)?;
+
+    // Two slots, three cgroups: the first one's slot went to the third.
+    assert_eq!(recorder.peek(cgs[0].id).unwrap(), None);
+    for i in 1..3 {
+        let raw = recorder
+            .peek(cgs[i].id)
+            .unwrap()
+            .unwrap_or_else(|| panic!("container{i} lost"));
+        assert_eq!(raw.stdout.head, format!("container{i}\n").as_bytes());
+        assert!(
+            raw.ring.iter().all(|r| r.pid == pids[i]),
+            "container{i}'s ring has others' records"
+        );
+        assert_eq!(raw.ring.len(), 16.min(raw.ring_total as usize));
+    }
+
+    // A drained slot is taken before a live one is evicted.
+    drained(&recorder, &cgs[1]);
+    cgs[3].run("echo container3");
+    quiet(&recorder, before + 1)?;
+    let third = recorder
+        .peek(cgs[2].id)
+        .unwrap()
+        .expect("container2 evicted although a slot was free");
+    assert_eq!(third.stdout.head, b"container2\n");
+    assert_eq!(drained(&recorder, &cgs[3]).stdout.head, b"container3\n");
+    let live: HashSet<u64> = recorder.recorded_cgroups().into_iter().collect();
+    assert!(
+        live.contains(&cgs[2].id) && !live.contains(&cgs[3].id),
+        "{live:?}"
+    );
+    Ok(())
+}
+
+#[test]
+fn sigterm_from_the_host_names_its_sender() {
+    let _serial = serial();
+    let recorder = load(256, 256);
+    let events = Events::start(&recorder);
+    let cg = TestCgroup::new("sigterm");
+
+    let mut child = cg.spawn("sleep 30");
+    let pid = child.id();
+    events.wait_for(
+        cg.id,
+        "exec",
+        |e| matches!(e, RawEvent::Exec { pid: p, .. } if *p == pid),
+    );
+    std::thread::sleep(Duration::from_millis(50));
+    let kill = Command::new("/bin/kill")
+        .arg("-TERM")
+        .arg(pid.to_string())
+        .spawn()
+        .expect("spawning kill");
+    let killer = kill.id();
+    let mut kill = kill;
+    assert!(kill.wait().unwrap().success());
+    let status = child.wait().unwrap();
+    assert_eq!(status.signal(), Some(libc::SIGTERM), "{status:?}");
+
+    let sig = events.wait_for(
+        cg.id,
+        "signal",
+        |e| matches!(e, RawEvent::Signal { target_pid, .. } if *target_pid == pid),
+    );
+    let RawEvent::Signal {
+        sig,
+        code,
+        sender_pid,
+        sender_comm,
+        sender_cgroup_id,
+        ..
+    } = sig
+    else {
+        unreachable!()
+    };
+    assert_eq!(sig, libc::SIGTERM);
+    assert_eq!(code, 0, "SI_USER: sent by kill(2)");
+    assert_eq!(sender_pid, killer);
+    assert_eq!(sender_comm, "kill");
+    assert_ne!(
+        sender_cgroup_id, cg.id,
+        "the sender lives outside the container"
+    );
+    let exit = events.wait_for(cg.id, "exit", is_exit_of(pid));
+    assert!(
+        matches!(exit, RawEvent::Exit { wait_status, .. } if wait_status == libc::SIGTERM),
+        "{exit:?}"
+    );
+}
+
+#[test]
+fn map_memory_at_the_defaults_is_bounded() {
+    let _serial = serial();
+    let recorder = load(256, 256);
+    let bytes = recorder.map_memory_bytes();
+    eprintln!(
+        "recorder maps at 256 containers x 256 entries: {bytes} bytes ({:.1} MiB)",
+        bytes as f64 / (1 << 20) as f64
+    );
+    assert!(
+        bytes > 15 << 20,
+        "{bytes}: the ring alone is 256 x 256 x 240 bytes"
+    );
+    assert!(bytes < 40 << 20, "{bytes}");
+}
+
+/// A memory-limited cgroup: v1 `memory` where the host mounts it (hybrid hosts: the recorder's
+/// cgroup2 directory has no memory controller there), else the test's own cgroup2 directory.
+struct MemoryLimit {
+    v1: Option<PathBuf>,
+}
+
+impl MemoryLimit {
+    fn new(cg: &TestCgroup, bytes: u64) -> MemoryLimit {
+        let fs = CgroupFs::detect().expect("reading /proc/self/mountinfo");
+        match fs.v1_mount("memory") {
+            Some(mount) => {
+                let dir = mount.join(cg.path.file_name().unwrap());
+                if dir.exists() {
+                    remove_cgroup(&dir);
+                }
+                std::fs::create_dir(&dir)
+                    .unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
+                let limit = MemoryLimit {
+                    v1: Some(dir.clone()),
+                };
+                std::fs::write(dir.join("memory.limit_in_bytes"), bytes.to_string()).unwrap();
+                // Without swap accounting the file is absent; with it, swap must not absorb the overflow.
+                let _ = std::fs::write(dir.join("memory.memsw.limit_in_bytes"), bytes.to_string());
+                limit
+            }
+            None => {
+                std::fs::write(cg.path.join("memory.max"), bytes.to_string()).unwrap();
+                let _ = std::fs::write(cg.path.join("memory.swap.max"), "0");
+                MemoryLimit { v1: None }
+            }
+        }
+    }
+}
+
+impl Drop for MemoryLimit {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.v1 {
+            remove_cgroup(dir);
+        }
+    }
+}
+
+#[test]
+fn oom_kill_names_the_victim_and_its_rss() {
+    let _serial = serial();
+    let recorder = load(256, 256);
+    let events = Events::start(&recorder);
+    let cg = TestCgroup::new("oom");
+    let limit = MemoryLimit::new(&cg, 20 << 20);
+
+    let also: Vec<&Path> = limit.v1.iter().map(|p| p.as_path()).collect();
+    let out = cg
+        .command_joining(&also, "head -c 100000000 /dev/zero | tail")
+        .output()
+        .expect("running the memory hog");
+    assert!(!out.status.success(), "{out:?}");
+
+    let victim = events.wait_for(cg.id, "OOM victim", |e| {
+        matches!(e, RawEvent::OomVictim { .. })
+    });
+    let RawEvent::OomVictim {
+        pid,
+        comm,
+        rss_bytes,
+        ..
+    } = victim
+    else {
+        unreachable!()
+    };
+    assert_eq!(comm, "tail", "the process holding the memory");
+    assert!(
+        rss_bytes > 8 << 20 && rss_bytes < 64 << 20,
+        "rss {rss_bytes}"
+    );
+    let kill = events.wait_for(
+        cg.id,
+        "SIGKILL",
+        |e| matches!(e, RawEvent::Signal { target_pid, sig: 9, .. } if *target_pid == pid),
+    );
+    assert!(
+        matches!(kill, RawEvent::Signal { code: 0x80, .. }),
+        "sent by the kernel (SI_KERNEL): {kill:?}"
+    );
+    let exit = events.wait_for(cg.id, "exit", is_exit_of(pid));
+    assert!(
+        matches!(exit, RawEvent::Exit { wait_status: 9, .. }),
+        "{exit:?}"
+    );
+}
