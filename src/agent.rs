@@ -5,7 +5,7 @@
 //! work done inline at `/tasks/exit` is reading the cgroup's usage files, because the kernel deletes
 //! them within 5-25 ms.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,7 +25,8 @@ use crate::containerd::decode::{decode_container, timestamp};
 use crate::containerd::watch::{WatchMsg, Watcher};
 use crate::containerd::{Containerd, Decoded, Event};
 use crate::metrics::{ExitLabels, ExitReason, Metrics, WorkloadLabels};
-use crate::model::{report_id, AgentInfo, CollectionError, CrashReport, Outcome};
+use crate::model::{report_id, AgentInfo, CollectionError, CrashReport, ExitStatus, Outcome};
+use crate::recorder::FlightRecorder;
 use crate::registry::{Enriched, EnrichedTx, Key, OomEpisodes, Registry, Tracked};
 use crate::store::{Inserted, Retention, Store, StoreError};
 
@@ -65,6 +66,7 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     pub status: Status,
     cgroups: CgroupFs,
+    pub recorder: FlightRecorder,
     redaction: Redaction,
     agent: AgentInfo,
     /// Report ids being written right now, so an exit seen twice (event and reconcile) is
@@ -88,6 +90,20 @@ pub async fn run(
         .await
         .expect("store open does not panic")?;
     let metrics = Arc::new(Metrics::new());
+    // Before serving: a verifier failure is known (and shown) from the start.
+    let recorder = if args.no_recorder {
+        FlightRecorder::disabled()
+    } else {
+        let (containers, ring) = (args.recorder_containers, args.recorder_ring);
+        tokio::task::spawn_blocking(move || FlightRecorder::start(containers, ring))
+            .await
+            .expect("recorder start does not panic")
+    };
+    metrics.recorder_loaded.set(i64::from(recorder.is_loaded()));
+    if let Some(own) = own_cgroup_id(&cgroups) {
+        // The agent's own syscalls are not a container's.
+        recorder.ignore_cgroup(own);
+    }
     for _ in 0..skipped {
         metrics.collection_error("store_corrupt");
     }
@@ -101,6 +117,7 @@ pub async fn run(
             socket: args.containerd_socket.clone(),
         },
         cgroups,
+        recorder,
         redaction: Redaction {
             env_allow: args.env_allow.iter().cloned().collect::<BTreeSet<_>>(),
             keep_args: args.no_redact_args,
@@ -149,6 +166,7 @@ pub async fn run(
         registry: Registry::default(),
         client: None,
         finishing: JoinSet::new(),
+        unclaimed: HashMap::new(),
     };
     tokio::select! {
         _ = event_loop.run(rx) => warn!("event loop ended"),
@@ -197,7 +215,14 @@ struct EventLoop {
     registry: Registry,
     client: Option<Containerd>,
     finishing: JoinSet<()>,
+    /// Recorded cgroups no tracked container owns, with how many sweeps have seen them.
+    unclaimed: HashMap<u64, u32>,
 }
+
+/// How often the loop looks for recorded cgroups that belong to the host.
+const HOST_SWEEP: Duration = Duration::from_secs(5);
+/// Sweeps a cgroup must stay unclaimed by any container before it is taken for the host's.
+const HOST_SWEEPS: u32 = 3;
 
 /// An exit waiting to become a report.
 struct Pending {
@@ -214,7 +239,19 @@ struct Pending {
 
 impl EventLoop {
     async fn run(&mut self, mut rx: mpsc::Receiver<WatchMsg>) {
-        while let Some(msg) = rx.recv().await {
+        let mut sweep = tokio::time::interval(HOST_SWEEP);
+        sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let msg = tokio::select! {
+                msg = rx.recv() => match msg {
+                    Some(m) => m,
+                    None => break,
+                },
+                _ = sweep.tick() => {
+                    self.sweep_host_cgroups();
+                    continue;
+                }
+            };
             match msg {
                 WatchMsg::Connected {
                     client,
@@ -244,6 +281,39 @@ impl EventLoop {
                 .set(self.registry.len() as i64);
             // Reap finished report tasks so the set does not grow.
             while self.finishing.try_join_next().is_some() {}
+        }
+    }
+
+    /// The kernel records every new cgroup from its first syscall, before anyone knows whose it
+    /// is. A cgroup no container has claimed for a few sweeps belongs to the host (a service, a
+    /// session): stop recording it.
+    fn sweep_host_cgroups(&mut self) {
+        if !self.shared.recorder.is_loaded() {
+            return;
+        }
+        let claimed: HashSet<u64> = self
+            .registry
+            .tracked()
+            .filter_map(|t| t.ready().and_then(|e| e.cgroup_id))
+            .collect();
+        let recorded = self.shared.recorder.recorded_cgroups();
+        let recorded_set: HashSet<u64> = recorded.iter().copied().collect();
+        self.unclaimed
+            .retain(|cg, _| recorded_set.contains(cg) && !claimed.contains(cg));
+        for cg in recorded {
+            if claimed.contains(&cg) {
+                continue;
+            }
+            let seen = self.unclaimed.entry(cg).or_insert(0);
+            *seen += 1;
+            if *seen >= HOST_SWEEPS {
+                debug!(
+                    cgroup_id = cg,
+                    "recorded cgroup claimed by no container: treated as host"
+                );
+                self.shared.recorder.ignore_cgroup(cg);
+                self.unclaimed.remove(&cg);
+            }
         }
     }
 
@@ -370,7 +440,10 @@ impl EventLoop {
             return;
         }
         let ready = tracked.as_ref().and_then(Tracked::ready);
-        if ready.as_ref().is_some_and(|e| e.is_sandbox()) {
+        if let Some(sandbox) = ready.as_ref().filter(|e| e.is_sandbox()) {
+            if let Some(cg) = sandbox.cgroup_id {
+                self.shared.recorder.discard(cg);
+            }
             self.shared.release(&id);
             return;
         }
@@ -406,7 +479,7 @@ impl EventLoop {
         };
         let shared = self.shared.clone();
         self.finishing.spawn(async move {
-            finish(&shared, pending).await;
+            finish(shared.clone(), pending).await;
             shared.release(&id);
         });
     }
@@ -503,13 +576,12 @@ async fn enrich(shared: &Shared, client: Option<&Containerd>, key: &Key) -> Enri
             return out;
         }
     };
-    if meta.is_sandbox {
-        out.meta = Some(meta);
-        return out;
-    }
     if let Some(spec_path) = &meta.cgroups_path {
         match CgroupFs::resolve_spec_path(spec_path) {
+            // A sandbox needs only its recorder key, so its recording can be freed at exit.
+            Ok(path) if meta.is_sandbox => out.cgroup_id = shared.cgroups.unified_cgroup_id(&path),
             Ok(path) => {
+                out.cgroup_id = shared.cgroups.unified_cgroup_id(&path);
                 match shared.cgroups.read_limits(&path) {
                     Ok(limits) => out.limits = Some(limits),
                     Err(e) => {
@@ -531,6 +603,10 @@ async fn enrich(shared: &Shared, client: Option<&Containerd>, key: &Key) -> Enri
             }
         }
     }
+    if meta.is_sandbox {
+        out.meta = Some(meta);
+        return out;
+    }
     if let Some(image) = &meta.image {
         match client.image_digest(&key.namespace, image).await {
             Ok(d) => out.image_digest = d,
@@ -547,7 +623,7 @@ async fn enrich(shared: &Shared, client: Option<&Containerd>, key: &Key) -> Enri
     out
 }
 
-async fn finish(shared: &Shared, p: Pending) {
+async fn finish(shared: Arc<Shared>, p: Pending) {
     let mut errors = Vec::new();
     let enriched = match p.enriched {
         Some(mut rx) => match tokio::time::timeout(ENRICH_WAIT, rx.wait_for(Option::is_some)).await
@@ -565,6 +641,9 @@ async fn finish(shared: &Shared, p: Pending) {
         None => Arc::new(Enriched::default()),
     };
     if enriched.is_sandbox() {
+        if let Some(cg) = enriched.cgroup_id {
+            shared.recorder.discard(cg);
+        }
         return;
     }
     let usage = match p.usage {
@@ -575,7 +654,7 @@ async fn finish(shared: &Shared, p: Pending) {
         }
         // The path was not known at exit: try now; usually the cgroup is gone by then.
         None => match enriched.cgroup_path.as_deref() {
-            Some(path) => match read_usage(shared, path) {
+            Some(path) => match read_usage(&shared, path) {
                 Ok(u) => Some(u),
                 Err(e) => {
                     errors.push(e);
@@ -585,7 +664,19 @@ async fn finish(shared: &Shared, p: Pending) {
             None => None,
         },
     };
-    let report = collect::build(
+    // Drain the kernel's recording (blocking BPF syscalls) off the async workers.
+    let (recorder, init_wait) = {
+        let shared = shared.clone();
+        let cg = enriched.cgroup_id;
+        let (pid, status) = (p.exit.pid, ExitStatus::from_containerd(p.exit.exit_status));
+        tokio::task::spawn_blocking(move || shared.recorder.collect(cg, pid, &status))
+            .await
+            .unwrap_or_else(|_| {
+                let failed = crate::recorder::failed_report("the recorder drain failed");
+                (failed, None)
+            })
+    };
+    let mut report = collect::build(
         collect::Inputs {
             exit: &p.exit,
             created_at: p.created_at,
@@ -601,7 +692,16 @@ async fn finish(shared: &Shared, p: Pending) {
         },
         &shared.redaction,
     );
-    store_report(shared, report, p.received).await;
+    if let Some(ws) = init_wait {
+        // The kernel's wait status is exact where containerd's number is ambiguous (exit(137)
+        // versus SIGKILL), and it carries the core-dump flag.
+        report.exit = ExitStatus {
+            status: report.exit.status,
+            ..ExitStatus::from_wait_status(ws)
+        };
+    }
+    report.recorder = Some(recorder);
+    store_report(&shared, report, p.received).await;
 }
 
 /// Reads a cgroup's usage, counting a failure under its stable label.
@@ -700,4 +800,11 @@ fn process_start_time(pid: u32) -> Option<DateTime<Utc>> {
     let nanos =
         (boot as i128 * 1_000_000_000) + (stat.starttime as i128 * 1_000_000_000 / ticks as i128);
     DateTime::from_timestamp_nanos(i64::try_from(nanos).ok()?).into()
+}
+
+/// Inode of the agent's own cgroup2 directory, to keep its syscalls out of the recorder.
+fn own_cgroup_id(cgroups: &CgroupFs) -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    let path = text.lines().find_map(|l| l.strip_prefix("0::"))?;
+    cgroups.unified_cgroup_id(path)
 }

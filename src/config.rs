@@ -158,7 +158,10 @@ impl AgentArgs {
         if !(16..=4096).contains(&self.recorder_ring) || !self.recorder_ring.is_power_of_two() {
             bad.push(Invalid {
                 flag: "recorder-ring",
-                reason: format!("{} is not a power of two from 16 to 4096", self.recorder_ring),
+                reason: format!(
+                    "{} is not a power of two from 16 to 4096",
+                    self.recorder_ring
+                ),
             });
         }
         if self.containerd_socket.as_os_str().is_empty() {
@@ -259,7 +262,14 @@ mod tests {
         let flags: Vec<_> = errs.iter().map(|e| e.flag).collect();
         assert_eq!(
             flags,
-            ["namespace", "max-reports", "max-store-bytes", "env-allow", "recorder-containers", "recorder-ring"]
+            [
+                "namespace",
+                "max-reports",
+                "max-store-bytes",
+                "env-allow",
+                "recorder-containers",
+                "recorder-ring"
+            ]
         );
     }
 

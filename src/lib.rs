@@ -6,6 +6,7 @@
 //! the flags.
 
 pub mod agent;
+pub mod bpf;
 pub mod cgroup;
 pub mod collect;
 pub mod config;
@@ -13,6 +14,7 @@ pub mod containerd;
 pub mod http;
 pub mod metrics;
 pub mod model;
+pub mod recorder;
 pub mod redact;
 pub mod registry;
 pub mod store;

@@ -57,6 +57,7 @@ pub struct Metrics {
     pub collection_errors: Family<StageLabels, Counter>,
     pub tracked_containers: Gauge,
     pub ready: Gauge,
+    pub recorder_loaded: Gauge,
 }
 
 impl Default for Metrics {
@@ -133,7 +134,14 @@ impl Metrics {
             "1 once the containerd subscription and reconcile succeeded, 0 while disconnected",
             ready.clone(),
         );
+        let recorder_loaded = Gauge::default();
+        registry.register(
+            "recorder_loaded",
+            "1 when the eBPF flight recorder is attached, 0 when disabled or unavailable",
+            recorder_loaded.clone(),
+        );
         Metrics {
+            recorder_loaded,
             registry,
             container_exits,
             oom_kills,

@@ -32,6 +32,8 @@ pub struct Enriched {
     /// The container's cgroup path below the cgroup roots.
     pub cgroup_path: Option<String>,
     pub limits: Option<CgroupLimits>,
+    /// Inode of the container's cgroup2 directory: the flight recorder's key.
+    pub cgroup_id: Option<u64>,
     pub errors: Vec<CollectionError>,
 }
 
@@ -110,6 +112,10 @@ impl Registry {
 
     pub fn keys(&self) -> impl Iterator<Item = &Key> {
         self.live.keys()
+    }
+
+    pub fn tracked(&self) -> impl Iterator<Item = &Tracked> {
+        self.live.values()
     }
 }
 

@@ -44,8 +44,10 @@ async fn readyz(State(s): State<Arc<Shared>>) -> Response {
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .clone();
+    let (state, reason) = s.recorder.status();
     let body = json!({
         "ready": ready,
+        "recorder": { "state": state, "reason": reason },
         "containerd": {
             "socket": s.status.socket.display().to_string(),
             "connected": connected,

@@ -1,0 +1,619 @@
+//! Bench: what coroner's syscall flight recorder costs the containers it watches.
+//!
+//! Two workloads run as CRI containers of the bench image (`tests/harness/bench_images.rs`):
+//! `dd if=/dev/zero of=/dev/null bs=1 count=1000000` (2M trivial syscalls: the per-syscall cost)
+//! and a realistic one, `tar xf /data/workload.tar` of 2000 small files (~5 MB) into the pod's
+//! `/dev/shm` tmpfs. Each runs in four modes, interleaved round by round to cancel drift:
+//! untraced; with the minimal per-CPU syscall counter (`MinimalCounter`, the floor any tracer
+//! pays); with coroner's recorder (`Recorder::load` with the syscall data-spec table, plus an
+//! event reader thread: the kernel work the agent causes); and under `strace -f -c` inside the
+//! container. Prints the median of the rounds and the ratios; asserts only that it ran.
+//!
+//! Durations are taken inside the container: busybox `sh` reads `$EPOCHREALTIME` (microseconds)
+//! right before and after the workload command and echoes both; the bench reads them back from the
+//! container's CRI log file. That leaves out what CRI's `started_at`/`finished_at` include and the
+//! tracer does not affect the same way: runc's set-up, the shell's start, the exit's trip through
+//! the shim and containerd (each run line shows that CRI figure too, for comparison).
+//!
+//! `cargo bench --bench recorder_overhead` (root, the packages of `scripts/install-deps.sh`):
+//! 3 rounds, full counts. Without `--bench` (`cargo test --all-targets`): 1 round, small counts, a
+//! smoke check that the bench still works.
+
+#[path = "../tests/harness/mod.rs"]
+mod harness;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use coroner::bpf::decode;
+use coroner::bpf::loader::{EventReader, MinimalCounter, Recorder, RecorderConfig};
+use coroner::bpf::raw::Arch;
+use harness::bench_images::{
+    bench_image, import_bench_image, BENCH_IMAGE, STRACE, WORKLOAD_FILES, WORKLOAD_TAR,
+};
+use harness::{Containerd, Cri, Pod};
+use libbpf_rs::query::{LinkInfoIter, LinkTypeInfo, ProgInfoIter};
+
+/// Sizes of one run of the bench.
+struct Params {
+    rounds: usize,
+    dd_count: u64,
+    /// Extractions per tar container; the container's figure is their median.
+    tar_iterations: usize,
+    /// How long to wait before a run for other processes' tracing BPF programs to go away, and
+    /// in all.
+    foreign_wait: Duration,
+    foreign_wait_budget: Duration,
+}
+
+/// `cargo bench` passes `--bench`; `cargo test --all-targets` runs this binary without it.
+fn params() -> Params {
+    if std::env::args().any(|a| a == "--bench") {
+        Params {
+            rounds: 3,
+            dd_count: 1_000_000,
+            tar_iterations: 9,
+            foreign_wait: Duration::from_secs(60),
+            foreign_wait_budget: Duration::from_secs(300),
+        }
+    } else {
+        Params {
+            rounds: 1,
+            dd_count: 20_000,
+            tar_iterations: 1,
+            foreign_wait: Duration::ZERO,
+            foreign_wait_budget: Duration::ZERO,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Workload {
+    Dd,
+    Tar,
+}
+
+impl fmt::Display for Workload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Workload::Dd => "dd",
+            Workload::Tar => "tar",
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Mode {
+    Untraced,
+    Minimal,
+    Coroner,
+    Strace,
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Mode::Untraced => "untraced",
+            Mode::Minimal => "minimal",
+            Mode::Coroner => "coroner",
+            Mode::Strace => "strace",
+        })
+    }
+}
+
+const WORKLOADS: [Workload; 2] = [Workload::Dd, Workload::Tar];
+const MODES: [Mode; 4] = [Mode::Untraced, Mode::Minimal, Mode::Coroner, Mode::Strace];
+
+/// The BPF side of a mode, held while its container runs. Field order is drop order: the event
+/// reader stops before the recorder's programs detach.
+enum Attached {
+    Nothing,
+    Minimal(MinimalCounter),
+    Coroner {
+        _reader: EventReader,
+        recorder: Recorder,
+    },
+}
+
+fn arch() -> Arch {
+    Arch::host().expect("the recorder supports x86_64 and aarch64 only")
+}
+
+fn load_coroner() -> (EventReader, Recorder) {
+    let cfg = RecorderConfig {
+        specs: decode::spec_table(arch()),
+        ..Default::default()
+    };
+    let recorder = Recorder::load(&cfg)
+        .unwrap_or_else(|e| panic!("coroner's recorder did not load ({}): {e}", e.label()));
+    let reader = recorder
+        .spawn_event_reader(|_| {})
+        .unwrap_or_else(|e| panic!("starting the recorder's event reader: {e}"));
+    (reader, recorder)
+}
+
+fn attach(mode: Mode) -> Attached {
+    match mode {
+        Mode::Untraced | Mode::Strace => Attached::Nothing,
+        Mode::Minimal => {
+            Attached::Minimal(MinimalCounter::attach().unwrap_or_else(|e| {
+                panic!("the minimal counter did not load ({}): {e}", e.label())
+            }))
+        }
+        Mode::Coroner => {
+            let (reader, recorder) = load_coroner();
+            Attached::Coroner {
+                _reader: reader,
+                recorder,
+            }
+        }
+    }
+}
+
+/// Finds the container's CPU-time counter once and defines `cpu`, which sets `$c` to the
+/// nanoseconds of CPU the container's cgroup has used, read with the shell's own `read` (no fork).
+const CPU_PRELUDE: &str = r#"CG=none
+for f in /sys/fs/cgroup/cpuacct/cpuacct.usage /sys/fs/cgroup/cpu,cpuacct/cpuacct.usage /sys/fs/cgroup/cpuacct.usage; do
+  if [ -r "$f" ]; then CG=$f; break; fi
+done
+if [ "$CG" = none ] && [ -r /sys/fs/cgroup/cpu.stat ]; then CG=v2; fi
+cpu() {
+  case $CG in
+  none) c=0 ;;
+  v2) read k c < /sys/fs/cgroup/cpu.stat; c=$((c * 1000)) ;;
+  *) read c < "$CG" ;;
+  esac
+}
+echo "BENCH_CPU_SOURCE $CG"
+"#;
+
+/// The container's shell script: times the workload with `$EPOCHREALTIME` and the cgroup's CPU
+/// counter, echoing `BENCH_TIME <t0> <t1> <cpu0> <cpu1>` per timed command; under strace also
+/// `BENCH_SYSCALLS <n>` (strace -c's total for the workload's processes); `BENCH_DONE` last.
+fn script(workload: Workload, mode: Mode, p: &Params) -> String {
+    let tracer = match mode {
+        Mode::Strace => format!("{STRACE} -f -c -o /tmp/strace.out "),
+        _ => String::new(),
+    };
+    let count = match mode {
+        Mode::Strace => {
+            "echo \"BENCH_SYSCALLS $(awk '$NF == \"total\" { print $4 }' /tmp/strace.out)\"\n"
+        }
+        _ => "",
+    };
+    let timed = |cmd: String| {
+        format!(
+            "cpu; c0=$c; t0=$EPOCHREALTIME\n\
+             {cmd}\n\
+             t1=$EPOCHREALTIME; cpu; c1=$c\n\
+             echo \"BENCH_TIME $t0 $t1 $c0 $c1\"\n"
+        )
+    };
+    let body = match workload {
+        Workload::Dd => timed(format!(
+            "{tracer}dd if=/dev/zero of=/dev/null bs=1 count={n} 2>/dev/null || exit 10",
+            n = p.dd_count
+        )),
+        // Each extraction into a fresh directory of the pod's /dev/shm tmpfs, removed untimed.
+        Workload::Tar => format!(
+            "i=0\n\
+             while [ $i -lt {iters} ]; do\n\
+             d=/dev/shm/bench-x$i\n\
+             rm -rf $d && mkdir -p $d || exit 12\n\
+             {t}\
+             rm -rf $d\n\
+             i=$((i + 1))\n\
+             done\n",
+            iters = p.tar_iterations,
+            t = timed(format!("{tracer}tar xf {WORKLOAD_TAR} -C $d || exit 11")),
+        ),
+    };
+    format!("{CPU_PRELUDE}{body}{count}echo BENCH_DONE\n")
+}
+
+/// What one container reported.
+struct RunResult {
+    /// Wall-clock seconds of the workload (median over the container's timed commands).
+    wall: f64,
+    /// CPU seconds the container's cgroup used meanwhile (median likewise); `None` without a
+    /// readable cgroup CPU counter.
+    cpu: Option<f64>,
+    /// strace -c's total, under strace.
+    syscalls: Option<u64>,
+    /// finished_at - started_at from CRI, for comparison.
+    cri_seconds: f64,
+}
+
+/// `<sec>.<usec>` from `$EPOCHREALTIME`, as integer microseconds (an f64 of the whole would
+/// round at this magnitude).
+fn epoch_us(s: &str) -> u64 {
+    let (sec, usec) = s
+        .split_once('.')
+        .unwrap_or_else(|| panic!("EPOCHREALTIME {s:?} has no fraction"));
+    let sec: u64 = sec
+        .parse()
+        .unwrap_or_else(|_| panic!("bad seconds in {s:?}"));
+    let frac = format!("{usec:0<6}");
+    let usec: u64 = frac[..6]
+        .parse()
+        .unwrap_or_else(|_| panic!("bad fraction in {s:?}"));
+    sec * 1_000_000 + usec
+}
+
+fn median(values: &[f64]) -> f64 {
+    assert!(!values.is_empty(), "median of nothing");
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// Reads the container's CRI log until `BENCH_DONE` appears (the log writer may trail the exit).
+async fn read_log(pod: &Pod, name: &str) -> String {
+    let path = pod.log_directory.join(name).join("0.log");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        if text.contains("BENCH_DONE") {
+            return text;
+        }
+        if Instant::now() > deadline {
+            panic!(
+                "no BENCH_DONE in {} after the container exited:\n{text}",
+                path.display()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Message fields of the CRI log lines (`<time> <stream> <F|P> <message>`).
+fn log_messages(log: &str) -> impl Iterator<Item = &str> {
+    log.lines().filter_map(|l| l.splitn(4, ' ').nth(3))
+}
+
+async fn run_one(
+    cri: &Cri,
+    pod: &Pod,
+    name: &str,
+    workload: Workload,
+    mode: Mode,
+    p: &Params,
+) -> RunResult {
+    let id = pod
+        .container(name)
+        .image(BENCH_IMAGE)
+        .command(["sh", "-c", &script(workload, mode, p)])
+        .start()
+        .await;
+    let status = cri.wait_exited(&id, Duration::from_secs(1800)).await;
+    if status.exit_code != 0 {
+        let log =
+            std::fs::read_to_string(pod.log_directory.join(name).join("0.log")).unwrap_or_default();
+        panic!(
+            "{name}: the workload exited {} ({}): {log}",
+            status.exit_code, status.reason
+        );
+    }
+    let log = read_log(pod, name).await;
+    let mut walls = Vec::new();
+    let mut cpus = Vec::new();
+    let mut cpu_source = None;
+    let mut syscalls = None;
+    for msg in log_messages(&log) {
+        let mut words = msg.split_whitespace();
+        match words.next() {
+            Some("BENCH_CPU_SOURCE") => cpu_source = words.next().map(str::to_string),
+            Some("BENCH_TIME") => {
+                let mut field = || {
+                    words
+                        .next()
+                        .unwrap_or_else(|| panic!("{name}: short BENCH_TIME line: {msg}"))
+                };
+                let t0 = epoch_us(field());
+                let t1 = epoch_us(field());
+                let c0: u64 = field().parse().unwrap_or(0);
+                let c1: u64 = field().parse().unwrap_or(0);
+                walls.push(t1.saturating_sub(t0) as f64 / 1e6);
+                cpus.push(c1.saturating_sub(c0) as f64 / 1e9);
+            }
+            Some("BENCH_SYSCALLS") => syscalls = words.next().and_then(|n| n.parse().ok()),
+            _ => {}
+        }
+    }
+    assert!(
+        !walls.is_empty(),
+        "{name}: no BENCH_TIME in its log:\n{log}"
+    );
+    if mode == Mode::Strace {
+        assert!(
+            syscalls.is_some(),
+            "{name}: no strace -c total in its log:\n{log}"
+        );
+    }
+    let has_cpu = cpu_source.as_deref().is_some_and(|s| s != "none");
+    RunResult {
+        wall: median(&walls),
+        cpu: has_cpu.then(|| median(&cpus)),
+        syscalls,
+        cri_seconds: (status.finished_at - status.started_at) as f64 / 1e9,
+    }
+}
+
+/// BPF links that run programs on tracing hooks (raw tracepoints and tp_btf, fentry/fexit,
+/// kprobes, uprobes, perf events): `(link id, "program@hook")`. Programs merely loaded, with no
+/// link, cost nothing and are not listed.
+fn tracing_links() -> Vec<(u32, String)> {
+    let names: HashMap<u32, String> = ProgInfoIter::default()
+        .map(|p| (p.id, p.name.to_string_lossy().into_owned()))
+        .collect();
+    LinkInfoIter::default()
+        .filter_map(|l| {
+            let hook = match &l.info {
+                LinkTypeInfo::RawTracepoint(r) => r.name.clone(),
+                LinkTypeInfo::Tracing(_) => "tracing".to_string(),
+                LinkTypeInfo::KprobeMulti(_) => "kprobe".to_string(),
+                LinkTypeInfo::UprobeMulti(_) => "uprobe".to_string(),
+                LinkTypeInfo::PerfEvent(_) => "perf_event".to_string(),
+                _ => return None,
+            };
+            let prog = names.get(&l.prog_id).map_or("?", String::as_str);
+            Some((l.id, format!("{prog}@{hook}")))
+        })
+        .collect()
+}
+
+/// Waits up to `max` (less what `budget` has left) until no tracing link is attached (ours are
+/// all dropped between runs, so any is someone else's: another test's agent, another
+/// benchmark), and returns those still there. They add their cost to every mode, "untraced"
+/// included, and the first tracer on `sys_exit` also pays for switching every task to the
+/// slow syscall-exit path, which then no longer shows in the minimal program's added cost.
+async fn wait_for_no_foreign_tracers(max: Duration, budget: &mut Duration) -> Vec<(u32, String)> {
+    let t0 = Instant::now();
+    let deadline = t0 + max.min(*budget);
+    let links = loop {
+        let links = tracing_links();
+        if links.is_empty() || Instant::now() >= deadline {
+            break links;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    *budget = budget.saturating_sub(t0.elapsed());
+    links
+}
+
+fn describe_foreign(progs: &[(u32, String)]) -> String {
+    let mut names: Vec<&str> = progs.iter().map(|(_, n)| n.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+    format!("{} [{}]", progs.len(), names.join(","))
+}
+
+fn load1() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "?".into())
+}
+
+/// Medians of one workload in one mode.
+struct Figures {
+    wall: f64,
+    cpu: Option<f64>,
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let p = params();
+    let t_start = Instant::now();
+    let cd = Containerd::start().await;
+    import_bench_image(&cd).await;
+    let cri = cd.cri().await;
+    let pod = cri.run_pod("overhead", "bench").await;
+
+    println!(
+        "recorder_overhead: rounds={} dd_count={} tar: {WORKLOAD_FILES} files, {} bytes, {} extraction(s) per container into /dev/shm (tmpfs)",
+        p.rounds,
+        p.dd_count,
+        bench_image().workload_tar_bytes,
+        p.tar_iterations
+    );
+    println!(
+        "timing: inside the container, wall = busybox sh $EPOCHREALTIME (1 us), cpu = the container cgroup's CPU counter (ns), both read right around the workload command"
+    );
+    {
+        let foreign = tracing_links();
+        let (reader, recorder) = load_coroner();
+        let defaults = RecorderConfig::default();
+        let bytes = recorder.map_memory_bytes();
+        println!(
+            "recorder_map_memory_bytes (defaults: max_containers={} ring_entries={}) = {bytes} ({:.1} MiB)",
+            defaults.max_containers,
+            defaults.ring_entries,
+            bytes as f64 / (1024.0 * 1024.0)
+        );
+        drop(reader);
+        drop(recorder);
+        if !foreign.is_empty() {
+            println!(
+                "note: tracing BPF links of other processes attached at start: {}",
+                describe_foreign(&foreign)
+            );
+        }
+    }
+
+    let mut walls: HashMap<(Workload, Mode), Vec<f64>> = HashMap::new();
+    let mut cpus: HashMap<(Workload, Mode), Vec<f64>> = HashMap::new();
+    let mut syscalls: HashMap<Workload, u64> = HashMap::new();
+    let mut contaminated = 0;
+    let mut runs = 0;
+    let mut budget = p.foreign_wait_budget;
+    for round in 0..p.rounds {
+        for workload in WORKLOADS {
+            for mode in MODES {
+                let name = format!("{workload}-{mode}-r{round}");
+                let foreign_before = wait_for_no_foreign_tracers(p.foreign_wait, &mut budget).await;
+                let load_before = load1();
+                let attached = attach(mode);
+                let counter_before = match &attached {
+                    Attached::Minimal(c) => c.calls().ok(),
+                    _ => None,
+                };
+                let r = run_one(&cri, &pod, &name, workload, mode, &p).await;
+                let mut extra = String::new();
+                match &attached {
+                    Attached::Minimal(c) => {
+                        if let (Some(before), Ok(after)) = (counter_before, c.calls()) {
+                            extra = format!(
+                                " minimal_counter_delta={} (system-wide, container lifetime)",
+                                after - before
+                            );
+                        }
+                    }
+                    Attached::Coroner { recorder: rec, .. } => {
+                        let stats = rec.kernel_stats().unwrap_or_default();
+                        extra = format!(
+                            " recorded_cgroups={} alloc_failures={} events_lost={}",
+                            rec.recorded_cgroups().len(),
+                            stats.alloc_failures,
+                            stats.events_lost
+                        );
+                    }
+                    Attached::Nothing => {}
+                }
+                drop(attached);
+                // Ours are detached now: whatever is loaded is someone else's.
+                let mut foreign = foreign_before;
+                foreign.extend(tracing_links());
+                foreign.sort_unstable();
+                foreign.dedup();
+                runs += 1;
+                if !foreign.is_empty() {
+                    contaminated += 1;
+                    extra.push_str(&format!(" FOREIGN_TRACERS={}", describe_foreign(&foreign)));
+                }
+                if let Some(n) = r.syscalls {
+                    syscalls.insert(workload, n);
+                    extra.push_str(&format!(" strace_total_syscalls={n}"));
+                }
+                let cpu = r.cpu.map_or("-".to_string(), |c| format!("{c:.6}"));
+                println!(
+                    "run round={round} workload={workload} mode={mode} wall_s={:.6} cpu_s={cpu} cri_container_s={:.3} load1={load_before}{extra}",
+                    r.wall, r.cri_seconds
+                );
+                walls.entry((workload, mode)).or_default().push(r.wall);
+                if let Some(c) = r.cpu {
+                    cpus.entry((workload, mode)).or_default().push(c);
+                }
+            }
+        }
+    }
+
+    let fig = |w: Workload, m: Mode| Figures {
+        wall: median(&walls[&(w, m)]),
+        cpu: cpus
+            .get(&(w, m))
+            .filter(|v| v.len() == walls[&(w, m)].len())
+            .map(|v| median(v)),
+    };
+    println!();
+    for workload in WORKLOADS {
+        let base = fig(workload, Mode::Untraced);
+        let n = syscalls.get(&workload).copied();
+        for mode in MODES {
+            let f = fig(workload, mode);
+            let mut line = format!("{workload:<4} {mode:<9} median wall {:.6} s", f.wall);
+            if let Some(c) = f.cpu {
+                line.push_str(&format!(" cpu {c:.6} s"));
+            }
+            line.push_str(&format!(" ({} round(s))", p.rounds));
+            if mode == Mode::Untraced {
+                if let Some(n) = n {
+                    line.push_str(&format!(
+                        "  {n} syscalls, {:.0} ns/syscall wall",
+                        f.wall * 1e9 / n as f64
+                    ));
+                }
+            } else {
+                let per_call = |added: f64| {
+                    n.map_or(String::new(), |n| {
+                        format!(", {:+.0} ns/syscall", added * 1e9 / n as f64)
+                    })
+                };
+                line.push_str(&format!(
+                    "  wall x{:.3} ({:+.1}%{})",
+                    f.wall / base.wall,
+                    (f.wall / base.wall - 1.0) * 100.0,
+                    per_call(f.wall - base.wall)
+                ));
+                if let (Some(c), Some(b)) = (f.cpu, base.cpu) {
+                    line.push_str(&format!(
+                        "  cpu x{:.3} ({:+.1}%{})",
+                        c / b,
+                        (c / b - 1.0) * 100.0,
+                        per_call(c - b)
+                    ));
+                }
+            }
+            println!("{line}");
+        }
+    }
+
+    // Headline figures from CPU time when every run had it (see the module docs), else wall time.
+    let use_cpu = WORKLOADS
+        .iter()
+        .all(|&w| MODES.iter().all(|&m| fig(w, m).cpu.is_some()));
+    let basis = if use_cpu { "cpu" } else { "wall" };
+    let pick = |f: Figures, cpu: bool| if cpu { f.cpu.unwrap() } else { f.wall };
+    let added =
+        |w: Workload, m: Mode, cpu: bool| pick(fig(w, m), cpu) - pick(fig(w, Mode::Untraced), cpu);
+    let pct = |w: Workload, m: Mode, cpu: bool| {
+        added(w, m, cpu) / pick(fig(w, Mode::Untraced), cpu) * 100.0
+    };
+    let ratio = |w: Workload, m: Mode, cpu: bool| added(w, m, cpu) / added(w, Mode::Minimal, cpu);
+    println!();
+    println!(
+        "added_cost_ratio coroner/minimal = {:.2} (target <= 1.5)  [dd, {basis} time: coroner {:+.3} s, minimal {:+.3} s; wall-clock ratio {:.2}]",
+        ratio(Workload::Dd, Mode::Coroner, use_cpu),
+        added(Workload::Dd, Mode::Coroner, use_cpu),
+        added(Workload::Dd, Mode::Minimal, use_cpu),
+        ratio(Workload::Dd, Mode::Coroner, false)
+    );
+    println!(
+        "realistic_overhead coroner = {:.1}% (target < 3%)  [tar, {basis} time; minimal {:.1}%; wall clock: coroner {:.1}%, minimal {:.1}%]",
+        pct(Workload::Tar, Mode::Coroner, use_cpu),
+        pct(Workload::Tar, Mode::Minimal, use_cpu),
+        pct(Workload::Tar, Mode::Coroner, false),
+        pct(Workload::Tar, Mode::Minimal, false)
+    );
+    println!(
+        "for scale: added_cost_ratio strace/minimal = {:.0}; realistic_overhead strace = {:.0}%; strace slows dd x{:.1}, tar x{:.1} ({basis} time)",
+        ratio(Workload::Dd, Mode::Strace, use_cpu),
+        pct(Workload::Tar, Mode::Strace, use_cpu),
+        pick(fig(Workload::Dd, Mode::Strace), use_cpu) / pick(fig(Workload::Dd, Mode::Untraced), use_cpu),
+        pick(fig(Workload::Tar, Mode::Strace), use_cpu) / pick(fig(Workload::Tar, Mode::Untraced), use_cpu)
+    );
+    if contaminated > 0 {
+        println!(
+            "WARNING: {contaminated} of {runs} runs had other processes' tracing BPF links attached (FOREIGN_TRACERS above): their cost is in every mode, untraced included"
+        );
+    }
+    println!("recorder_overhead: done in {:.1?}", t_start.elapsed());
+
+    for workload in WORKLOADS {
+        for mode in MODES {
+            assert!(
+                fig(workload, mode).wall > 0.0,
+                "{workload}/{mode}: no duration measured"
+            );
+        }
+    }
+    pod.stop().await;
+    // `cd` drops here: containers, shims, mounts and cgroups go; no BPF program stays attached
+    // (every Recorder and MinimalCounter was dropped right after its run).
+}

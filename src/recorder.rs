@@ -1,0 +1,361 @@
+//! The agent's side of the eBPF flight recorder: loads it at start-up (or says why it could not),
+//! keeps the process events the kernel streams per cgroup, and turns what was recorded for one
+//! container into the report's `recorder` section.
+//!
+//! The kernel records every non-host cgroup from its first syscall, before the agent knows which
+//! container it belongs to; this file joins the two by the container's cgroup2 inode. It owns no
+//! decoding (`bpf::decode`, `bpf::timeline`) and no libbpf (`bpf::loader`).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use tracing::{info, warn};
+
+use crate::bpf::loader::{EventReader, Recorder, RecorderConfig};
+use crate::bpf::raw::{Arch, RawContainer, RawEvent};
+use crate::bpf::{decode, timeline};
+use crate::model::{ExitStatus, RecorderReport, RecorderState};
+
+/// Process events kept per cgroup; beyond it new events are dropped (and counted).
+const EVENTS_PER_CGROUP: usize = 4096;
+/// Cgroups whose events are kept at once; the least recently active is forgotten first.
+const EVENT_CGROUPS: usize = 4096;
+
+#[derive(Default)]
+struct EventStore {
+    by_cgroup: HashMap<u64, (u64, VecDeque<RawEvent>)>,
+    seq: u64,
+    dropped: u64,
+}
+
+impl EventStore {
+    fn push(&mut self, cgroup_id: u64, event: RawEvent) {
+        self.seq += 1;
+        let seq = self.seq;
+        if !self.by_cgroup.contains_key(&cgroup_id) && self.by_cgroup.len() >= EVENT_CGROUPS {
+            if let Some(oldest) = self
+                .by_cgroup
+                .iter()
+                .min_by_key(|(_, (s, _))| *s)
+                .map(|(k, _)| *k)
+            {
+                self.by_cgroup.remove(&oldest);
+            }
+        }
+        let (last, events) = self.by_cgroup.entry(cgroup_id).or_default();
+        *last = seq;
+        if events.len() < EVENTS_PER_CGROUP {
+            events.push_back(event);
+        } else {
+            self.dropped += 1;
+        }
+    }
+
+    fn take(&mut self, cgroup_id: u64) -> Vec<RawEvent> {
+        self.by_cgroup
+            .remove(&cgroup_id)
+            .map(|(_, e)| e.into())
+            .unwrap_or_default()
+    }
+}
+
+fn event_cgroup(e: &RawEvent) -> u64 {
+    match e {
+        RawEvent::Fork { cgroup_id, .. }
+        | RawEvent::Exec { cgroup_id, .. }
+        | RawEvent::Exit { cgroup_id, .. }
+        | RawEvent::Signal { cgroup_id, .. }
+        | RawEvent::OomVictim { cgroup_id, .. } => *cgroup_id,
+    }
+}
+
+struct Active {
+    recorder: Recorder,
+    events: Arc<Mutex<EventStore>>,
+    reader: EventReader,
+    arch: Arch,
+}
+
+/// The recorder as the agent sees it: running, or off with a reason.
+pub struct FlightRecorder {
+    active: Option<Active>,
+    state: RecorderState,
+    reason: Option<String>,
+}
+
+impl FlightRecorder {
+    pub fn disabled() -> FlightRecorder {
+        FlightRecorder {
+            active: None,
+            state: RecorderState::Disabled,
+            reason: Some("the flight recorder is disabled (--no-recorder)".into()),
+        }
+    }
+
+    /// Loads and attaches the BPF programs. Failure is not fatal: the agent reports exits without
+    /// syscall data and says why in every report, in `/readyz` and in `coroner_recorder_loaded`.
+    pub fn start(max_containers: u32, ring_entries: u32) -> FlightRecorder {
+        let Some(arch) = Arch::host() else {
+            return FlightRecorder::unavailable(format!(
+                "no syscall table for {}",
+                std::env::consts::ARCH
+            ));
+        };
+        let cfg = RecorderConfig {
+            max_containers,
+            ring_entries,
+            specs: decode::spec_table(arch),
+        };
+        let recorder = match Recorder::load(&cfg) {
+            Ok(r) => r,
+            Err(e) => return FlightRecorder::unavailable(e.to_string()),
+        };
+        let events = Arc::new(Mutex::new(EventStore::default()));
+        let sink = events.clone();
+        let reader = match recorder.spawn_event_reader(move |e| {
+            let cg = event_cgroup(&e);
+            sink.lock().unwrap_or_else(|p| p.into_inner()).push(cg, e);
+        }) {
+            Ok(r) => r,
+            Err(e) => return FlightRecorder::unavailable(e.to_string()),
+        };
+        info!(
+            max_containers,
+            ring_entries,
+            kernel_memory_bytes = recorder.map_memory_bytes(),
+            "flight recorder attached"
+        );
+        FlightRecorder {
+            active: Some(Active {
+                recorder,
+                events,
+                reader,
+                arch,
+            }),
+            state: RecorderState::Recorded,
+            reason: None,
+        }
+    }
+
+    fn unavailable(reason: String) -> FlightRecorder {
+        warn!(%reason, "flight recorder unavailable: reports will have no syscall data");
+        FlightRecorder {
+            active: None,
+            state: RecorderState::Unavailable,
+            reason: Some(reason),
+        }
+    }
+
+    pub fn is_loaded(&self) -> bool {
+        self.active.is_some()
+    }
+
+    /// `recorded` when loaded; otherwise why not.
+    pub fn status(&self) -> (RecorderState, Option<&str>) {
+        (self.state, self.reason.as_deref())
+    }
+
+    /// Stops recording a cgroup that belongs to the host, not a container.
+    pub fn ignore_cgroup(&self, cgroup_id: u64) {
+        if let Some(a) = &self.active {
+            if let Err(e) = a.recorder.ignore_cgroup(cgroup_id) {
+                warn!(cgroup_id, error = %e, "could not mark a host cgroup");
+            }
+            a.events
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take(cgroup_id);
+        }
+    }
+
+    pub fn recorded_cgroups(&self) -> Vec<u64> {
+        self.active
+            .as_ref()
+            .map(|a| a.recorder.recorded_cgroups())
+            .unwrap_or_default()
+    }
+
+    /// Frees what was recorded for a cgroup whose exit needs no report (a pod sandbox).
+    pub fn discard(&self, cgroup_id: u64) {
+        if let Some(a) = &self.active {
+            let _ = a.recorder.drain(cgroup_id);
+            a.events
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take(cgroup_id);
+        }
+    }
+
+    /// Drains what the kernel holds for a container that exited and assembles the report section,
+    /// plus the init process's wait status when the kernel saw it exit. Blocking (BPF syscalls).
+    pub fn collect(
+        &self,
+        cgroup_id: Option<u64>,
+        init_pid: u32,
+        exit: &ExitStatus,
+    ) -> (RecorderReport, Option<i32>) {
+        let Some(a) = &self.active else {
+            return (self.off_report(), None);
+        };
+        let Some(cgroup_id) = cgroup_id else {
+            return (no_data("the container's cgroup2 directory was not found, so its recording cannot be identified"), None);
+        };
+        // Events the kernel produced before this exit reached us must be read first.
+        a.reader.catch_up();
+        let raw = match a.recorder.drain(cgroup_id) {
+            Ok(raw) => raw,
+            Err(e) => {
+                warn!(cgroup_id, error = %e, "draining the flight recorder failed");
+                None
+            }
+        };
+        let events = a
+            .events
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take(cgroup_id);
+        let wall = boot_to_wall();
+        assemble(
+            a.arch,
+            raw.as_ref(),
+            &events,
+            init_pid,
+            cgroup_id,
+            exit,
+            &wall,
+        )
+    }
+
+    fn off_report(&self) -> RecorderReport {
+        RecorderReport {
+            reason: self.reason.clone(),
+            ..empty(self.state)
+        }
+    }
+}
+
+fn empty(state: RecorderState) -> RecorderReport {
+    RecorderReport {
+        state,
+        reason: None,
+        summary: Vec::new(),
+        setup_syscalls: 0,
+        flight_recorder: Vec::new(),
+        flight_recorder_overwritten: 0,
+        first_failures: Vec::new(),
+        processes: Vec::new(),
+        fatal_signal: None,
+        oom_victim: None,
+        output: None,
+    }
+}
+
+/// A report section for a drain that could not run at all.
+pub fn failed_report(reason: &str) -> RecorderReport {
+    no_data(reason)
+}
+
+fn no_data(reason: &str) -> RecorderReport {
+    RecorderReport {
+        reason: Some(reason.to_string()),
+        ..empty(RecorderState::NoData)
+    }
+}
+
+/// Converts `bpf_ktime_get_boot_ns()` values to wall-clock time, using the offset between the
+/// real-time and boot-time clocks now.
+pub fn boot_to_wall() -> impl Fn(u64) -> DateTime<Utc> {
+    use nix::time::{clock_gettime, ClockId};
+    let ns = |c| {
+        clock_gettime(c)
+            .map(|t| t.tv_sec() as i128 * 1_000_000_000 + t.tv_nsec() as i128)
+            .unwrap_or(0)
+    };
+    let offset = ns(ClockId::CLOCK_REALTIME) - ns(ClockId::CLOCK_BOOTTIME);
+    move |boot_ns| {
+        DateTime::from_timestamp_nanos((offset + boot_ns as i128).clamp(0, i64::MAX as i128) as i64)
+    }
+}
+
+/// Pure: the report section from what was drained and streamed for one container.
+pub fn assemble(
+    arch: Arch,
+    raw: Option<&RawContainer>,
+    events: &[RawEvent],
+    init_pid: u32,
+    cgroup_id: u64,
+    exit: &ExitStatus,
+    wall: &dyn Fn(u64) -> DateTime<Utc>,
+) -> (RecorderReport, Option<i32>) {
+    if raw.is_none() && events.is_empty() {
+        return (
+            no_data("nothing was recorded for this container: it started before the agent, or the recorder evicted it (see --recorder-containers)"),
+            None,
+        );
+    }
+    let mut report = empty(RecorderState::Recorded);
+    if let Some(raw) = raw {
+        report.summary = decode::summary(arch, raw);
+        report.setup_syscalls = raw.setup_calls;
+        report.flight_recorder = decode::flight_recorder(arch, raw, wall);
+        report.flight_recorder_overwritten = raw.ring_total.saturating_sub(raw.ring.len() as u64);
+        report.first_failures = decode::first_failures(arch, raw, wall);
+        report.output = decode::captured_output(raw);
+    } else {
+        report.reason =
+            Some("no syscall data for this container (evicted from the recorder)".into());
+    }
+    report.processes = timeline::processes(events, wall);
+    report.fatal_signal = timeline::fatal_signal(events, init_pid, cgroup_id, exit, wall);
+    report.oom_victim = timeline::oom_victim(events, init_pid, wall);
+    let init_wait = events.iter().rev().find_map(|e| match e {
+        RawEvent::Exit {
+            pid, wait_status, ..
+        } if *pid == init_pid => Some(*wait_status),
+        _ => None,
+    });
+    (report, init_wait)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nothing_recorded_is_no_data_with_a_reason() {
+        let wall = |_| DateTime::from_timestamp(0, 0).unwrap();
+        let (r, wait) = assemble(
+            Arch::X86_64,
+            None,
+            &[],
+            1,
+            42,
+            &ExitStatus::from_containerd(1),
+            &wall,
+        );
+        assert_eq!(r.state, RecorderState::NoData);
+        assert!(r.reason.unwrap().contains("--recorder-containers"));
+        assert_eq!(wait, None);
+    }
+
+    #[test]
+    fn event_store_is_bounded_per_cgroup() {
+        let mut s = EventStore::default();
+        for i in 0..(EVENTS_PER_CGROUP + 10) {
+            s.push(
+                1,
+                RawEvent::Exit {
+                    boot_ns: i as u64,
+                    cgroup_id: 1,
+                    pid: 1,
+                    comm: String::new(),
+                    wait_status: 0,
+                },
+            );
+        }
+        assert_eq!(s.take(1).len(), EVENTS_PER_CGROUP);
+        assert_eq!(s.dropped, 10);
+        assert!(s.take(1).is_empty());
+    }
+}
