@@ -18,12 +18,13 @@ use containerd_client::tonic::{Code, Status};
 use k8s_cri::v1::image_service_client::ImageServiceClient;
 use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
 use k8s_cri::v1::{
-    ContainerConfig, ContainerMetadata, ContainerState, ContainerStatus, ContainerStatusRequest,
-    CreateContainerRequest, ImageSpec, ImageStatusRequest, KeyValue, LinuxContainerConfig,
-    LinuxContainerResources, LinuxContainerSecurityContext, LinuxPodSandboxConfig,
-    LinuxSandboxSecurityContext, NamespaceMode, NamespaceOption, PodSandboxConfig,
-    PodSandboxMetadata, RemoveContainerRequest, RemovePodSandboxRequest, RunPodSandboxRequest,
-    StartContainerRequest, StopContainerRequest, StopPodSandboxRequest,
+    Capability, ContainerConfig, ContainerMetadata, ContainerState, ContainerStatus,
+    ContainerStatusRequest, CreateContainerRequest, ImageSpec, ImageStatusRequest, Int64Value,
+    KeyValue, LinuxContainerConfig, LinuxContainerResources, LinuxContainerSecurityContext,
+    LinuxPodSandboxConfig, LinuxSandboxSecurityContext, Mount, NamespaceMode, NamespaceOption,
+    PodSandboxConfig, PodSandboxMetadata, RemoveContainerRequest, RemovePodSandboxRequest,
+    RunPodSandboxRequest, SecurityProfile, StartContainerRequest, StopContainerRequest,
+    StopPodSandboxRequest,
 };
 use sha2::{Digest, Sha256};
 
@@ -106,6 +107,32 @@ impl Cri {
             .into_inner();
         resp.status
             .ok_or_else(|| Status::new(Code::Internal, "ContainerStatus reply without status"))
+    }
+
+    /// Host pid of a running container's init process, from the runtime's verbose
+    /// ContainerStatus (`info.pid`), to look at it in `/proc`.
+    pub async fn container_pid(&self, id: &str) -> u32 {
+        let req = ContainerStatusRequest {
+            container_id: id.to_string(),
+            verbose: true,
+        };
+        let resp = self
+            .runtime
+            .clone()
+            .container_status(req)
+            .await
+            .unwrap_or_else(|e| panic!("ContainerStatus {id} (verbose): {e}"))
+            .into_inner();
+        let info = resp
+            .info
+            .get("info")
+            .unwrap_or_else(|| panic!("ContainerStatus {id}: no verbose `info`: {:?}", resp.info));
+        let info: serde_json::Value = serde_json::from_str(info)
+            .unwrap_or_else(|e| panic!("ContainerStatus {id}: verbose info is not JSON: {e}"));
+        match info["pid"].as_u64() {
+            Some(pid) if pid > 0 => pid as u32,
+            _ => panic!("ContainerStatus {id}: no pid in verbose info (not running?): {info}"),
+        }
     }
 
     /// Polls ContainerStatus until the container is `CONTAINER_EXITED`; panics after `timeout`.
@@ -253,6 +280,12 @@ impl PodBuilder {
         self
     }
 
+    /// `hostPID: true`: the sandbox and its containers use the host's pid namespace.
+    pub fn host_pid(mut self) -> Self {
+        self.pid_mode = NamespaceMode::Node;
+        self
+    }
+
     /// `shareProcessNamespace: true`: the containers join the sandbox's pid namespace, where the
     /// pause process is pid 1. Without it each container's command is pid 1 of its own namespace,
     /// and the kernel drops signals a pid 1 sends itself (`sh -c 'kill -SEGV $$'` just exits 0).
@@ -388,6 +421,8 @@ impl Pod {
             annotations: HashMap::new(),
             resources: LinuxContainerResources::default(),
             termination_message_path: "/dev/termination-log".to_string(),
+            mounts: Vec::new(),
+            security: LinuxContainerSecurityContext::default(),
         }
     }
 
@@ -417,6 +452,9 @@ pub struct ContainerBuilder {
     annotations: HashMap<String, String>,
     resources: LinuxContainerResources,
     termination_message_path: String,
+    mounts: Vec<Mount>,
+    /// Everything but `namespace_options`, which always come from the pod.
+    security: LinuxContainerSecurityContext,
 }
 
 #[allow(dead_code)] // each test binary uses a different part of the harness
@@ -502,6 +540,73 @@ impl ContainerBuilder {
         self
     }
 
+    /// A bind mount, as kubelet sends a `hostPath` volume mount (`rbind`; `readonly`; propagation
+    /// from `mountPropagation`, private by default).
+    pub fn mount(mut self, mount: Mount) -> Self {
+        self.mounts.push(mount);
+        self
+    }
+
+    /// `securityContext.capabilities`: names without `CAP_` (`"ALL"`, `"BPF"`), as kubelet
+    /// passes them on.
+    pub fn capabilities<A, D, S>(mut self, add: A, drop: D) -> Self
+    where
+        A: IntoIterator<Item = S>,
+        D: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.security.capabilities = Some(Capability {
+            add_capabilities: add.into_iter().map(Into::into).collect(),
+            drop_capabilities: drop.into_iter().map(Into::into).collect(),
+            ..Default::default()
+        });
+        self
+    }
+
+    /// `securityContext.privileged`.
+    pub fn privileged(mut self, privileged: bool) -> Self {
+        self.security.privileged = privileged;
+        self
+    }
+
+    /// `securityContext.readOnlyRootFilesystem`.
+    pub fn readonly_rootfs(mut self, readonly: bool) -> Self {
+        self.security.readonly_rootfs = readonly;
+        self
+    }
+
+    /// `securityContext.runAsUser`.
+    pub fn run_as_user(mut self, uid: i64) -> Self {
+        self.security.run_as_user = Some(Int64Value { value: uid });
+        self
+    }
+
+    /// `securityContext.runAsGroup`.
+    pub fn run_as_group(mut self, gid: i64) -> Self {
+        self.security.run_as_group = Some(Int64Value { value: gid });
+        self
+    }
+
+    /// `no_new_privs`, which kubelet sets for `allowPrivilegeEscalation: false`.
+    pub fn no_new_privs(mut self, no_new_privs: bool) -> Self {
+        self.security.no_new_privs = no_new_privs;
+        self
+    }
+
+    /// `securityContext.seccompProfile` as its CRI form (e.g. `RuntimeDefault`).
+    pub fn seccomp(mut self, profile: SecurityProfile) -> Self {
+        self.security.seccomp = Some(profile);
+        self
+    }
+
+    /// `masked_paths` and `readonly_paths` of `/proc` and `/sys`: kubelet sends its defaults for
+    /// `procMount: Default` with every unprivileged container.
+    pub fn masked_paths(mut self, masked: Vec<String>, readonly: Vec<String>) -> Self {
+        self.security.masked_paths = masked;
+        self.security.readonly_paths = readonly;
+        self
+    }
+
     /// CreateContainer; returns the container id.
     pub async fn create(self) -> String {
         let what = format!("{}/{}/{}", self.pod.namespace, self.pod.name, self.name);
@@ -584,11 +689,12 @@ impl ContainerBuilder {
             labels,
             annotations,
             log_path,
+            mounts: self.mounts,
             linux: Some(LinuxContainerConfig {
                 resources: Some(self.resources),
                 security_context: Some(LinuxContainerSecurityContext {
                     namespace_options: Some(pod_namespaces(pod.pid_mode)),
-                    ..Default::default()
+                    ..self.security
                 }),
             }),
             ..Default::default()

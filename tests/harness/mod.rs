@@ -1,6 +1,7 @@
 //! Test harness for coroner's integration tests and benches: a private containerd per test
 //! ([`Containerd`]), registry-free busybox images ([`images`]), kubelet-like CRI calls ([`Cri`]),
-//! plain containerd containers ([`PlainContainer`]) and the agent binary under test ([`Agent`]).
+//! plain containerd containers ([`PlainContainer`]), the agent binary under test ([`Agent`]) and
+//! Kubernetes manifests run through CRI the way kubelet would ([`kube`]).
 //!
 //! Included with `mod harness;` from `tests/*.rs` and with
 //! `#[path = "../tests/harness/mod.rs"] mod harness;` from benches, so it holds no tests itself.
@@ -8,10 +9,12 @@
 //! skip. Needs root and the packages `scripts/install-deps.sh` installs. See README.md.
 
 pub mod agent;
+pub mod bench_images;
 pub mod containerd;
 pub mod cri;
 pub mod host;
 pub mod images;
+pub mod kube;
 pub mod plain;
 
 #[allow(unused_imports)] // re-exports: each test binary uses a subset
@@ -24,5 +27,7 @@ pub use cri::{ContainerBuilder, Cri, Pod, PodBuilder};
 pub use host::Footprint;
 #[allow(unused_imports)]
 pub use images::{TestImage, TestImages, BUSYBOX_IMAGE, PAUSE_IMAGE};
+#[allow(unused_imports)]
+pub use kube::{KubeContainer, Kubelet};
 #[allow(unused_imports)]
 pub use plain::{PlainBuilder, PlainContainer};

@@ -1,0 +1,466 @@
+//! The benchmark image: a single-layer OCI image [`BENCH_IMAGE`] with busybox (as in
+//! [`super::images`]), the host's `strace` with the shared libraries `ldd` lists and the dynamic
+//! loader, and `/data/workload.tar`, a generated tarball for the "realistic" workload.
+//!
+//! Built once into `target/coroner-test-images/bench-<version>-<hash of the inputs>/` (or under
+//! `CORONER_TEST_IMAGE_CACHE`) and imported into `k8s.io` with `ctr images import` by
+//! [`import_bench_image`]. Everything is deterministic: the layer tar is sorted, owned by 0, with
+//! mtime 0, and the workload tarball's contents come from a fixed-seed generator, not the host.
+
+use std::fs;
+use std::os::unix::fs::{symlink, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use super::containerd::{Containerd, K8S_NAMESPACE};
+
+/// Reference of the benchmark image.
+#[allow(dead_code)] // each test binary uses a different part of the harness
+pub const BENCH_IMAGE: &str = "localhost/coroner-test/bench:1";
+/// Where the workload tarball sits inside the image.
+#[allow(dead_code)]
+pub const WORKLOAD_TAR: &str = "/data/workload.tar";
+/// Where strace sits inside the image (its path on the host, too).
+#[allow(dead_code)]
+pub const STRACE: &str = "/usr/bin/strace";
+/// Regular files in the workload tarball.
+#[allow(dead_code)]
+pub const WORKLOAD_FILES: usize = 2000;
+
+/// Bump when the image contents or layout produced here change, to invalidate the cache.
+const LAYOUT_VERSION: &str = "bench-v1";
+const BUSYBOX_BINARY: &str = "/bin/busybox";
+/// Directories of the workload tarball; files are spread evenly over them.
+const WORKLOAD_DIRS: usize = 50;
+
+/// The built image: its digests and the archive `ctr images import` takes.
+#[derive(Debug)]
+#[allow(dead_code)] // each test binary uses a different part of the harness
+pub struct BenchImage {
+    pub manifest_digest: String,
+    pub config_digest: String,
+    /// Bytes of `/data/workload.tar`.
+    pub workload_tar_bytes: u64,
+    /// Tar of the OCI image layout (`oci-layout`, `index.json`, `blobs/sha256/*`).
+    pub archive: PathBuf,
+}
+
+/// The benchmark image, built on first use in this process (or loaded from the `target/` cache).
+#[allow(dead_code)]
+pub fn bench_image() -> &'static BenchImage {
+    static IMAGE: OnceLock<BenchImage> = OnceLock::new();
+    IMAGE.get_or_init(|| {
+        let inputs = host_inputs();
+        let mut h = Sha256::new();
+        h.update(LAYOUT_VERSION.as_bytes());
+        for (path, dest) in &inputs {
+            let bytes = fs::read(path).unwrap_or_else(|e| {
+                panic!(
+                    "reading {}: {e}; install busybox-static and strace (scripts/install-deps.sh)",
+                    path.display()
+                )
+            });
+            h.update(dest.as_bytes());
+            h.update([0]);
+            h.update(Sha256::digest(&bytes));
+        }
+        let key = format!("{LAYOUT_VERSION}-{}", &hex(&h.finalize())[..16]);
+        let cache = cache_root().join(key);
+        if let Some(image) = load(&cache) {
+            return image;
+        }
+        build_into(&cache, &inputs);
+        load(&cache).unwrap_or_else(|| {
+            panic!(
+                "bench image cache {} unreadable right after building it",
+                cache.display()
+            )
+        })
+    })
+}
+
+/// Imports [`BENCH_IMAGE`] into `k8s.io` of `cd` (unpacked) and waits until CRI knows it.
+#[allow(dead_code)]
+pub async fn import_bench_image(cd: &Containerd) {
+    let socket = cd.socket().to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let archive = &bench_image().archive;
+        let out = Command::new("ctr")
+            .arg("--address")
+            .arg(&socket)
+            .args(["--namespace", K8S_NAMESPACE, "images", "import"])
+            .arg(archive)
+            .output()
+            .unwrap_or_else(|e| {
+                panic!("running ctr (is containerd installed? scripts/install-deps.sh): {e}")
+            });
+        assert!(
+            out.status.success(),
+            "ctr images import {} into {K8S_NAMESPACE} failed ({}): {}",
+            archive.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    })
+    .await
+    .expect("importing the bench image");
+    cd.cri()
+        .await
+        .wait_image(BENCH_IMAGE, Duration::from_secs(20))
+        .await;
+}
+
+/// util-linux `flock(1)` (busybox has none): the lock-contention tests hold and try locks with it.
+pub const FLOCK: &str = "/usr/bin/flock";
+
+/// Host files copied into the image, with their path inside it: busybox, strace, flock, and
+/// every library `ldd` lists for them (the dynamic loader included), at the path `ldd` shows.
+fn host_inputs() -> Vec<(PathBuf, String)> {
+    let mut inputs = vec![(PathBuf::from(BUSYBOX_BINARY), "/bin/busybox".to_string())];
+    for binary in [STRACE, FLOCK] {
+        inputs.push((PathBuf::from(binary), binary.to_string()));
+        let out = Command::new("ldd").arg(binary).output().unwrap_or_else(|e| {
+            panic!("running ldd {binary}: {e}; install strace and util-linux (scripts/install-deps.sh)")
+        });
+        assert!(
+            out.status.success(),
+            "ldd {binary} failed ({}): {}{}; install strace and util-linux (scripts/install-deps.sh)",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for lib in ldd_paths(&String::from_utf8_lossy(&out.stdout)) {
+            inputs.push((PathBuf::from(&lib), lib));
+        }
+    }
+    inputs.sort_by(|a, b| a.1.cmp(&b.1));
+    inputs.dedup_by(|a, b| a.1 == b.1);
+    inputs
+}
+
+/// Absolute paths in `ldd` output: `name => /path (0x..)` and the loader's `/path (0x..)`;
+/// the vDSO (no path) is skipped.
+fn ldd_paths(ldd: &str) -> Vec<String> {
+    ldd.lines()
+        .filter_map(|line| {
+            let line = line.trim();
+            let path = match line.split_once("=>") {
+                Some((_, rest)) => rest.split_whitespace().next()?,
+                None => line.split_whitespace().next()?,
+            };
+            path.starts_with('/').then(|| path.to_string())
+        })
+        .collect()
+}
+
+/// `target/coroner-test-images`, as [`super::images`] finds it.
+fn cache_root() -> PathBuf {
+    if let Some(dir) = std::env::var_os("CORONER_TEST_IMAGE_CACHE") {
+        return PathBuf::from(dir);
+    }
+    let exe = std::env::current_exe().expect("current_exe");
+    exe.ancestors()
+        .find(|p| p.file_name().is_some_and(|n| n == "deps"))
+        .and_then(|deps| deps.parent()?.parent())
+        .map(|target| target.join("coroner-test-images"))
+        .unwrap_or_else(|| std::env::temp_dir().join("coroner-image-cache"))
+}
+
+fn load(dir: &Path) -> Option<BenchImage> {
+    let meta: Value = serde_json::from_slice(&fs::read(dir.join("image.json")).ok()?).ok()?;
+    let archive = dir.join("image.tar");
+    if !archive.is_file() {
+        return None;
+    }
+    Some(BenchImage {
+        manifest_digest: meta.get("manifest_digest")?.as_str()?.to_string(),
+        config_digest: meta.get("config_digest")?.as_str()?.to_string(),
+        workload_tar_bytes: meta.get("workload_tar_bytes")?.as_u64()?,
+        archive,
+    })
+}
+
+/// Builds the layout in a scratch directory next to `dest` and renames it into place, so
+/// concurrent binaries never see a half-written cache (the loser of the race discards its copy).
+fn build_into(dest: &Path, inputs: &[(PathBuf, String)]) {
+    let parent = dest.parent().expect("cache dir has a parent");
+    fs::create_dir_all(parent).unwrap_or_else(|e| panic!("creating {}: {e}", parent.display()));
+    let scratch = tempfile::Builder::new()
+        .prefix(".building-bench-")
+        .tempdir_in(parent)
+        .unwrap_or_else(|e| panic!("creating a scratch dir in {}: {e}", parent.display()));
+    let out = scratch.path().join("out");
+    fs::create_dir(&out).expect("creating out dir");
+
+    let rootfs = scratch.path().join("rootfs");
+    build_rootfs(&rootfs, inputs);
+    let workload_src = scratch.path().join("workload");
+    generate_workload_files(&workload_src);
+    fs::create_dir_all(rootfs.join("data")).unwrap();
+    let workload_tar = rootfs.join(WORKLOAD_TAR.trim_start_matches('/'));
+    deterministic_tar(&workload_src, &workload_tar);
+    fs::set_permissions(&workload_tar, fs::Permissions::from_mode(0o644)).unwrap();
+    let workload_tar_bytes = fs::metadata(&workload_tar).unwrap().len();
+    set_dir_modes(&rootfs);
+    fs::set_permissions(rootfs.join("tmp"), fs::Permissions::from_mode(0o1777)).unwrap();
+    fs::set_permissions(rootfs.join("root"), fs::Permissions::from_mode(0o700)).unwrap();
+
+    let layer_tar = scratch.path().join("layer.tar");
+    deterministic_tar(&rootfs, &layer_tar);
+
+    let layout = scratch.path().join("layout");
+    let blobs = layout.join("blobs").join("sha256");
+    fs::create_dir_all(&blobs).expect("creating blobs dir");
+    let layer = fs::read(&layer_tar).expect("reading layer.tar");
+    let layer_digest = write_blob(&blobs, &layer);
+
+    let arch = oci_arch();
+    let config = json!({
+        "architecture": arch,
+        "os": "linux",
+        "created": "1970-01-01T00:00:00Z",
+        "config": {
+            "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+            "Cmd": ["sh"],
+            "WorkingDir": "/",
+        },
+        "rootfs": { "type": "layers", "diff_ids": [layer_digest] },
+        "history": [{
+            "created": "1970-01-01T00:00:00Z",
+            "created_by": "coroner test harness: busybox-static, strace, workload tarball",
+        }],
+    });
+    let config_bytes = serde_json::to_vec(&config).unwrap();
+    let config_digest = write_blob(&blobs, &config_bytes);
+    let manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {
+            "mediaType": "application/vnd.oci.image.config.v1+json",
+            "digest": config_digest,
+            "size": config_bytes.len(),
+        },
+        "layers": [{
+            "mediaType": "application/vnd.oci.image.layer.v1.tar",
+            "digest": layer_digest,
+            "size": layer.len(),
+        }],
+    });
+    let manifest_bytes = serde_json::to_vec(&manifest).unwrap();
+    let manifest_digest = write_blob(&blobs, &manifest_bytes);
+    let index = json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [{
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": manifest_digest,
+            "size": manifest_bytes.len(),
+            "platform": { "architecture": arch, "os": "linux" },
+            "annotations": {
+                "io.containerd.image.name": BENCH_IMAGE,
+                "org.opencontainers.image.ref.name": "1",
+            },
+        }],
+    });
+    fs::write(
+        layout.join("index.json"),
+        serde_json::to_vec(&index).unwrap(),
+    )
+    .expect("writing index.json");
+    fs::write(
+        layout.join("oci-layout"),
+        br#"{"imageLayoutVersion":"1.0.0"}"#,
+    )
+    .expect("writing oci-layout");
+    deterministic_tar(&layout, &out.join("image.tar"));
+    let meta = json!({
+        "manifest_digest": manifest_digest,
+        "config_digest": config_digest,
+        "layer_digest": layer_digest,
+        "workload_tar_bytes": workload_tar_bytes,
+    });
+    fs::write(
+        out.join("image.json"),
+        serde_json::to_vec_pretty(&meta).unwrap(),
+    )
+    .expect("writing image.json");
+
+    if fs::rename(&out, dest).is_err() && load(dest).is_none() {
+        panic!("could not move the built bench image to {}", dest.display());
+    }
+}
+
+/// busybox with one symlink per applet, the host files of [`host_inputs`], a root user and the
+/// usual empty mount points.
+fn build_rootfs(rootfs: &Path, inputs: &[(PathBuf, String)]) {
+    for (src, dest) in inputs {
+        let to = rootfs.join(dest.trim_start_matches('/'));
+        fs::create_dir_all(to.parent().unwrap()).unwrap();
+        // fs::copy follows symlinks (/lib64/ld-linux-x86-64.so.2 is one on Debian).
+        fs::copy(src, &to)
+            .unwrap_or_else(|e| panic!("copying {} to {}: {e}", src.display(), to.display()));
+        fs::set_permissions(&to, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    let list = Command::new(BUSYBOX_BINARY)
+        .arg("--list-full")
+        .output()
+        .expect("running busybox --list-full");
+    assert!(
+        list.status.success(),
+        "busybox --list-full failed: {}",
+        list.status
+    );
+    for applet in String::from_utf8_lossy(&list.stdout)
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && *l != "bin/busybox")
+    {
+        let link = rootfs.join(applet);
+        fs::create_dir_all(link.parent().unwrap()).unwrap();
+        if !link.exists() && link.symlink_metadata().is_err() {
+            symlink("/bin/busybox", &link)
+                .unwrap_or_else(|e| panic!("symlink {}: {e}", link.display()));
+        }
+    }
+    for dir in [
+        "etc", "tmp", "proc", "sys", "dev", "root", "var/log", "data",
+    ] {
+        fs::create_dir_all(rootfs.join(dir)).unwrap();
+    }
+    for (file, text) in [
+        (
+            "etc/passwd",
+            "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n",
+        ),
+        ("etc/group", "root:x:0:\nnogroup:x:65534:\n"),
+    ] {
+        fs::write(rootfs.join(file), text).unwrap();
+        fs::set_permissions(rootfs.join(file), fs::Permissions::from_mode(0o644)).unwrap();
+    }
+}
+
+/// [`WORKLOAD_FILES`] text files of 100 B to ~12 KiB (about 5 MB in all) in [`WORKLOAD_DIRS`]
+/// directories two levels deep, from a fixed-seed generator: the same bytes on every host.
+fn generate_workload_files(dir: &Path) {
+    const WORDS: [&str; 16] = [
+        "container",
+        "kernel",
+        "syscall",
+        "cgroup",
+        "signal",
+        "exit",
+        "memory",
+        "socket",
+        "path",
+        "errno",
+        "process",
+        "thread",
+        "record",
+        "trace",
+        "report",
+        "node",
+    ];
+    let mut rng = SplitMix64(0x636f_726f_6e65_7221);
+    for i in 0..WORKLOAD_FILES {
+        let d = i % WORKLOAD_DIRS;
+        let sub = dir
+            .join(format!("pkg{:02}", d / 10))
+            .join(format!("mod{:02}", d));
+        fs::create_dir_all(&sub).unwrap();
+        // Mostly small files with a tail of bigger ones, like a source tree.
+        let r = rng.next();
+        let size = 100
+            + (r % 2500) as usize
+            + if r % 8 == 0 {
+                (r >> 32) as usize % 10_000
+            } else {
+                0
+            };
+        let mut text = String::with_capacity(size + 16);
+        while text.len() < size {
+            let w = rng.next();
+            text.push_str(WORDS[(w % 16) as usize]);
+            text.push(if w % 11 == 0 { '\n' } else { ' ' });
+        }
+        text.truncate(size);
+        text.push('\n');
+        let path = sub.join(format!("file{i:04}.txt"));
+        fs::write(&path, text).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    set_dir_modes(dir);
+}
+
+struct SplitMix64(u64);
+
+impl SplitMix64 {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+}
+
+fn set_dir_modes(dir: &Path) {
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).unwrap();
+    for entry in fs::read_dir(dir).unwrap().flatten() {
+        if entry.file_type().unwrap().is_dir() {
+            set_dir_modes(&entry.path());
+        }
+    }
+}
+
+/// GNU tar with everything that varies between builds pinned.
+fn deterministic_tar(dir: &Path, out: &Path) {
+    let status = Command::new("tar")
+        .args([
+            "--sort=name",
+            "--owner=0",
+            "--group=0",
+            "--numeric-owner",
+            "--mtime=@0",
+            "--format=gnu",
+        ])
+        .arg("-cf")
+        .arg(out)
+        .arg("-C")
+        .arg(dir)
+        .arg(".")
+        .status()
+        .unwrap_or_else(|e| panic!("running tar: {e}"));
+    assert!(
+        status.success(),
+        "tar of {} failed: {status}",
+        dir.display()
+    );
+}
+
+fn write_blob(blobs: &Path, bytes: &[u8]) -> String {
+    let digest = hex(&Sha256::digest(bytes));
+    fs::write(blobs.join(&digest), bytes).expect("writing blob");
+    format!("sha256:{digest}")
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn oci_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "arm" => "arm",
+        "powerpc64" => "ppc64le",
+        "s390x" => "s390x",
+        "riscv64" => "riscv64",
+        other => panic!("no OCI architecture name known for {other}"),
+    }
+}
