@@ -1,0 +1,430 @@
+//! End-to-end tests of the eBPF flight recorder: real containers created over CRI, reports read
+//! through the agent's HTTP API, asserting what the kernel saw.
+
+mod harness;
+
+use std::time::Duration;
+
+use harness::{Agent, Containerd};
+use serde_json::Value;
+
+const REPORT_TIMEOUT: Duration = Duration::from_secs(20);
+
+async fn report_for(agent: &Agent, pod: &str, name: &str) -> Value {
+    let (pod, name) = (pod.to_string(), name.to_string());
+    agent
+        .wait_for_report(
+            move |r| {
+                r["kubernetes"]["pod"] == pod.as_str()
+                    && r["kubernetes"]["container"] == name.as_str()
+            },
+            REPORT_TIMEOUT,
+        )
+        .await
+}
+
+fn recorder(r: &Value) -> &Value {
+    let rec = &r["recorder"];
+    assert_eq!(rec["state"], "recorded", "recorder data missing: {}", rec);
+    rec
+}
+
+/// Flight-recorder entries for one syscall name.
+fn calls<'a>(rec: &'a Value, section: &str, syscall: &str) -> Vec<&'a Value> {
+    rec[section]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["syscall"] == syscall)
+        .collect()
+}
+
+fn summary_errno(rec: &Value, syscall: &str, errno: &str) -> u64 {
+    rec["summary"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["syscall"] == syscall)
+        .and_then(|s| s["errnos"][errno].as_u64())
+        .unwrap_or(0)
+}
+
+fn args_contain(e: &Value, needle: &str) -> bool {
+    e["args"].as_array().is_some_and(|a| {
+        a.iter()
+            .any(|x| x.as_str().is_some_and(|s| s.contains(needle)))
+    })
+}
+
+async fn setup() -> (Containerd, Agent) {
+    let cd = Containerd::start().await;
+    let agent = Agent::start(&cd).await;
+    (cd, agent)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn missing_file_shows_openat_enoent_with_path() {
+    let (cd, agent) = setup().await;
+    let pod = cd.cri().await.run_pod("reader", "default").await;
+    pod.container("cat")
+        .command(["cat", "/nonexistent"])
+        .start()
+        .await;
+    let r = report_for(&agent, "reader", "cat").await;
+    let rec = recorder(&r);
+    let failing: Vec<&Value> = calls(rec, "flight_recorder", "openat")
+        .into_iter()
+        .filter(|e| e["errno"] == "ENOENT" && args_contain(e, "\"/nonexistent\""))
+        .collect();
+    assert_eq!(failing.len(), 1, "{}", rec["flight_recorder"]);
+    assert_eq!(failing[0]["comm"], "cat");
+    assert!(
+        summary_errno(rec, "openat", "ENOENT") >= 1,
+        "{}",
+        rec["summary"]
+    );
+    let first = &rec["first_failures"];
+    assert!(
+        first
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["syscall"] == "openat" && args_contain(e, "/nonexistent")),
+        "{first}"
+    );
+    assert!(
+        rec["setup_syscalls"].as_u64().unwrap() > 0,
+        "runc's set-up is counted apart"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bind_to_a_held_port_shows_eaddrinuse_with_the_address() {
+    let (cd, agent) = setup().await;
+    let port = 20000 + (std::process::id() % 20000);
+    let pod = cd.cri().await.run_pod("gateway", "default").await;
+    let script =
+        format!("httpd -f -p 127.0.0.1:{port} & sleep 0.5; httpd -f -p 127.0.0.1:{port}; exit 1");
+    pod.container("beam")
+        .command(["sh", "-c", &script])
+        .start()
+        .await;
+    let r = report_for(&agent, "gateway", "beam").await;
+    let rec = recorder(&r);
+    let binds: Vec<&Value> = calls(rec, "flight_recorder", "bind")
+        .into_iter()
+        .filter(|e| e["errno"] == "EADDRINUSE")
+        .collect();
+    assert!(!binds.is_empty(), "{}", rec["flight_recorder"]);
+    assert!(
+        args_contain(binds[0], &format!("127.0.0.1:{port}")),
+        "{}",
+        binds[0]
+    );
+    assert!(summary_errno(rec, "bind", "EADDRINUSE") >= 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lock_held_by_another_container_shows_flock_eagain_with_path() {
+    let (cd, agent) = setup().await;
+    let cri = cd.cri().await;
+    // util-linux flock(1) lives in the bench image (busybox has none).
+    harness::bench_images::import_bench_image(&cd).await;
+    let (flock, image) = (harness::bench_images::FLOCK, harness::bench_images::BENCH_IMAGE);
+    // Containers of one pod share the sandbox's /dev/shm.
+    let pod = cri.run_pod("mongo", "db").await;
+    let holder = pod
+        .container("holder")
+        .image(image)
+        .command([flock, "-x", "/dev/shm/mongod.lock", "sleep", "30"])
+        .start()
+        .await;
+    cri.wait_running(&holder, Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    pod.container("mongod")
+        .image(image)
+        .command([flock, "-n", "-x", "/dev/shm/mongod.lock", "true"])
+        .start()
+        .await;
+    let r = report_for(&agent, "mongo", "mongod").await;
+    assert_eq!(r["exit"]["code"], 1);
+    let rec = recorder(&r);
+    let flocks: Vec<&Value> = calls(rec, "flight_recorder", "flock")
+        .into_iter()
+        .filter(|e| e["errno"] == "EAGAIN")
+        .collect();
+    assert_eq!(flocks.len(), 1, "{}", rec["flight_recorder"]);
+    assert!(args_contain(flocks[0], "LOCK_EX|LOCK_NB"), "{}", flocks[0]);
+    assert!(
+        args_contain(flocks[0], "/dev/shm/mongod.lock"),
+        "the fd is annotated with its path: {}",
+        flocks[0]
+    );
+    cri.stop_container(&holder, 1).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn exec_of_missing_binary_shows_execve_enoent() {
+    let (cd, agent) = setup().await;
+    let pod = cd.cri().await.run_pod("app", "default").await;
+    pod.container("start")
+        .command(["sh", "-c", "/app/bin/start"])
+        .start()
+        .await;
+    let r = report_for(&agent, "app", "start").await;
+    assert_eq!(r["exit"]["code"], 127);
+    let rec = recorder(&r);
+    let execs: Vec<&Value> = calls(rec, "flight_recorder", "execve")
+        .into_iter()
+        .filter(|e| e["errno"] == "ENOENT")
+        .collect();
+    assert!(
+        execs.iter().any(|e| args_contain(e, "/app/bin/start")),
+        "{}",
+        rec["flight_recorder"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fork_loop_under_pids_max_shows_clone_eagain() {
+    let (cd, agent) = setup().await;
+    let pod = cd
+        .cri()
+        .await
+        .pod("forker", "default")
+        .pids_limit(12)
+        .run()
+        .await;
+    let script = "i=0; while [ $i -lt 40 ]; do sleep 5 & i=$((i+1)); done; exit 1";
+    pod.container("bomb")
+        .command(["sh", "-c", script])
+        .start()
+        .await;
+    let r = report_for(&agent, "forker", "bomb").await;
+    let rec = recorder(&r);
+    let eagain: u64 = ["clone", "clone3", "fork", "vfork"]
+        .iter()
+        .map(|s| summary_errno(rec, s, "EAGAIN"))
+        .sum();
+    assert!(eagain >= 1, "{}", rec["summary"]);
+    assert!(
+        r["cgroup"]["usage"]["pids_max_events"]
+            .as_u64()
+            .unwrap_or(0)
+            >= 1,
+        "{}",
+        r["cgroup"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn container_killed_from_the_host_names_the_host_sender() {
+    let (cd, agent) = setup().await;
+    let cri = cd.cri().await;
+    let pod = cri.run_pod("victim", "default").await;
+    let id = pod
+        .container("sleeper")
+        .command(["sleep", "3600"])
+        .start()
+        .await;
+    cri.wait_running(&id, Duration::from_secs(10)).await;
+    let tasks = cd.ctr("k8s.io", &["tasks", "ls"]);
+    let pid: i32 = tasks
+        .lines()
+        .find(|l| l.starts_with(&id))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no pid for {id} in:\n{tasks}"));
+    // SAFETY: kill(2) on a pid we just read; SIGKILL to a container process we own.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
+    let r = report_for(&agent, "victim", "sleeper").await;
+    assert_eq!(r["exit"]["signal_name"], "SIGKILL");
+    let sig = &recorder(&r)["fatal_signal"];
+    assert_eq!(sig["origin"], "host", "{sig}");
+    assert_eq!(sig["sender_pid"], std::process::id());
+    assert_eq!(sig["signal"], "SIGKILL");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn oom_kill_records_the_victim() {
+    let (cd, agent) = setup().await;
+    let pod = cd.cri().await.run_pod("hog", "default").await;
+    pod.container("tail")
+        .command(["sh", "-c", "head -c 100000000 /dev/zero | tail"])
+        .memory_limit(20 << 20)
+        .start()
+        .await;
+    let r = report_for(&agent, "hog", "tail").await;
+    assert_eq!(r["oom"]["killed"], true);
+    let victim = &recorder(&r)["oom_victim"];
+    assert_eq!(victim["comm"], "tail", "{victim}");
+    assert_eq!(
+        victim["was_init"], false,
+        "sh is init, tail was chosen: {victim}"
+    );
+    // RSS counts file-backed pages too (the binary, libc), which the memory limit does not: a
+    // little above the 20 MiB limit is normal.
+    let rss = victim["rss_bytes"].as_u64().unwrap();
+    assert!(rss > 10 << 20 && rss <= 24 << 20, "victim RSS {rss}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn oom_kill_of_init_is_kernel_oom_signal() {
+    let (cd, agent) = setup().await;
+    let pod = cd.cri().await.run_pod("hog2", "default").await;
+    pod.container("tail")
+        .command(["tail", "/dev/zero"])
+        .memory_limit(20 << 20)
+        .start()
+        .await;
+    let r = report_for(&agent, "hog2", "tail").await;
+    let rec = recorder(&r);
+    assert_eq!(rec["oom_victim"]["was_init"], true, "{}", rec["oom_victim"]);
+    assert_eq!(
+        rec["fatal_signal"]["origin"], "kernel_oom",
+        "{}",
+        rec["fatal_signal"]
+    );
+    assert_eq!(r["exit"]["signal_name"], "SIGKILL");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn container_exiting_within_50ms_has_complete_data() {
+    let (cd, agent) = setup().await;
+    let pod = cd.cri().await.run_pod("blink", "default").await;
+    pod.container("fast")
+        .command(["sh", "-c", "exit 2"])
+        .start()
+        .await;
+    let r = report_for(&agent, "blink", "fast").await;
+    assert!(
+        r["lifecycle"]["runtime_ms"].as_u64().unwrap() < 50,
+        "{}",
+        r["lifecycle"]
+    );
+    let rec = recorder(&r);
+    let procs = rec["processes"].as_array().unwrap();
+    assert!(
+        procs
+            .iter()
+            .any(|p| p["kind"] == "exec"
+                && p["filename"].as_str().is_some_and(|f| f.ends_with("sh"))),
+        "{procs:?}"
+    );
+    assert!(
+        procs
+            .iter()
+            .any(|p| p["kind"] == "exit" && p["exit_code"] == 2),
+        "{procs:?}"
+    );
+    // exit_group never returns, so the recorder (which reads syscalls at their exit) shows the
+    // process's exit in `processes`; the ring ends with the shell's own last calls.
+    let ring = rec["flight_recorder"].as_array().unwrap();
+    assert_eq!(
+        ring.last().unwrap()["comm"],
+        "sh",
+        "the newest records are kept: {:?}",
+        ring.last()
+    );
+    assert!(ring
+        .iter()
+        .any(|e| e["syscall"] == "execve" && e["comm"] == "sh" && e["ret"] == 0));
+    assert!(rec["setup_syscalls"].as_u64().unwrap() > 0);
+    assert!(!rec["summary"].as_array().unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stdout_and_stderr_bytes_are_captured() {
+    let (cd, agent) = setup().await;
+    let pod = cd.cri().await.run_pod("talker", "default").await;
+    let script = "echo hello-out; echo hello-err >&2; i=0; while [ $i -lt 1000 ]; do echo line-$i; i=$((i+1)); done; echo last-words >&2; exit 1";
+    pod.container("app")
+        .command(["sh", "-c", script])
+        .start()
+        .await;
+    let r = report_for(&agent, "talker", "app").await;
+    let out = &recorder(&r)["output"];
+    assert_eq!(out["captured_by"], "coroner");
+    assert!(
+        out["stdout"]["head"]
+            .as_str()
+            .unwrap()
+            .starts_with("hello-out\nline-0\n"),
+        "{out}"
+    );
+    assert!(
+        out["stdout"]["tail"]
+            .as_str()
+            .unwrap()
+            .ends_with("line-999\n"),
+        "{out}"
+    );
+    // 10 + 8890 bytes: more than the head and the tail hold together.
+    assert_eq!(out["stdout"]["total_bytes"], 10 + 8890, "{out}");
+    assert_eq!(out["stderr"]["head"], "hello-err\nlast-words\n");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn process_tree_with_several_execs_is_in_order() {
+    let (cd, agent) = setup().await;
+    let pod = cd.cri().await.run_pod("tree", "default").await;
+    pod.container("init")
+        .command(["sh", "-c", "/bin/true; /bin/echo hi; exec /bin/sleep 0.1"])
+        .start()
+        .await;
+    let r = report_for(&agent, "tree", "init").await;
+    let procs = recorder(&r)["processes"].as_array().unwrap();
+    let execs: Vec<String> = procs
+        .iter()
+        .filter(|p| p["kind"] == "exec")
+        .map(|p| p["filename"].as_str().unwrap_or_default().to_string())
+        .collect();
+    let order: Vec<&str> = ["true", "echo", "sleep"]
+        .iter()
+        .copied()
+        .filter(|n| execs.iter().any(|e| e.ends_with(n)))
+        .collect();
+    assert_eq!(order, ["true", "echo", "sleep"], "{execs:?}");
+    let pos = |n: &str| execs.iter().position(|e| e.ends_with(n)).unwrap();
+    assert!(
+        pos("true") < pos("echo") && pos("echo") < pos("sleep"),
+        "{execs:?}"
+    );
+    assert!(
+        procs.iter().filter(|p| p["kind"] == "fork").count() >= 2,
+        "{procs:?}"
+    );
+    let argv = procs
+        .iter()
+        .find(|p| {
+            p["kind"] == "exec" && p["filename"].as_str().is_some_and(|f| f.ends_with("echo"))
+        })
+        .unwrap();
+    assert_eq!(argv["argv"], serde_json::json!(["/bin/echo", "hi"]));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn disabled_recorder_is_a_visible_degraded_mode() {
+    let cd = Containerd::start().await;
+    let agent = Agent::builder(&cd).arg("--no-recorder").start().await;
+    let (_, ready) = agent.get("/readyz").await;
+    assert_eq!(ready["ready"], true, "exits are still reported");
+    assert_eq!(ready["recorder"]["state"], "disabled", "{ready}");
+    let (_, metrics) = agent.get_text("/metrics").await;
+    assert!(metrics.contains("coroner_recorder_loaded 0"), "{metrics}");
+    let pod = cd.cri().await.run_pod("plain", "default").await;
+    pod.container("c")
+        .command(["sh", "-c", "exit 3"])
+        .start()
+        .await;
+    let r = report_for(&agent, "plain", "c").await;
+    assert_eq!(r["exit"]["code"], 3);
+    assert_eq!(r["recorder"]["state"], "disabled");
+    assert!(
+        r["recorder"]["reason"]
+            .as_str()
+            .is_some_and(|s| s.contains("--no-recorder")),
+        "{}",
+        r["recorder"]
+    );
+}
