@@ -130,7 +130,10 @@ async fn lock_held_by_another_container_shows_flock_eagain_with_path() {
     let cri = cd.cri().await;
     // util-linux flock(1) lives in the bench image (busybox has none).
     harness::bench_images::import_bench_image(&cd).await;
-    let (flock, image) = (harness::bench_images::FLOCK, harness::bench_images::BENCH_IMAGE);
+    let (flock, image) = (
+        harness::bench_images::FLOCK,
+        harness::bench_images::BENCH_IMAGE,
+    );
     // Containers of one pod share the sandbox's /dev/shm.
     let pod = cri.run_pod("mongo", "db").await;
     let holder = pod
