@@ -112,11 +112,13 @@ async fn main() {
         section(&format!(
             "GET {url}/api/v1/crashes/{id}  (the OOM-killed container)"
         ));
-        let (_, report) = agent.get(&format!("/api/v1/crashes/{id}")).await;
+        let (_, mut report) = agent.get(&format!("/api/v1/crashes/{id}")).await;
+        trim_for_screen(&mut report);
         println!(
             "{}",
             serde_json::to_string_pretty(&report).unwrap_or_default()
         );
+        println!("(flight recorder and syscall summary trimmed for the screen; the API serves them whole)");
     }
 
     section(&format!("GET {url}/metrics  (excerpt)"));
@@ -142,4 +144,24 @@ async fn main() {
     drop(agent);
     drop(cd);
     println!("done");
+}
+
+/// Keeps the last few flight-recorder entries and the top of the syscall summary.
+fn trim_for_screen(report: &mut Value) {
+    let rec = &mut report["recorder"];
+    for (field, keep_last, n) in [
+        ("flight_recorder", true, 6),
+        ("summary", false, 6),
+        ("processes", false, 8),
+    ] {
+        if let Some(items) = rec[field].as_array_mut() {
+            if items.len() > n {
+                if keep_last {
+                    items.drain(..items.len() - n);
+                } else {
+                    items.truncate(n);
+                }
+            }
+        }
+    }
 }

@@ -758,7 +758,9 @@ async fn store_report(shared: &Shared, report: CrashReport, received: Instant) {
 
 fn count_exit(metrics: &Metrics, r: &CrashReport) {
     let s = r.summary();
-    let reason = if r.oom.killed && r.exit.signal == Some(9) {
+    // As kubelet says OOMKilled: the OOM killer acted and the container failed, whether init was
+    // the victim (SIGKILL) or a shell exited 137 after its child was.
+    let reason = if r.oom.killed && r.outcome == Outcome::Crashed {
         ExitReason::oom_killed
     } else if r.exit.signal.is_some() {
         ExitReason::signal
