@@ -18,6 +18,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use super::containerd::{Containerd, K8S_NAMESPACE};
+use super::images::{cache_root, deterministic_tar, oci_arch, set_dir_modes, write_blob};
 
 /// Reference of the benchmark image.
 #[allow(dead_code)] // each test binary uses a different part of the harness
@@ -156,19 +157,6 @@ fn ldd_paths(ldd: &str) -> Vec<String> {
             path.starts_with('/').then(|| path.to_string())
         })
         .collect()
-}
-
-/// `target/coroner-test-images`, as [`super::images`] finds it.
-fn cache_root() -> PathBuf {
-    if let Some(dir) = std::env::var_os("CORONER_TEST_IMAGE_CACHE") {
-        return PathBuf::from(dir);
-    }
-    let exe = std::env::current_exe().expect("current_exe");
-    exe.ancestors()
-        .find(|p| p.file_name().is_some_and(|n| n == "deps"))
-        .and_then(|deps| deps.parent()?.parent())
-        .map(|target| target.join("coroner-test-images"))
-        .unwrap_or_else(|| std::env::temp_dir().join("coroner-image-cache"))
 }
 
 fn load(dir: &Path) -> Option<BenchImage> {
@@ -409,58 +397,6 @@ impl SplitMix64 {
     }
 }
 
-fn set_dir_modes(dir: &Path) {
-    fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).unwrap();
-    for entry in fs::read_dir(dir).unwrap().flatten() {
-        if entry.file_type().unwrap().is_dir() {
-            set_dir_modes(&entry.path());
-        }
-    }
-}
-
-/// GNU tar with everything that varies between builds pinned.
-fn deterministic_tar(dir: &Path, out: &Path) {
-    let status = Command::new("tar")
-        .args([
-            "--sort=name",
-            "--owner=0",
-            "--group=0",
-            "--numeric-owner",
-            "--mtime=@0",
-            "--format=gnu",
-        ])
-        .arg("-cf")
-        .arg(out)
-        .arg("-C")
-        .arg(dir)
-        .arg(".")
-        .status()
-        .unwrap_or_else(|e| panic!("running tar: {e}"));
-    assert!(
-        status.success(),
-        "tar of {} failed: {status}",
-        dir.display()
-    );
-}
-
-fn write_blob(blobs: &Path, bytes: &[u8]) -> String {
-    let digest = hex(&Sha256::digest(bytes));
-    fs::write(blobs.join(&digest), bytes).expect("writing blob");
-    format!("sha256:{digest}")
-}
-
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn oci_arch() -> &'static str {
-    match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        "arm" => "arm",
-        "powerpc64" => "ppc64le",
-        "s390x" => "s390x",
-        "riscv64" => "riscv64",
-        other => panic!("no OCI architecture name known for {other}"),
-    }
 }

@@ -93,7 +93,7 @@ pub fn import(socket: &Path, namespace: &str) {
 
 /// `target/coroner-test-images`, found from the running test or bench executable
 /// (`target/<profile>/deps/<exe>`), overridable with `CORONER_TEST_IMAGE_CACHE`.
-fn cache_root() -> PathBuf {
+pub(super) fn cache_root() -> PathBuf {
     if let Some(dir) = std::env::var_os("CORONER_TEST_IMAGE_CACHE") {
         return PathBuf::from(dir);
     }
@@ -281,7 +281,7 @@ fn build_rootfs(rootfs: &Path) {
     }
 }
 
-fn set_dir_modes(dir: &Path) {
+pub(super) fn set_dir_modes(dir: &Path) {
     fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).unwrap();
     for entry in fs::read_dir(dir).unwrap().flatten() {
         if entry.file_type().unwrap().is_dir() {
@@ -291,7 +291,7 @@ fn set_dir_modes(dir: &Path) {
 }
 
 /// GNU tar with everything that varies between builds pinned.
-fn deterministic_tar(dir: &Path, out: &Path) {
+pub(super) fn deterministic_tar(dir: &Path, out: &Path) {
     let status = Command::new("tar")
         .args([
             "--sort=name",
@@ -315,20 +315,20 @@ fn deterministic_tar(dir: &Path, out: &Path) {
     );
 }
 
-fn write_blob(blobs: &Path, bytes: &[u8]) -> String {
+pub(super) fn write_blob(blobs: &Path, bytes: &[u8]) -> String {
     let hex = hex_sha256(bytes);
     fs::write(blobs.join(&hex), bytes).expect("writing blob");
     format!("sha256:{hex}")
 }
 
-fn hex_sha256(bytes: &[u8]) -> String {
+pub(super) fn hex_sha256(bytes: &[u8]) -> String {
     Sha256::digest(bytes)
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
 }
 
-fn oci_arch() -> &'static str {
+pub(super) fn oci_arch() -> &'static str {
     match std::env::consts::ARCH {
         "x86_64" => "amd64",
         "aarch64" => "arm64",
