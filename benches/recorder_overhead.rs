@@ -4,12 +4,12 @@
 //! `dd if=/dev/zero of=/dev/null bs=1 count=1000000` (2M trivial syscalls: the per-syscall cost)
 //! and a realistic one, `tar xf /data/workload.tar` of 2000 small files (~5 MB) into the pod's
 //! `/dev/shm` tmpfs. A container runs its workload several times (dd 5x, tar 25x, each extraction
-//! into a fresh directory; under strace 1x and 3x) and counts the least disturbed run. Each workload runs in four
-//! modes, interleaved round by round to cancel drift: untraced; with the minimal per-CPU syscall
-//! counter (`MinimalCounter`, the floor any tracer pays); with coroner's recorder
-//! (`Recorder::load` with the syscall data-spec table, plus an event reader thread: the kernel
-//! work the agent causes); and under `strace -f -c` inside the container. Prints the median of
-//! the rounds and the ratios; asserts only that it ran.
+//! into a fresh directory; under strace 1x and 3x) and counts the least disturbed run. Each
+//! workload runs in four modes, interleaved round by round to cancel drift: untraced; with the
+//! minimal per-CPU syscall counter (`MinimalCounter`, the floor any tracer pays); with coroner's
+//! recorder (`Recorder::load` with the syscall data-spec table, plus an event reader thread: the
+//! kernel work the agent causes); and under `strace -f -c` inside the container. Prints the
+//! median of the rounds and the ratios; asserts only that it ran.
 //!
 //! Timing, inside the container, right around the workload command: wall clock from busybox
 //! `sh`'s `$EPOCHREALTIME` (microseconds), and CPU time from the container cgroup's CPU counter
