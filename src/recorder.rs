@@ -60,16 +60,6 @@ impl EventStore {
     }
 }
 
-fn event_cgroup(e: &RawEvent) -> u64 {
-    match e {
-        RawEvent::Fork { cgroup_id, .. }
-        | RawEvent::Exec { cgroup_id, .. }
-        | RawEvent::Exit { cgroup_id, .. }
-        | RawEvent::Signal { cgroup_id, .. }
-        | RawEvent::OomVictim { cgroup_id, .. } => *cgroup_id,
-    }
-}
-
 struct Active {
     recorder: Recorder,
     events: Arc<Mutex<EventStore>>,
@@ -114,7 +104,7 @@ impl FlightRecorder {
         let events = Arc::new(Mutex::new(EventStore::default()));
         let sink = events.clone();
         let reader = match recorder.spawn_event_reader(move |e| {
-            let cg = event_cgroup(&e);
+            let cg = e.cgroup_id();
             sink.lock().unwrap_or_else(|p| p.into_inner()).push(cg, e);
         }) {
             Ok(r) => r,

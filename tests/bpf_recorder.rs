@@ -145,7 +145,7 @@ impl Events {
             .lock()
             .unwrap()
             .iter()
-            .filter(|e| event_cgroup(e) == cgroup_id)
+            .filter(|e| e.cgroup_id() == cgroup_id)
             .cloned()
             .collect()
     }
@@ -164,16 +164,6 @@ impl Events {
             );
             std::thread::sleep(Duration::from_millis(10));
         }
-    }
-}
-
-fn event_cgroup(e: &RawEvent) -> u64 {
-    match e {
-        RawEvent::Fork { cgroup_id, .. }
-        | RawEvent::Exec { cgroup_id, .. }
-        | RawEvent::Exit { cgroup_id, .. }
-        | RawEvent::Signal { cgroup_id, .. }
-        | RawEvent::OomVictim { cgroup_id, .. } => *cgroup_id,
     }
 }
 

@@ -159,6 +159,19 @@ pub enum RawEvent {
     },
 }
 
+impl RawEvent {
+    /// The cgroup the event belongs to (the target's, for a signal).
+    pub fn cgroup_id(&self) -> u64 {
+        match self {
+            RawEvent::Fork { cgroup_id, .. }
+            | RawEvent::Exec { cgroup_id, .. }
+            | RawEvent::Exit { cgroup_id, .. }
+            | RawEvent::Signal { cgroup_id, .. }
+            | RawEvent::OomVictim { cgroup_id, .. } => *cgroup_id,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

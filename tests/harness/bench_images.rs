@@ -18,7 +18,9 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use super::containerd::{Containerd, K8S_NAMESPACE};
-use super::images::{cache_root, deterministic_tar, oci_arch, set_dir_modes, write_blob};
+use super::images::{
+    cache_root, deterministic_tar, finish_layout, set_dir_modes, write_blob, write_image,
+};
 
 /// Reference of the benchmark image.
 #[allow(dead_code)] // each test binary uses a different part of the harness
@@ -34,7 +36,7 @@ pub const STRACE: &str = "/usr/bin/strace";
 pub const WORKLOAD_FILES: usize = 2000;
 
 /// Bump when the image contents or layout produced here change, to invalidate the cache.
-const LAYOUT_VERSION: &str = "bench-v1";
+const LAYOUT_VERSION: &str = "bench-v2";
 const BUSYBOX_BINARY: &str = "/bin/busybox";
 /// Directories of the workload tarball; files are spread evenly over them.
 const WORKLOAD_DIRS: usize = 50;
@@ -207,65 +209,14 @@ fn build_into(dest: &Path, inputs: &[(PathBuf, String)]) {
     let layer = fs::read(&layer_tar).expect("reading layer.tar");
     let layer_digest = write_blob(&blobs, &layer);
 
-    let arch = oci_arch();
-    let config = json!({
-        "architecture": arch,
-        "os": "linux",
-        "created": "1970-01-01T00:00:00Z",
-        "config": {
-            "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
-            "Cmd": ["sh"],
-            "WorkingDir": "/",
-        },
-        "rootfs": { "type": "layers", "diff_ids": [layer_digest] },
-        "history": [{
-            "created": "1970-01-01T00:00:00Z",
-            "created_by": "coroner test harness: busybox-static, strace, workload tarball",
-        }],
-    });
-    let config_bytes = serde_json::to_vec(&config).unwrap();
-    let config_digest = write_blob(&blobs, &config_bytes);
-    let manifest = json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {
-            "mediaType": "application/vnd.oci.image.config.v1+json",
-            "digest": config_digest,
-            "size": config_bytes.len(),
-        },
-        "layers": [{
-            "mediaType": "application/vnd.oci.image.layer.v1.tar",
-            "digest": layer_digest,
-            "size": layer.len(),
-        }],
-    });
-    let manifest_bytes = serde_json::to_vec(&manifest).unwrap();
-    let manifest_digest = write_blob(&blobs, &manifest_bytes);
-    let index = json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.index.v1+json",
-        "manifests": [{
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "digest": manifest_digest,
-            "size": manifest_bytes.len(),
-            "platform": { "architecture": arch, "os": "linux" },
-            "annotations": {
-                "io.containerd.image.name": BENCH_IMAGE,
-                "org.opencontainers.image.ref.name": "1",
-            },
-        }],
-    });
-    fs::write(
-        layout.join("index.json"),
-        serde_json::to_vec(&index).unwrap(),
-    )
-    .expect("writing index.json");
-    fs::write(
-        layout.join("oci-layout"),
-        br#"{"imageLayoutVersion":"1.0.0"}"#,
-    )
-    .expect("writing oci-layout");
-    deterministic_tar(&layout, &out.join("image.tar"));
+    let (config_digest, manifest_digest, entry) = write_image(
+        &blobs,
+        (&layer_digest, layer.len()),
+        BENCH_IMAGE,
+        &["sh"],
+        "coroner test harness: busybox-static, strace, flock, workload tarball",
+    );
+    finish_layout(&layout, vec![entry], &out.join("image.tar"));
     let meta = json!({
         "manifest_digest": manifest_digest,
         "config_digest": config_digest,

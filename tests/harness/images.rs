@@ -91,6 +91,79 @@ pub fn import(socket: &Path, namespace: &str) {
     );
 }
 
+/// Writes one image's config and manifest into `blobs` for a single-layer image; returns the
+/// config digest, the manifest digest and the image's `index.json` entry (named `name`).
+pub(super) fn write_image(
+    blobs: &Path,
+    (layer_digest, layer_size): (&str, usize),
+    name: &str,
+    cmd: &[&str],
+    created_by: &str,
+) -> (String, String, Value) {
+    let arch = oci_arch();
+    let config = json!({
+        "architecture": arch,
+        "os": "linux",
+        "created": "1970-01-01T00:00:00Z",
+        "config": {
+            "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+            "Cmd": cmd,
+            "WorkingDir": "/",
+        },
+        "rootfs": { "type": "layers", "diff_ids": [layer_digest] },
+        "history": [{ "created": "1970-01-01T00:00:00Z", "created_by": created_by }],
+    });
+    let config_bytes = serde_json::to_vec(&config).unwrap();
+    let config_digest = write_blob(blobs, &config_bytes);
+    let manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {
+            "mediaType": "application/vnd.oci.image.config.v1+json",
+            "digest": config_digest,
+            "size": config_bytes.len(),
+        },
+        "layers": [{
+            "mediaType": "application/vnd.oci.image.layer.v1.tar",
+            "digest": layer_digest,
+            "size": layer_size,
+        }],
+    });
+    let manifest_bytes = serde_json::to_vec(&manifest).unwrap();
+    let manifest_digest = write_blob(blobs, &manifest_bytes);
+    let entry = json!({
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "digest": manifest_digest,
+        "size": manifest_bytes.len(),
+        "platform": { "architecture": arch, "os": "linux" },
+        "annotations": {
+            "io.containerd.image.name": name,
+            "org.opencontainers.image.ref.name": "1",
+        },
+    });
+    (config_digest, manifest_digest, entry)
+}
+
+/// Writes `index.json` and `oci-layout` into `layout` and tars it into `archive`.
+pub(super) fn finish_layout(layout: &Path, manifests: Vec<Value>, archive: &Path) {
+    let index = json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": manifests,
+    });
+    fs::write(
+        layout.join("index.json"),
+        serde_json::to_vec(&index).unwrap(),
+    )
+    .expect("writing index.json");
+    fs::write(
+        layout.join("oci-layout"),
+        br#"{"imageLayoutVersion":"1.0.0"}"#,
+    )
+    .expect("writing oci-layout");
+    deterministic_tar(layout, archive);
+}
+
 /// `target/coroner-test-images`, found from the running test or bench executable
 /// (`target/<profile>/deps/<exe>`), overridable with `CORONER_TEST_IMAGE_CACHE`.
 pub(super) fn cache_root() -> PathBuf {
@@ -150,72 +223,27 @@ fn build_into(dest: &Path) {
     let layer = fs::read(&layer_tar).expect("reading layer.tar");
     let layer_digest = write_blob(&blobs, &layer);
 
-    let arch = oci_arch();
     let mut manifests = Vec::new();
     let mut meta = serde_json::Map::new();
     for (name, cmd) in [
         (BUSYBOX_IMAGE, vec!["sh"]),
         (PAUSE_IMAGE, vec!["sleep", "2147483647"]),
     ] {
-        let config = json!({
-            "architecture": arch,
-            "os": "linux",
-            "created": "1970-01-01T00:00:00Z",
-            "config": {
-                "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
-                "Cmd": cmd,
-                "WorkingDir": "/",
-            },
-            "rootfs": { "type": "layers", "diff_ids": [layer_digest] },
-            "history": [{ "created": "1970-01-01T00:00:00Z", "created_by": "coroner test harness: busybox-static" }],
-        });
-        let config_bytes = serde_json::to_vec(&config).unwrap();
-        let config_digest = write_blob(&blobs, &config_bytes);
-        let manifest = json!({
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "config": {
-                "mediaType": "application/vnd.oci.image.config.v1+json",
-                "digest": config_digest,
-                "size": config_bytes.len(),
-            },
-            "layers": [{
-                "mediaType": "application/vnd.oci.image.layer.v1.tar",
-                "digest": layer_digest,
-                "size": layer.len(),
-            }],
-        });
-        let manifest_bytes = serde_json::to_vec(&manifest).unwrap();
-        let manifest_digest = write_blob(&blobs, &manifest_bytes);
-        manifests.push(json!({
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "digest": manifest_digest,
-            "size": manifest_bytes.len(),
-            "platform": { "architecture": arch, "os": "linux" },
-            "annotations": {
-                "io.containerd.image.name": name,
-                "org.opencontainers.image.ref.name": "1",
-            },
-        }));
+        let (config_digest, manifest_digest, entry) = write_image(
+            &blobs,
+            (&layer_digest, layer.len()),
+            name,
+            &cmd,
+            "coroner test harness: busybox-static",
+        );
+        manifests.push(entry);
         meta.insert(
             name.to_string(),
             json!({ "manifest_digest": manifest_digest, "config_digest": config_digest }),
         );
     }
     meta.insert("layer_digest".into(), json!(layer_digest));
-    let index = json!({ "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": manifests });
-    fs::write(
-        layout.join("index.json"),
-        serde_json::to_vec(&index).unwrap(),
-    )
-    .expect("writing index.json");
-    fs::write(
-        layout.join("oci-layout"),
-        br#"{"imageLayoutVersion":"1.0.0"}"#,
-    )
-    .expect("writing oci-layout");
-
-    deterministic_tar(&layout, &out.join("image.tar"));
+    finish_layout(&layout, manifests, &out.join("image.tar"));
     fs::write(
         out.join("images.json"),
         serde_json::to_vec_pretty(&Value::Object(meta)).unwrap(),
