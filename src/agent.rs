@@ -32,6 +32,8 @@ use crate::store::{Inserted, Retention, Store, StoreError};
 
 /// How long an exit waits for its container's enrichment before writing what it has.
 const ENRICH_WAIT: Duration = Duration::from_secs(10);
+/// Reports the live feed holds for a slow subscriber before it skips ahead (and says so).
+const EVENTS_BUFFER: usize = 256;
 /// How long shutdown waits for reports still being written.
 const DRAIN_WAIT: Duration = Duration::from_secs(5);
 
@@ -72,6 +74,8 @@ pub struct Shared {
     /// Report ids being written right now, so an exit seen twice (event and reconcile) is
     /// finished once.
     inflight: Mutex<HashSet<String>>,
+    /// Every stored report, as it is stored: the `/api/v1/events` live feed.
+    pub events: tokio::sync::broadcast::Sender<crate::model::CrashSummary>,
 }
 
 /// Runs the agent until `shutdown` resolves.
@@ -127,6 +131,7 @@ pub async fn run(
             version: env!("CARGO_PKG_VERSION").to_string(),
         },
         inflight: Mutex::new(HashSet::new()),
+        events: tokio::sync::broadcast::channel(EVENTS_BUFFER).0,
     });
     shared.update_store_gauges();
 
@@ -715,7 +720,8 @@ fn read_usage(shared: &Shared, path: &str) -> Result<crate::model::CgroupUsage, 
     })
 }
 
-async fn store_report(shared: &Shared, report: CrashReport, received: Instant) {
+async fn store_report(shared: &Shared, mut report: CrashReport, received: Instant) {
+    report.diagnosis = Some(crate::diagnose::diagnose(&report));
     let store = shared.store.clone();
     let to_store = report.clone();
     let result = tokio::task::spawn_blocking(move || store.insert(&to_store)).await;
@@ -730,6 +736,8 @@ async fn store_report(shared: &Shared, report: CrashReport, received: Instant) {
                 .observe(latency.as_secs_f64());
             count_exit(&shared.metrics, &report);
             shared.update_store_gauges();
+            // Nobody listening is fine: the live feed is best effort, the store is the record.
+            let _ = shared.events.send(report.summary());
             info!(
                 id = %report.id,
                 namespace = %report.container.namespace,

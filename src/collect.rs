@@ -146,6 +146,7 @@ pub fn build(inputs: Inputs<'_>, redaction: &Redaction) -> CrashReport {
         collection_errors,
         agent,
         recorder: None,
+        diagnosis: None,
     }
 }
 

@@ -12,6 +12,8 @@ pub enum ApiError {
     BadQuery(#[from] crate::store::QueryError),
     #[error("no report with id {0:?}")]
     NotFound(String),
+    #[error("no crash group with id {0:?}")]
+    GroupNotFound(String),
     #[error("no such endpoint: {0}")]
     NoRoute(String),
     #[error("internal error: {0}")]
@@ -22,7 +24,9 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         match self {
             ApiError::BadQuery(_) => "bad_request",
-            ApiError::NotFound(_) | ApiError::NoRoute(_) => "not_found",
+            ApiError::NotFound(_) | ApiError::GroupNotFound(_) | ApiError::NoRoute(_) => {
+                "not_found"
+            }
             ApiError::Internal(_) => "internal",
         }
     }
@@ -30,7 +34,9 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::BadQuery(_) => StatusCode::BAD_REQUEST,
-            ApiError::NotFound(_) | ApiError::NoRoute(_) => StatusCode::NOT_FOUND,
+            ApiError::NotFound(_) | ApiError::GroupNotFound(_) | ApiError::NoRoute(_) => {
+                StatusCode::NOT_FOUND
+            }
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -4,6 +4,9 @@
 //! [`ApiError`] with a JSON body and a 4xx/5xx status, never a panic.
 
 mod error;
+mod events;
+pub mod openapi;
+mod pages;
 
 pub use error::ApiError;
 
@@ -27,6 +30,11 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/metrics", get(metrics))
         .route("/api/v1/crashes", get(list_crashes))
         .route("/api/v1/crashes/{id}", get(get_crash))
+        .route("/api/v1/groups", get(list_groups))
+        .route("/api/v1/groups/{id}", get(get_group))
+        .route("/api/v1/events", get(events::stream))
+        .route("/api/v1/openapi.json", get(openapi_json))
+        .merge(pages::routes())
         .fallback(no_route)
         .with_state(shared)
 }
@@ -93,10 +101,70 @@ async fn list_crashes(
     .into_response())
 }
 
+/// How `GET /api/v1/crashes/{id}` renders a report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Json,
+    Markdown,
+    Text,
+}
+
+impl Format {
+    fn from_pairs(pairs: &[(String, String)]) -> Result<Format, crate::store::QueryError> {
+        let bad = |param: &str, reason: String| crate::store::QueryError {
+            param: param.to_string(),
+            reason,
+        };
+        let mut format = None;
+        for (k, v) in pairs {
+            match k.as_str() {
+                "format" if format.is_some() => {
+                    return Err(bad(k, "given more than once".into()));
+                }
+                "format" => {
+                    format = Some(match v.as_str() {
+                        "json" => Format::Json,
+                        "markdown" | "md" => Format::Markdown,
+                        "text" => Format::Text,
+                        _ => {
+                            return Err(bad(k, format!("{v:?} is not one of json, markdown, text")))
+                        }
+                    })
+                }
+                _ => return Err(bad(k, "unknown parameter; known: format".into())),
+            }
+        }
+        Ok(format.unwrap_or(Format::Json))
+    }
+}
+
 async fn get_crash(
     State(s): State<Arc<Shared>>,
     Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
+    let format = Format::from_pairs(&query_pairs(raw.as_deref()))?;
+    let report = load_report(&s, id).await?;
+    Ok(match format {
+        Format::Json => Json(report).into_response(),
+        Format::Markdown => (
+            [(header::CONTENT_TYPE, "text/markdown; charset=utf-8")],
+            crate::render::markdown(&report),
+        )
+            .into_response(),
+        Format::Text => (
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            crate::render::text(&report),
+        )
+            .into_response(),
+    })
+}
+
+/// A stored report by id, read off the event loop; `NotFound` when there is none.
+pub(crate) async fn load_report(
+    s: &Arc<Shared>,
+    id: String,
+) -> Result<crate::model::CrashReport, ApiError> {
     let store = s.store.clone();
     let lookup = id.clone();
     let report = tokio::task::spawn_blocking(move || store.get(&lookup))
@@ -106,10 +174,31 @@ async fn get_crash(
             s.metrics.collection_error(e.label());
             ApiError::Internal(e.to_string())
         })?;
-    match report {
-        Some(r) => Ok(Json(r).into_response()),
-        None => Err(ApiError::NotFound(id)),
-    }
+    report.ok_or(ApiError::NotFound(id))
+}
+
+async fn list_groups(
+    State(s): State<Arc<Shared>>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let pairs = query_pairs(raw.as_deref());
+    let q =
+        crate::store::GroupQuery::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
+    Ok(Json(json!({ "items": s.store.groups(&q) })).into_response())
+}
+
+async fn get_group(
+    State(s): State<Arc<Shared>>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    s.store
+        .group(&id)
+        .map(|g| Json(g).into_response())
+        .ok_or(ApiError::GroupNotFound(id))
+}
+
+async fn openapi_json() -> Response {
+    Json(openapi::document()).into_response()
 }
 
 async fn no_route(uri: Uri) -> ApiError {

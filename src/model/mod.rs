@@ -3,9 +3,11 @@
 //! These types are the JSON contract of the HTTP API and of the files in the data dir, so field names
 //! are stable: later versions add fields (and bump [`SCHEMA_VERSION`] only on a breaking change).
 
+mod diagnosis;
 mod exit;
 mod recorder;
 
+pub use diagnosis::*;
 pub use exit::{signal_name, ExitStatus};
 pub use recorder::*;
 
@@ -40,6 +42,10 @@ pub struct CrashReport {
     /// What the eBPF flight recorder saw (absent in reports written before it existed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recorder: Option<RecorderReport>,
+    /// The probable cause, from the rules in `crate::diagnose` (absent only in reports written
+    /// before diagnosis existed; the store fills it in when it loads them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diagnosis: Option<Diagnosis>,
 }
 
 /// `crashed` for a non-zero exit, a signal or an OOM kill; `completed` for exit code 0.
@@ -214,6 +220,13 @@ pub struct CrashSummary {
     pub oom_killed: bool,
     pub attempt: Option<u32>,
     pub recovered: bool,
+    /// The diagnosis' cause and one-line summary.
+    pub cause: Option<Cause>,
+    pub diagnosis: Option<String>,
+    /// The diagnosis' key evidence (`bind 0.0.0.0:9443 EADDRINUSE`), part of the group signature.
+    pub key: Option<String>,
+    /// The crash-loop group this report belongs to (`/api/v1/groups/{id}`).
+    pub group_id: Option<String>,
 }
 
 impl CrashReport {
@@ -234,6 +247,29 @@ impl CrashReport {
             oom_killed: self.oom.killed,
             attempt: k8s.and_then(|k| k.attempt),
             recovered: self.recovered,
+            cause: self.diagnosis.as_ref().map(|d| d.cause),
+            diagnosis: self.diagnosis.as_ref().map(|d| d.summary.clone()),
+            key: self.diagnosis.as_ref().and_then(|d| d.key.clone()),
+            group_id: self
+                .diagnosis
+                .as_ref()
+                .map(|d| crate::groups::group_id(&self.workload(), d.cause, d.key.as_deref())),
+        }
+    }
+
+    /// Who crashed, the same for every attempt of a crash loop.
+    pub fn workload(&self) -> Workload {
+        match &self.kubernetes {
+            Some(k) => Workload {
+                namespace: k.namespace.clone(),
+                owner: Some(crate::groups::pod_owner(&k.pod).to_string()),
+                container: k.container.clone(),
+            },
+            None => Workload {
+                namespace: self.container.namespace.clone(),
+                owner: None,
+                container: self.container.id.clone(),
+            },
         }
     }
 }

@@ -8,7 +8,7 @@
 
 mod query;
 
-pub use query::{Cursor, Page, Query, QueryError};
+pub use query::{Cursor, GroupQuery, Page, Query, QueryError, MAX_LIMIT};
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File};
@@ -19,7 +19,7 @@ use std::sync::Mutex;
 use chrono::{DateTime, Utc};
 use tracing::{info, warn};
 
-use crate::model::{CrashReport, CrashSummary};
+use crate::model::{CrashGroup, CrashReport, CrashSummary};
 
 const REPORT_SUFFIX: &str = ".json";
 const TMP_PREFIX: &str = ".tmp-";
@@ -267,6 +267,43 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Crash-loop groups over every stored report, most recently seen first.
+    pub fn groups(&self, q: &GroupQuery) -> Vec<CrashGroup> {
+        let all = {
+            let idx = self.lock();
+            crate::groups::group(idx.by_time.values().map(|e| &e.summary))
+        };
+        all.into_iter()
+            .filter(|g| q.matches(g))
+            .take(q.limit.unwrap_or(query::DEFAULT_LIMIT))
+            .collect()
+    }
+
+    pub fn group(&self, id: &str) -> Option<CrashGroup> {
+        if !valid_id(id) {
+            return None;
+        }
+        let idx = self.lock();
+        let members = idx
+            .by_time
+            .values()
+            .map(|e| &e.summary)
+            .filter(|s| s.group_id.as_deref() == Some(id))
+            .map(|s| crate::groups::summary_workload(s))
+            .next()?;
+        // The group's flags depend on the workload's other crashes: group them all.
+        crate::groups::group(
+            idx.by_time
+                .values()
+                .map(|e| &e.summary)
+                .filter(|s| crate::groups::summary_workload(s) == members),
+        )
+        .into_iter()
+        .find(|g| g.id == id)
+    }
+}
+
 impl Index {
     fn add(&mut self, summary: CrashSummary, bytes: u64) {
         let key = (summary.exited_at, summary.id.clone());
@@ -281,10 +318,15 @@ fn read_report(path: &Path) -> Result<(CrashReport, u64), StoreError> {
         path: path.to_path_buf(),
         source,
     })?;
-    let report = serde_json::from_slice(&bytes).map_err(|source| StoreError::Corrupt {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let mut report: CrashReport =
+        serde_json::from_slice(&bytes).map_err(|source| StoreError::Corrupt {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    if report.diagnosis.is_none() {
+        // Written before diagnosis existed: the rules are pure, so the answer is the same now.
+        report.diagnosis = Some(crate::diagnose::diagnose(&report));
+    }
     Ok((report, bytes.len() as u64))
 }
 

@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::model::{CrashSummary, Outcome};
+use crate::model::{Cause, CrashGroup, CrashSummary, Outcome};
 
 pub const DEFAULT_LIMIT: usize = 100;
 pub const MAX_LIMIT: usize = 1000;
@@ -151,6 +151,89 @@ impl Query {
                 .container
                 .as_ref()
                 .is_none_or(|c| *c == s.container || *c == s.container_id)
+    }
+}
+
+/// Filters of `GET /api/v1/groups`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct GroupQuery {
+    pub namespace: Option<String>,
+    /// Matches the workload's owner prefix or any pod of the group.
+    pub pod: Option<String>,
+    pub container: Option<String>,
+    pub cause: Option<Cause>,
+    /// Groups seen at or after this time.
+    pub since: Option<DateTime<Utc>>,
+    pub limit: Option<usize>,
+}
+
+impl GroupQuery {
+    pub fn from_pairs<'a>(
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<GroupQuery, QueryError> {
+        let mut q = GroupQuery::default();
+        let mut seen = std::collections::HashSet::new();
+        for (k, v) in pairs {
+            if !seen.insert(k) {
+                return Err(bad(k, "given more than once"));
+            }
+            if v.is_empty() {
+                return Err(bad(k, "must not be empty"));
+            }
+            match k {
+                "namespace" => q.namespace = Some(v.to_string()),
+                "pod" => q.pod = Some(v.to_string()),
+                "container" => q.container = Some(v.to_string()),
+                "cause" => {
+                    let known: Vec<&str> = Cause::ALL.iter().map(|c| c.as_str()).collect();
+                    q.cause = Some(Cause::parse(v).ok_or_else(|| {
+                        bad(k, format!("{v:?} is not one of {}", known.join(", ")))
+                    })?)
+                }
+                "since" => {
+                    let t = DateTime::parse_from_rfc3339(v).map_err(|e| {
+                        bad(
+                            k,
+                            format!(
+                                "{v:?} is not an RFC 3339 time like 2026-11-22T10:00:00Z ({e})"
+                            ),
+                        )
+                    })?;
+                    q.since = Some(t.with_timezone(&Utc));
+                }
+                "limit" => {
+                    let n: usize = v
+                        .parse()
+                        .map_err(|_| bad(k, format!("{v:?} is not a whole number")))?;
+                    if !(1..=MAX_LIMIT).contains(&n) {
+                        return Err(bad(k, format!("{n} is outside 1..={MAX_LIMIT}")));
+                    }
+                    q.limit = Some(n);
+                }
+                _ => {
+                    return Err(bad(
+                        k,
+                        "unknown parameter; known: namespace, pod, container, cause, since, limit",
+                    ))
+                }
+            }
+        }
+        Ok(q)
+    }
+
+    pub fn matches(&self, g: &CrashGroup) -> bool {
+        self.namespace
+            .as_ref()
+            .is_none_or(|n| *n == g.workload.namespace)
+            && self.pod.as_ref().is_none_or(|p| {
+                g.workload.owner.as_ref() == Some(p) || g.pods.iter().any(|x| x == p)
+            })
+            && self
+                .container
+                .as_ref()
+                .is_none_or(|c| *c == g.workload.container)
+            && self.cause.is_none_or(|c| c == g.cause)
+            && self.since.is_none_or(|s| g.last_seen >= s)
     }
 }
 

@@ -30,6 +30,7 @@ fn report(id_seed: u32, secs: i64, outcome: Outcome, pod: &str) -> CrashReport {
         collection_errors: vec![],
         agent: AgentInfo::default(),
         recorder: None,
+        diagnosis: None,
     }
 }
 

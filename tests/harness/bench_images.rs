@@ -1,6 +1,7 @@
 //! The benchmark image: a single-layer OCI image [`BENCH_IMAGE`] with busybox (as in
 //! [`super::images`]), the host's `strace` with the shared libraries `ldd` lists and the dynamic
-//! loader, and `/data/workload.tar`, a generated tarball for the "realistic" workload.
+//! loader, util-linux `flock`, a NULL-dereferencing `segv` built with clang, and `/data/workload.tar`,
+//! a generated tarball for the "realistic" workload.
 //!
 //! Built once into `target/coroner-test-images/bench-<version>-<hash of the inputs>/` (or under
 //! `CORONER_TEST_IMAGE_CACHE`) and imported into `k8s.io` with `ctr images import` by
@@ -36,7 +37,7 @@ pub const STRACE: &str = "/usr/bin/strace";
 pub const WORKLOAD_FILES: usize = 2000;
 
 /// Bump when the image contents or layout produced here change, to invalidate the cache.
-const LAYOUT_VERSION: &str = "bench-v2";
+const LAYOUT_VERSION: &str = "bench-v3";
 const BUSYBOX_BINARY: &str = "/bin/busybox";
 /// Directories of the workload tarball; files are spread evenly over them.
 const WORKLOAD_DIRS: usize = 50;
@@ -72,6 +73,7 @@ pub fn bench_image() -> &'static BenchImage {
             h.update([0]);
             h.update(Sha256::digest(&bytes));
         }
+        h.update(SEGV_SOURCE.as_bytes());
         let key = format!("{LAYOUT_VERSION}-{}", &hex(&h.finalize())[..16]);
         let cache = cache_root().join(key);
         if let Some(image) = load(&cache) {
@@ -120,6 +122,36 @@ pub async fn import_bench_image(cd: &Containerd) {
 
 /// util-linux `flock(1)` (busybox has none): the lock-contention tests hold and try locks with it.
 pub const FLOCK: &str = "/usr/bin/flock";
+
+/// A program that dereferences NULL at its first instruction: a real SIGSEGV from the kernel
+/// (a shell's `kill -SEGV $$` is a signal sent, not a fault).
+#[allow(dead_code)]
+pub const SEGV: &str = "/usr/local/bin/segv";
+
+/// No libc: `_start` faults straight away, so the binary needs nothing but the kernel.
+const SEGV_SOURCE: &str = "void _start(void) { *(volatile int *)0 = 1; for (;;) {} }\n";
+
+/// Compiles [`SEGV_SOURCE`] into `dest` with clang (installed by scripts/install-deps.sh).
+fn build_segv(dest: &Path) {
+    let dir = dest.parent().expect("segv has a parent dir");
+    fs::create_dir_all(dir).unwrap();
+    let src = dir.join("segv.c");
+    fs::write(&src, SEGV_SOURCE).unwrap();
+    let out = Command::new("clang")
+        .args(["-O1", "-static", "-nostdlib", "-fno-stack-protector", "-o"])
+        .arg(dest)
+        .arg(&src)
+        .output()
+        .unwrap_or_else(|e| panic!("running clang (scripts/install-deps.sh installs it): {e}"));
+    assert!(
+        out.status.success(),
+        "clang {} failed: {}",
+        src.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    fs::remove_file(&src).unwrap();
+    fs::set_permissions(dest, fs::Permissions::from_mode(0o755)).unwrap();
+}
 
 /// Host files copied into the image, with their path inside it: busybox, strace, flock, and
 /// every library `ldd` lists for them (the dynamic loader included), at the path `ldd` shows.
@@ -189,6 +221,7 @@ fn build_into(dest: &Path, inputs: &[(PathBuf, String)]) {
 
     let rootfs = scratch.path().join("rootfs");
     build_rootfs(&rootfs, inputs);
+    build_segv(&rootfs.join(SEGV.trim_start_matches('/')));
     let workload_src = scratch.path().join("workload");
     generate_workload_files(&workload_src);
     fs::create_dir_all(rootfs.join("data")).unwrap();
@@ -214,7 +247,7 @@ fn build_into(dest: &Path, inputs: &[(PathBuf, String)]) {
         (&layer_digest, layer.len()),
         BENCH_IMAGE,
         &["sh"],
-        "coroner test harness: busybox-static, strace, flock, workload tarball",
+        "coroner test harness: busybox-static, strace, flock, segv, workload tarball",
     );
     finish_layout(&layout, vec![entry], &out.join("image.tar"));
     let meta = json!({
