@@ -766,6 +766,15 @@ async fn store_report(shared: &Shared, mut report: CrashReport, received: Instan
 
 fn count_exit(metrics: &Metrics, r: &CrashReport) {
     let s = r.summary();
+    if let Some(d) = &r.diagnosis {
+        metrics
+            .crash_causes
+            .get_or_create(&crate::metrics::CauseLabels {
+                namespace: s.namespace.clone(),
+                cause: d.cause.as_str(),
+            })
+            .inc();
+    }
     // As kubelet says OOMKilled: the OOM killer acted and the container failed, whether init was
     // the victim (SIGKILL) or a shell exited 137 after its child was.
     let reason = if r.oom.killed && r.outcome == Outcome::Crashed {

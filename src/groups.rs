@@ -25,7 +25,8 @@ fn generated(part: &str, lens: std::ops::RangeInclusive<usize>) -> bool {
 }
 
 /// The pod's owner prefix: `gateway-7d9f8b6c5d-x2x9q` -> `gateway` (Deployment),
-/// `agent-x2x9q` -> `agent` (DaemonSet, Job, ReplicaSet); `db-0` and `debug` stay as they are.
+/// `agent-x2x9q` -> `agent` (DaemonSet, Job, ReplicaSet), `backup-28731540-v4z8w` -> `backup`
+/// (CronJob); `db-0` and `debug` stay as they are.
 pub fn pod_owner(pod: &str) -> &str {
     let Some((rest, last)) = pod.rsplit_once('-') else {
         return pod;
@@ -33,9 +34,11 @@ pub fn pod_owner(pod: &str) -> &str {
     if rest.is_empty() || !generated(last, 5..=5) {
         return pod;
     }
-    // A Deployment's pod-template-hash comes before the random suffix.
+    // A Deployment's pod-template-hash, or a CronJob's schedule time in minutes, comes before
+    // the random suffix.
+    let cron = |p: &str| p.len() >= 8 && p.bytes().all(|b| b.is_ascii_digit());
     match rest.rsplit_once('-') {
-        Some((owner, hash)) if !owner.is_empty() && generated(hash, 6..=10) => owner,
+        Some((owner, mid)) if !owner.is_empty() && (generated(mid, 6..=10) || cron(mid)) => owner,
         _ => rest,
     }
 }
@@ -140,4 +143,125 @@ pub fn group<'a>(summaries: impl IntoIterator<Item = &'a CrashSummary>) -> Vec<C
     let mut out: Vec<CrashGroup> = groups.into_values().collect();
     out.sort_by(|a, b| (b.last_seen, &b.id).cmp(&(a.last_seen, &a.id)));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{DateTime, Utc};
+
+    use super::*;
+    use crate::model::Outcome;
+
+    #[test]
+    fn pod_owner_strips_only_generated_suffixes() {
+        assert_eq!(pod_owner("gateway-7d9f8b6c5d-x2x9q"), "gateway");
+        assert_eq!(pod_owner("node-agent-x2x9q"), "node-agent");
+        assert_eq!(pod_owner("migrate-28731540-v4z8w"), "migrate");
+        assert_eq!(pod_owner("mongo-0"), "mongo-0");
+        assert_eq!(pod_owner("api-server"), "api-server");
+        // "debug" has vowels: not a generated suffix.
+        assert_eq!(pod_owner("web-debug"), "web-debug");
+        assert_eq!(pod_owner("-x2x9q"), "-x2x9q");
+        assert_eq!(pod_owner("solo"), "solo");
+    }
+
+    fn crash(id: &str, secs: i64, pod: &str, cause: Cause, key: Option<&str>) -> CrashSummary {
+        let workload = Workload {
+            namespace: "prod".into(),
+            owner: Some(pod_owner(pod).to_string()),
+            container: "app".into(),
+        };
+        CrashSummary {
+            id: id.into(),
+            outcome: if cause == Cause::Completed {
+                Outcome::Completed
+            } else {
+                Outcome::Crashed
+            },
+            exited_at: DateTime::<Utc>::from_timestamp(1_800_000_000 + secs, 0).unwrap(),
+            namespace: "prod".into(),
+            pod: Some(pod.into()),
+            container: "app".into(),
+            container_id: format!("c{id}"),
+            image: None,
+            exit_code: 1,
+            signal_name: None,
+            oom_killed: cause == Cause::OomKilled,
+            attempt: None,
+            recovered: false,
+            cause: Some(cause),
+            diagnosis: Some(format!("{cause} #{id}")),
+            key: key.map(str::to_string),
+            group_id: Some(group_id(&workload, cause, key)),
+        }
+    }
+
+    #[test]
+    fn a_crash_loop_across_restarts_and_replicas_is_one_group() {
+        let lock = Some("flock /data/db/mongod.lock EAGAIN");
+        let summaries = [
+            crash("01", 0, "db-7d9f8b6c5d-x2x9q", Cause::LockHeld, lock),
+            crash("02", 10, "db-7d9f8b6c5d-x2x9q", Cause::LockHeld, lock),
+            crash("03", 30, "db-5c4b8d7f6b-b7k4p", Cause::LockHeld, lock),
+            crash("04", 40, "db-5c4b8d7f6b-b7k4p", Cause::Completed, None),
+        ];
+        let groups = group(summaries.iter().rev());
+        assert_eq!(groups.len(), 1, "completed runs are not crashes: {groups:#?}");
+        let g = &groups[0];
+        assert_eq!(g.count, 3);
+        assert_eq!(g.workload.owner.as_deref(), Some("db"));
+        assert_eq!(g.report_ids, ["03", "02", "01"]);
+        assert_eq!(g.latest_report_id, "03");
+        assert_eq!(g.first_seen, summaries[0].exited_at);
+        assert_eq!(g.last_seen, summaries[2].exited_at);
+        assert_eq!(g.pods, ["db-7d9f8b6c5d-x2x9q", "db-5c4b8d7f6b-b7k4p"]);
+        assert_eq!(g.summary, "lock_held #03");
+        assert!(!g.cause_changed);
+        assert!(g.current);
+        assert_eq!(g.previous_cause, None);
+    }
+
+    #[test]
+    fn a_changed_cause_splits_the_loop_and_says_so() {
+        let summaries = [
+            crash("01", 0, "gw-x2x9q", Cause::OomKilled, Some("oom beam.smp")),
+            crash("02", 10, "gw-x2x9q", Cause::OomKilled, Some("oom beam.smp")),
+            crash("03", 20, "gw-x2x9q", Cause::AddressInUse, Some("bind 0.0.0.0:9443 EADDRINUSE")),
+            // Another workload in the same namespace stays apart.
+            crash("04", 25, "other-x2x9q", Cause::OomKilled, Some("oom beam.smp")),
+        ];
+        let groups = group(&summaries);
+        assert_eq!(groups.len(), 3);
+        let by_cause = |c: Cause, owner: &str| {
+            groups
+                .iter()
+                .find(|g| g.cause == c && g.workload.owner.as_deref() == Some(owner))
+                .unwrap()
+        };
+        let oom = by_cause(Cause::OomKilled, "gw");
+        let bind = by_cause(Cause::AddressInUse, "gw");
+        let other = by_cause(Cause::OomKilled, "other");
+        assert_eq!((oom.count, bind.count, other.count), (2, 1, 1));
+        assert!(oom.cause_changed && bind.cause_changed && !other.cause_changed);
+        assert_eq!(bind.previous_cause, Some(Cause::OomKilled));
+        assert_eq!(oom.previous_cause, None);
+        assert!(bind.current && !oom.current && other.current);
+        assert_ne!(oom.id, other.id, "the workload is part of the signature");
+        // Most recently seen first.
+        assert_eq!(groups[0].id, other.id);
+    }
+
+    #[test]
+    fn group_ids_are_stable_hex() {
+        let w = Workload {
+            namespace: "prod".into(),
+            owner: Some("gw".into()),
+            container: "app".into(),
+        };
+        let id = group_id(&w, Cause::OomKilled, Some("oom beam.smp"));
+        assert_eq!(id.len(), 16);
+        assert!(crate::store::valid_id(&id));
+        assert_eq!(id, group_id(&w, Cause::OomKilled, Some("oom beam.smp")));
+        assert_ne!(id, group_id(&w, Cause::OomKilled, None));
+    }
 }

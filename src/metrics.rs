@@ -40,6 +40,13 @@ pub struct TopicLabels {
     pub topic: &'static str,
 }
 
+/// A diagnosis' cause: the fixed vocabulary of `crate::model::Cause`, never free text.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CauseLabels {
+    pub namespace: String,
+    pub cause: &'static str,
+}
+
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StageLabels {
     pub stage: &'static str,
@@ -58,6 +65,7 @@ pub struct Metrics {
     pub tracked_containers: Gauge,
     pub ready: Gauge,
     pub recorder_loaded: Gauge,
+    pub crash_causes: Family<CauseLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -140,7 +148,14 @@ impl Metrics {
             "1 when the eBPF flight recorder is attached, 0 when disabled or unavailable",
             recorder_loaded.clone(),
         );
+        let crash_causes = Family::<CauseLabels, Counter>::default();
+        registry.register(
+            "crash_causes",
+            "Stored reports by namespace and diagnosed cause (see the README's cause vocabulary)",
+            crash_causes.clone(),
+        );
         Metrics {
+            crash_causes,
             recorder_loaded,
             registry,
             container_exits,
