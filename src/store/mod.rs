@@ -290,7 +290,7 @@ impl Store {
             .values()
             .map(|e| &e.summary)
             .filter(|s| s.group_id.as_deref() == Some(id))
-            .map(|s| crate::groups::summary_workload(s))
+            .map(crate::groups::summary_workload)
             .next()?;
         // The group's flags depend on the workload's other crashes: group them all.
         crate::groups::group(

@@ -17,6 +17,10 @@ pub struct Query {
     pub container: Option<String>,
     /// `None` means every outcome.
     pub outcome: Option<Outcome>,
+    /// The diagnosed cause.
+    pub cause: Option<Cause>,
+    /// The crash-loop group (`group_id` of the summaries).
+    pub group: Option<String>,
     pub since: Option<DateTime<Utc>>,
     pub limit: usize,
     pub cursor: Option<Cursor>,
@@ -29,6 +33,8 @@ impl Default for Query {
             pod: None,
             container: None,
             outcome: Some(Outcome::Crashed),
+            cause: None,
+            group: None,
             since: None,
             limit: DEFAULT_LIMIT,
             cursor: None,
@@ -86,6 +92,13 @@ fn bad(param: &str, reason: impl Into<String>) -> QueryError {
     }
 }
 
+fn parse_cause(k: &str, v: &str) -> Result<Cause, QueryError> {
+    Cause::parse(v).ok_or_else(|| {
+        let known: Vec<&str> = Cause::ALL.iter().map(|c| c.as_str()).collect();
+        bad(k, format!("{v:?} is not one of {}", known.join(", ")))
+    })
+}
+
 impl Query {
     pub fn from_pairs<'a>(
         pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
@@ -115,6 +128,13 @@ impl Query {
                         _ => return Err(bad(k, format!("{v:?} is not one of crashed, completed, all"))),
                     }
                 }
+                "cause" => q.cause = Some(parse_cause(k, v)?),
+                "group" => {
+                    if !super::valid_id(v) {
+                        return Err(bad(k, format!("{v:?} is not a group id (hex digits)")));
+                    }
+                    q.group = Some(v.to_string())
+                }
                 "since" => {
                     let t = DateTime::parse_from_rfc3339(v)
                         .map_err(|e| bad(k, format!("{v:?} is not an RFC 3339 time like 2026-11-22T10:00:00Z ({e})")))?;
@@ -135,7 +155,7 @@ impl Query {
                 _ => {
                     return Err(bad(
                         k,
-                        "unknown parameter; known: namespace, pod, container, outcome, since, limit, cursor",
+                        "unknown parameter; known: namespace, pod, container, outcome, cause, group, since, limit, cursor",
                     ))
                 }
             }
@@ -145,6 +165,8 @@ impl Query {
 
     pub fn matches(&self, s: &CrashSummary) -> bool {
         self.outcome.is_none_or(|o| o == s.outcome)
+            && self.cause.is_none_or(|c| s.cause == Some(c))
+            && self.group.as_ref().is_none_or(|g| s.group_id.as_ref() == Some(g))
             && self.namespace.as_ref().is_none_or(|n| *n == s.namespace)
             && self.pod.as_ref().is_none_or(|p| s.pod.as_ref() == Some(p))
             && self
@@ -184,12 +206,7 @@ impl GroupQuery {
                 "namespace" => q.namespace = Some(v.to_string()),
                 "pod" => q.pod = Some(v.to_string()),
                 "container" => q.container = Some(v.to_string()),
-                "cause" => {
-                    let known: Vec<&str> = Cause::ALL.iter().map(|c| c.as_str()).collect();
-                    q.cause = Some(Cause::parse(v).ok_or_else(|| {
-                        bad(k, format!("{v:?} is not one of {}", known.join(", ")))
-                    })?)
-                }
+                "cause" => q.cause = Some(parse_cause(k, v)?),
                 "since" => {
                     let t = DateTime::parse_from_rfc3339(v).map_err(|e| {
                         bad(
@@ -261,6 +278,8 @@ mod tests {
             ("outcome", "dead"),
             ("cursor", "garbage"),
             ("pod", ""),
+            ("cause", "bad_luck"),
+            ("group", "../etc"),
             ("colour", "red"),
         ];
         for (k, v) in cases {

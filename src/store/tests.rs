@@ -66,7 +66,11 @@ fn reports_survive_reopen_and_are_listed_newest_first() {
         .collect();
     assert_eq!(secs, [4, 3, 2, 1, 0]);
     let full = store.get(&page.items[0].id).unwrap().unwrap();
-    assert_eq!(full, report(4, 4, Outcome::Crashed, "p"));
+    let mut want = report(4, 4, Outcome::Crashed, "p");
+    // Written without a diagnosis (as before diagnosis existed): the store fills it in.
+    want.diagnosis = Some(crate::diagnose::diagnose(&want));
+    assert_eq!(full, want);
+    assert_eq!(page.items[0].cause, Some(crate::model::Cause::ExitedError));
 }
 
 #[test]
