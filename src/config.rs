@@ -1,22 +1,43 @@
 //! Command line and environment configuration, parsed and validated in one place.
 //!
-//! Every flag is also an environment variable (`CORONER_*`). [`AgentArgs::validate`] reports every
-//! invalid value at once, before anything starts.
+//! Every agent flag is also an environment variable (`CORONER_*`); of the client's flags, the
+//! connection ones are (`CORONER_URL`, `CORONER_TIMEOUT`). [`AgentArgs::validate`] and
+//! [`ClientCommand::validate`] report every invalid value at once, before anything starts.
+//! Client filters the agent interprets (`--namespace`, `--cause`, ...) are passed through as
+//! given, so the agent judges them and a client older than the agent accepts its new values.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Default HTTP port. The Prometheus exporter range 9100-9999 is fully allocated, so coroner sits
 /// outside it, on a port no common exporter or Kubernetes component uses.
 pub const DEFAULT_PORT: u16 = 7464;
 
+/// Where the client looks for the agent by default: the local end of
+/// `kubectl port-forward -n coroner ds/coroner 7464`.
+pub const DEFAULT_URL: &str = "http://127.0.0.1:7464";
+
+/// The client's exit codes, shown by `--help`; `crate::client::ClientError::exit_code` maps to
+/// them.
+pub const EXIT_CODES: &str = "\
+Exit status of the client commands (crashes, show, groups, watch):
+  0  success
+  1  unexpected error (the agent failed, or the answer is not coroner's API)
+  2  usage error: unknown flag or invalid value
+  3  cannot reach the agent (refused, timed out): check `kubectl port-forward` or --url
+  4  not found: the agent has no report with that id
+  5  the agent refused the request (HTTP 4xx, e.g. an invalid filter); its message is printed";
+
 #[derive(Debug, Parser)]
 #[command(
     name = "coroner",
     version,
-    about = "Autopsies for containers: why did it die?"
+    about = "Autopsies for containers: why did it die?",
+    after_help = EXIT_CODES
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -27,6 +48,199 @@ pub struct Cli {
 pub enum Command {
     /// Run the node agent: watch containerd, record every container exit, serve the reports.
     Agent(AgentArgs),
+    #[command(flatten)]
+    Client(ClientCommand),
+}
+
+/// The commands that read an agent's reports over HTTP (for SREs behind `kubectl port-forward`).
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// List crash reports, newest first, with their probable cause.
+    #[command(after_help = EXIT_CODES)]
+    Crashes(CrashesArgs),
+    /// Print one report: `coroner show <ID>` with an id from `coroner crashes`.
+    #[command(after_help = EXIT_CODES)]
+    Show(ShowArgs),
+    /// List crash loops: repeated crashes of one workload with the same cause.
+    #[command(after_help = EXIT_CODES)]
+    Groups(GroupsArgs),
+    /// Print each crash as the agent reports it, until interrupted (or --count crashes).
+    #[command(after_help = EXIT_CODES)]
+    Watch(WatchArgs),
+}
+
+/// How the client reaches the agent; shared by every client command.
+#[derive(Debug, Clone, Args)]
+pub struct ClientArgs {
+    /// The agent's base URL: the local end of `kubectl port-forward -n coroner ds/coroner 7464`,
+    /// or `http://<pod-ip>:7464` from inside the cluster. HTTP proxy variables are ignored.
+    #[arg(long, env = "CORONER_URL", default_value = DEFAULT_URL)]
+    pub url: String,
+
+    /// How long to wait for the agent's answer (`500ms`, `10s`, `1m`). `watch` waits this long to
+    /// connect; once connected it waits as long as the agent keeps the stream alive.
+    #[arg(long, env = "CORONER_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub timeout: Duration,
+}
+
+/// `table` for people, `json` for scripts (the agent's items as they are).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutcomeFilter {
+    /// Non-zero exits, signals, OOM kills.
+    Crashed,
+    /// Exit code 0.
+    Completed,
+    /// Every outcome.
+    All,
+}
+
+impl OutcomeFilter {
+    /// The value of the API's `outcome` parameter.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutcomeFilter::Crashed => "crashed",
+            OutcomeFilter::Completed => "completed",
+            OutcomeFilter::All => "all",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CrashesArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+
+    /// Kubernetes namespace (the containerd namespace for other containers).
+    #[arg(long, short = 'n')]
+    pub namespace: Option<String>,
+
+    /// Pod name.
+    #[arg(long)]
+    pub pod: Option<String>,
+
+    /// Kubernetes container name, or containerd container id.
+    #[arg(long)]
+    pub container: Option<String>,
+
+    #[arg(long, value_enum, default_value_t = OutcomeFilter::Crashed)]
+    pub outcome: OutcomeFilter,
+
+    /// Only exits at or after this time: RFC 3339 (`2026-11-22T10:00:00Z`) or a duration before
+    /// now (`30m`, `1h`, `2d`, `1h30m`).
+    #[arg(long, value_parser = parse_since)]
+    pub since: Option<Since>,
+
+    /// Print at most this many reports (pages are followed until then).
+    #[arg(long, default_value_t = 100)]
+    pub limit: usize,
+
+    /// `table` fits the terminal (`COLUMNS`, else its width, else 100); `json` prints the agent's
+    /// items as they are.
+    #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Table)]
+    pub output: OutputFormat,
+}
+
+/// How `show` asks the agent to render a report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    Text,
+    Markdown,
+    Json,
+}
+
+impl ReportFormat {
+    /// The value of the API's `format` parameter.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReportFormat::Text => "text",
+            ReportFormat::Markdown => "markdown",
+            ReportFormat::Json => "json",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ShowArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+
+    /// Report id (the ID column of `coroner crashes`).
+    pub id: String,
+
+    /// `text` for a terminal, `markdown` to paste into an issue or chat, `json` for scripts.
+    #[arg(long, short = 'f', value_enum, default_value_t = ReportFormat::Text)]
+    pub format: ReportFormat,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct GroupsArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+
+    /// Kubernetes namespace (the containerd namespace for other containers).
+    #[arg(long, short = 'n')]
+    pub namespace: Option<String>,
+
+    /// A pod of the group, or the workload (the pod name without its generated suffixes).
+    #[arg(long)]
+    pub pod: Option<String>,
+
+    /// Kubernetes container name.
+    #[arg(long)]
+    pub container: Option<String>,
+
+    /// Probable cause: oom_killed, crashed, killed, exec_failed, lock_held, address_in_use,
+    /// pids_limit, exited_error (the agent may know more).
+    #[arg(long)]
+    pub cause: Option<String>,
+
+    /// Only groups seen at or after this time (RFC 3339, or a duration before now like `1h`).
+    #[arg(long, value_parser = parse_since)]
+    pub since: Option<Since>,
+
+    /// Print at most this many groups (the agent's default is 100, its maximum 1000).
+    #[arg(long)]
+    pub limit: Option<usize>,
+
+    /// `table` fits the terminal (`COLUMNS`, else its width, else 100); `json` prints the agent's
+    /// items as they are.
+    #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Table)]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct WatchArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+
+    /// Exit (0) after this many crashes.
+    #[arg(long)]
+    pub count: Option<u64>,
+}
+
+/// A `--since` value: a fixed time, or a duration before the moment the request is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Since {
+    At(DateTime<Utc>),
+    Ago(Duration),
+}
+
+impl Since {
+    pub fn resolve(self, now: DateTime<Utc>) -> DateTime<Utc> {
+        match self {
+            Since::At(t) => t,
+            Since::Ago(d) => chrono::Duration::from_std(d)
+                .ok()
+                .and_then(|d| now.checked_sub_signed(d))
+                .unwrap_or(DateTime::<Utc>::MIN_UTC),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -189,6 +403,81 @@ impl AgentArgs {
     }
 }
 
+impl ClientArgs {
+    fn check(&self, bad: &mut Vec<Invalid>) {
+        match reqwest::Url::parse(&self.url) {
+            Err(e) => bad.push(Invalid {
+                flag: "url",
+                reason: format!("{:?} is not a URL like {DEFAULT_URL} ({e})", self.url),
+            }),
+            Ok(u) if u.scheme() == "https" => bad.push(Invalid {
+                flag: "url",
+                reason: "https is not supported (this build has no TLS); the agent serves plain \
+                         HTTP, reach it with `kubectl port-forward`"
+                    .into(),
+            }),
+            Ok(u) if u.scheme() != "http" || u.host_str().is_none_or(str::is_empty) => {
+                bad.push(Invalid {
+                    flag: "url",
+                    reason: format!("{:?} is not an http:// URL like {DEFAULT_URL}", self.url),
+                })
+            }
+            Ok(u) if u.query().is_some() || u.fragment().is_some() => bad.push(Invalid {
+                flag: "url",
+                reason: "must not have a query or fragment: give the agent's base URL".into(),
+            }),
+            Ok(_) => {}
+        }
+        if self.timeout.is_zero() {
+            bad.push(Invalid {
+                flag: "timeout",
+                reason: "must be more than 0".into(),
+            });
+        }
+    }
+}
+
+impl ClientCommand {
+    pub fn client(&self) -> &ClientArgs {
+        match self {
+            ClientCommand::Crashes(a) => &a.client,
+            ClientCommand::Show(a) => &a.client,
+            ClientCommand::Groups(a) => &a.client,
+            ClientCommand::Watch(a) => &a.client,
+        }
+    }
+
+    /// Checks every setting the client interprets itself and returns all problems together.
+    pub fn validate(&self) -> Result<(), Vec<Invalid>> {
+        let mut bad = Vec::new();
+        self.client().check(&mut bad);
+        match self {
+            ClientCommand::Crashes(a) if a.limit == 0 => bad.push(Invalid {
+                flag: "limit",
+                reason: "must be at least 1".into(),
+            }),
+            ClientCommand::Groups(a) if a.limit == Some(0) => bad.push(Invalid {
+                flag: "limit",
+                reason: "must be at least 1".into(),
+            }),
+            ClientCommand::Watch(a) if a.count == Some(0) => bad.push(Invalid {
+                flag: "count",
+                reason: "must be at least 1".into(),
+            }),
+            ClientCommand::Show(a) if a.id.trim().is_empty() => bad.push(Invalid {
+                flag: "id",
+                reason: "must not be empty; take one from `coroner crashes`".into(),
+            }),
+            _ => {}
+        }
+        if bad.is_empty() {
+            Ok(())
+        } else {
+            Err(bad)
+        }
+    }
+}
+
 /// containerd's namespace rule (`namespaces.Validate`): alphanumeric labels joined by `.`, `_`, `-`.
 fn valid_namespace(ns: &str) -> bool {
     !ns.is_empty()
@@ -220,6 +509,61 @@ pub fn parse_bytes(s: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("{s:?} is too large"))
 }
 
+/// Parses a duration as a number and a unit, repeated: `500ms`, `10s`, `30m`, `1h30m`, `2d`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    let usage = || format!("{s:?} is not a duration like 500ms, 10s, 30m, 1h30m or 2d");
+    if t.is_empty() {
+        return Err(usage());
+    }
+    let mut total = Duration::ZERO;
+    let mut rest = t;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        if digits == 0 {
+            return Err(usage());
+        }
+        let n: u64 = rest[..digits].parse().map_err(|_| usage())?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let unit = match &rest[..unit_len] {
+            "ms" => Duration::from_millis(1),
+            "s" => Duration::from_secs(1),
+            "m" => Duration::from_secs(60),
+            "h" => Duration::from_secs(3600),
+            "d" => Duration::from_secs(86400),
+            "" => return Err(format!("{s:?} has no unit: write e.g. {n}s, {n}m or {n}h")),
+            other => {
+                return Err(format!(
+                    "unknown unit {other:?} in {s:?}: use ms, s, m, h or d"
+                ))
+            }
+        };
+        rest = &rest[unit_len..];
+        total = u32::try_from(n)
+            .ok()
+            .and_then(|n| unit.checked_mul(n))
+            .and_then(|d| total.checked_add(d))
+            .filter(|d| *d <= Duration::from_secs(100 * 365 * 86400))
+            .ok_or_else(|| format!("{s:?} is too long"))?;
+    }
+    Ok(total)
+}
+
+/// Parses `--since`: an RFC 3339 time, or a duration before now.
+pub fn parse_since(s: &str) -> Result<Since, String> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s.trim()) {
+        return Ok(Since::At(t.with_timezone(&Utc)));
+    }
+    parse_duration(s).map(Since::Ago).map_err(|e| {
+        format!("{s:?} is neither an RFC 3339 time like 2026-11-22T10:00:00Z nor a duration before now like 30m, 1h or 2d ({e})")
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -229,6 +573,7 @@ mod tests {
         full.extend_from_slice(args);
         match Cli::try_parse_from(full).expect("parses").command {
             Command::Agent(a) => a,
+            Command::Client(c) => panic!("parsed as a client command: {c:?}"),
         }
     }
 
@@ -293,5 +638,82 @@ mod tests {
         for bad in ["", ".x", "x.", "a b", "k8s..io"] {
             assert!(!valid_namespace(bad), "{bad}");
         }
+    }
+
+    fn client(args: &[&str]) -> ClientCommand {
+        let mut full = vec!["coroner"];
+        full.extend_from_slice(args);
+        match Cli::try_parse_from(full).expect("parses").command {
+            Command::Client(c) => c,
+            Command::Agent(a) => panic!("parsed as the agent: {a:?}"),
+        }
+    }
+
+    #[test]
+    fn default_url_is_the_agents_default_port_on_localhost() {
+        let c = client(&["crashes"]);
+        assert_eq!(c.client().url, format!("http://127.0.0.1:{DEFAULT_PORT}"));
+        assert_eq!(c.client().timeout, Duration::from_secs(10));
+        c.validate().expect("defaults valid");
+    }
+
+    #[test]
+    fn every_invalid_client_setting_is_reported_at_once() {
+        let c = client(&[
+            "crashes",
+            "--url",
+            "ftp://x",
+            "--timeout",
+            "0s",
+            "--limit",
+            "0",
+        ]);
+        let flags: Vec<_> = c.validate().unwrap_err().iter().map(|e| e.flag).collect();
+        assert_eq!(flags, ["url", "timeout", "limit"]);
+        let https = client(&["watch", "--url", "https://agent:7464", "--count", "0"]);
+        let errs = https.validate().unwrap_err();
+        assert!(errs[0].reason.contains("port-forward"), "{errs:?}");
+        assert_eq!(errs[1].flag, "count");
+        assert!(client(&["show", " "]).validate().is_err());
+        assert!(client(&["crashes", "--url", "http://127.0.0.1:7464/?x=1"])
+            .validate()
+            .is_err());
+    }
+
+    #[test]
+    fn filters_the_agent_judges_are_passed_through_unchecked() {
+        let c = client(&["groups", "--cause", "not_a_cause_yet", "--namespace", ""]);
+        c.validate().expect("left to the agent");
+        match c {
+            ClientCommand::Groups(g) => assert_eq!(g.cause.as_deref(), Some("not_a_cause_yet")),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn durations_combine_units_and_refuse_bare_numbers() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("2d"), Ok(Duration::from_secs(2 * 86400)));
+        assert!(parse_duration("10").unwrap_err().contains("no unit"));
+        assert!(parse_duration("10y").unwrap_err().contains("unknown unit"));
+        assert!(parse_duration("h").is_err());
+        assert!(parse_duration("").is_err());
+        assert!(parse_duration("999999999d")
+            .unwrap_err()
+            .contains("too long"));
+    }
+
+    #[test]
+    fn since_is_a_time_or_a_duration_before_now() {
+        let now = DateTime::parse_from_rfc3339("2026-11-22T10:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let at = parse_since("2026-11-22T10:00:00+01:00").unwrap();
+        assert_eq!(at.resolve(now).to_rfc3339(), "2026-11-22T09:00:00+00:00");
+        let ago = parse_since("1h30m").unwrap();
+        assert_eq!(ago.resolve(now).to_rfc3339(), "2026-11-22T08:30:00+00:00");
+        let err = parse_since("yesterday").unwrap_err();
+        assert!(err.contains("RFC 3339") && err.contains("30m"), "{err}");
     }
 }

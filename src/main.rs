@@ -1,9 +1,10 @@
-//! The `coroner` binary: parse the command line, start logging, run the agent.
+//! The `coroner` binary: parse the command line, then run the agent (with logging) or one of the
+//! client commands (`crashes`, `show`, `groups`, `watch`), whose errors carry their exit code.
 
 use std::process::ExitCode;
 
 use clap::Parser;
-use coroner::config::{AgentArgs, Cli, Command, LogFormat};
+use coroner::config::{AgentArgs, Cli, ClientCommand, Command, LogFormat};
 use tracing_subscriber::EnvFilter;
 
 fn init_logging(format: LogFormat) {
@@ -52,16 +53,39 @@ fn agent(args: AgentArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Runs a client command on a current-thread runtime: one request at a time needs no more.
+fn client(cmd: ClientCommand) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("coroner: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut stdout = std::io::stdout().lock();
+    match runtime.block_on(coroner::client::run(cmd, &mut stdout)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.is_broken_pipe() => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("coroner: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Agent(args) => agent(args),
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("coroner: {e:#}");
-            ExitCode::FAILURE
-        }
+    match cli.command {
+        Command::Agent(args) => match agent(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("coroner: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Client(cmd) => client(cmd),
     }
 }

@@ -85,3 +85,47 @@ fn settings_come_from_the_environment_too() {
         "{err}"
     );
 }
+
+#[test]
+fn client_help_documents_the_agent_url_and_every_exit_code() {
+    let out = coroner(&["--help"]);
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for cmd in ["agent", "crashes", "show", "groups", "watch"] {
+        assert!(help.contains(cmd), "{cmd} missing from:\n{help}");
+    }
+    for cmd in ["crashes", "show", "groups", "watch"] {
+        let out = coroner(&[cmd, "--help"]);
+        assert!(out.status.success(), "{cmd} --help");
+        let help = String::from_utf8_lossy(&out.stdout);
+        for needle in [
+            "--url",
+            "CORONER_URL",
+            "http://127.0.0.1:7464",
+            "--timeout",
+            "  2  usage error",
+            "  3  cannot reach the agent",
+            "  4  not found",
+            "  5  the agent refused the request",
+        ] {
+            assert!(
+                help.contains(needle),
+                "{cmd} --help lacks {needle:?}:\n{help}"
+            );
+        }
+    }
+}
+
+#[test]
+fn client_usage_errors_exit_2_before_any_request() {
+    let out = coroner(&["crashes", "--outcome", "dead"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = coroner(&["watch", "--count", "0", "--timeout", "soon"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--timeout"));
+    // Checked by the client itself, every problem at once.
+    let out = coroner(&["crashes", "--url", "https://agent:7464", "--limit", "0"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--url") && err.contains("--limit"), "{err}");
+}
