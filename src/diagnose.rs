@@ -20,6 +20,7 @@ use crate::model::{
     signal_name, Cause, Confidence, CrashReport, Diagnosis, Evidence, ProcessEventKind,
     RecorderReport, RecorderState, SignalOrigin, SyscallEvent,
 };
+use crate::units::{bytes, duration_ms as duration};
 
 /// A failure this many workload syscalls or fewer before the end of the flight recorder counts
 /// as "right before the exit".
@@ -218,8 +219,11 @@ fn oom(f: &Facts) -> Option<Diagnosis> {
     let mut evidence = Vec::new();
     if r.oom.killed {
         let fact = match r.oom.kills {
-            Some(n) if n > 0 => format!("the memory cgroup counted {n} OOM kill(s)"),
-            _ => format!("containerd sent {} OOM event(s)", r.oom.events),
+            Some(n) if n > 0 => format!("the memory cgroup counted {}", plural(n, "OOM kill")),
+            _ => format!(
+                "containerd sent {}",
+                plural(r.oom.events.into(), "OOM event")
+            ),
         };
         let field = if r.oom.kills.is_some_and(|n| n > 0) {
             "/oom/kills"
@@ -609,7 +613,10 @@ fn pids_limit(f: &Facts) -> Option<Diagnosis> {
     let mut evidence = Vec::new();
     if refused > 0 {
         evidence.push(ev(
-            format!("the pids cgroup refused {refused} fork(s) at pids.max"),
+            format!(
+                "the pids cgroup refused {} at pids.max",
+                plural(refused, "fork")
+            ),
             "/cgroup/usage/pids_max_events",
         ));
     }
@@ -790,6 +797,15 @@ fn fd_path(arg: &str) -> String {
     }
 }
 
+/// `1 OOM kill`, `3 OOM kills`.
+fn plural(n: u64, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
+}
+
 fn unquote(s: &str) -> String {
     s.strip_prefix('"')
         .and_then(|x| x.strip_suffix('"'))
@@ -803,31 +819,6 @@ fn clip(s: &str, max: usize) -> String {
     }
     let cut: String = s.chars().take(max).collect();
     format!("{cut}…")
-}
-
-/// `20.0 MiB`, `512 KiB`, `1.5 GiB`.
-pub fn bytes(n: u64) -> String {
-    const KIB: f64 = 1024.0;
-    let f = n as f64;
-    if f >= KIB * KIB * KIB {
-        format!("{:.1} GiB", f / (KIB * KIB * KIB))
-    } else if f >= KIB * KIB {
-        format!("{:.1} MiB", f / (KIB * KIB))
-    } else if f >= KIB {
-        format!("{:.0} KiB", f / KIB)
-    } else {
-        format!("{n} B")
-    }
-}
-
-/// `230 ms`, `1.2 s`, `3 min 4 s`, `2 h 5 min`.
-pub fn duration(ms: u64) -> String {
-    match ms {
-        0..=999 => format!("{ms} ms"),
-        1_000..=59_999 => format!("{:.1} s", ms as f64 / 1000.0),
-        60_000..=3_599_999 => format!("{} min {} s", ms / 60_000, ms / 1000 % 60),
-        _ => format!("{} h {} min", ms / 3_600_000, ms / 60_000 % 60),
-    }
 }
 
 #[cfg(test)]

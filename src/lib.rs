@@ -8,6 +8,7 @@
 pub mod agent;
 pub mod bpf;
 pub mod cgroup;
+pub mod client;
 pub mod collect;
 pub mod config;
 pub mod containerd;
@@ -21,3 +22,4 @@ pub mod redact;
 pub mod registry;
 pub mod render;
 pub mod store;
+pub mod units;

@@ -137,7 +137,7 @@ fn segfault_is_crashed_with_the_faulting_program() {
     assert_eq!(d.confidence, Confidence::High);
     assert_eq!(
         d.summary,
-        "Crashed after 0 ms: `segv` (pid 23678) got SIGSEGV (invalid memory access)"
+        "Crashed after <1 ms: `segv` (pid 23678) got SIGSEGV (invalid memory access)"
     );
     assert_eq!(d.key.as_deref(), Some("SIGSEGV segv"));
 }
@@ -200,7 +200,7 @@ fn flock_on_a_held_file_is_lock_held_with_the_path() {
     assert_eq!(d.cause, Cause::LockHeld);
     assert_eq!(
         d.summary,
-        "Exited 1 after 0 ms: could not lock /dev/shm/mongod.lock: flock = EAGAIN (held by another process)"
+        "Exited 1 after <1 ms: could not lock /dev/shm/mongod.lock: flock = EAGAIN (held by another process)"
     );
     assert_eq!(d.key.as_deref(), Some("flock /dev/shm/mongod.lock EAGAIN"));
 }
@@ -230,7 +230,7 @@ fn missing_file_names_the_last_failing_syscall() {
     assert_eq!(d.confidence, Confidence::Medium);
     assert_eq!(
         d.summary,
-        "Exited 1 after 0 ms; last failing syscall before exit: openat(\"/nonexistent\") = ENOENT"
+        "Exited 1 after <1 ms; last failing syscall before exit: openat(\"/nonexistent\") = ENOENT"
     );
     assert_eq!(d.key.as_deref(), Some("openat /nonexistent ENOENT"));
     // runc's own failures and ERESTARTSYS around the exec are not the workload's.
@@ -309,16 +309,4 @@ fn every_fixture_gets_a_cause_whose_name_round_trips() {
         let json = serde_json::to_value(d.cause).unwrap();
         assert_eq!(json, d.cause.as_str(), "{name}");
     }
-}
-
-#[test]
-fn sizes_and_durations_read_like_a_human_wrote_them() {
-    assert_eq!(bytes(20 << 20), "20.0 MiB");
-    assert_eq!(bytes(512 << 10), "512 KiB");
-    assert_eq!(bytes(3 << 29), "1.5 GiB");
-    assert_eq!(bytes(100), "100 B");
-    assert_eq!(duration(230), "230 ms");
-    assert_eq!(duration(1_234), "1.2 s");
-    assert_eq!(duration(184_000), "3 min 4 s");
-    assert_eq!(duration(7_500_000), "2 h 5 min");
 }

@@ -1,66 +1,13 @@
 //! Formatting helpers shared by the renderings: byte and duration figures, times, shell quoting,
 //! strace-like syscall lines, and making untrusted strings safe to print.
 //!
-//! Pure functions of their arguments. `crate::diagnose` has helpers of the same kind for its
-//! summaries; these are the render module's own until the two are merged.
+//! Pure functions of their arguments. Sizes and durations come from [`crate::units`], as in the
+//! diagnosis summaries and the web pages.
 
 use chrono::{DateTime, Utc};
 
 use crate::model::SyscallEvent;
-
-/// `512 B`, `224.0 KiB`, `20.0 MiB`: IEC units with one decimal, like the diagnosis summaries.
-pub fn bytes(n: u64) -> String {
-    const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
-    if n < 1024 {
-        return format!("{n} B");
-    }
-    let mut value = n as f64 / 1024.0;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    format!("{value:.1} {}", UNITS[unit])
-}
-
-/// A duration for humans: `850 µs`, `96 ms`, `12.5 ms`, `1.25 s`, `2m 03s`, `1h 02m`, `3d 04h`.
-pub fn duration_us(us: u64) -> String {
-    const MS: u64 = 1_000;
-    const S: u64 = 1_000 * MS;
-    match us {
-        0..MS => format!("{us} µs"),
-        MS..S if us % MS == 0 => format!("{} ms", us / MS),
-        MS..S => format!("{:.1} ms", us as f64 / MS as f64),
-        S..60_000_000 => {
-            let s = us as f64 / S as f64;
-            if s < 10.0 {
-                format!("{s:.2} s")
-            } else {
-                format!("{s:.1} s")
-            }
-        }
-        _ => {
-            let s = us / S;
-            match s {
-                0..3600 => format!("{}m {:02}s", s / 60, s % 60),
-                3600..86_400 => format!("{}h {:02}m", s / 3600, s % 3600 / 60),
-                _ => format!("{}d {:02}h", s / 86_400, s % 86_400 / 3600),
-            }
-        }
-    }
-}
-
-pub fn duration_ms(ms: u64) -> String {
-    duration_us(ms.saturating_mul(1_000))
-}
-
-/// The signed distance from `base` to `t`: `+17.4 ms`, `-31.1 ms`, `+0 µs`.
-pub fn offset(base: DateTime<Utc>, t: DateTime<Utc>) -> String {
-    let d = t.signed_duration_since(base);
-    let us = d.num_microseconds().unwrap_or(i64::MAX);
-    let sign = if us < 0 { '-' } else { '+' };
-    format!("{sign}{}", duration_us(us.unsigned_abs()))
-}
+pub use crate::units::{bytes, duration_ms, duration_us, offset};
 
 /// `2026-11-23 01:03:44.236 UTC`.
 pub fn timestamp(t: DateTime<Utc>) -> String {

@@ -385,7 +385,7 @@ fn timeline(h: &mut Html, rec: &RecorderReport) {
             .el(
                 "td",
                 &[("class", "nowrap mono"), ("title", &precise(p.time))],
-                offset(p.time, first.time),
+                offset(first.time, p.time),
             )
             .el("td", &[], kind(p.kind))
             .el("td", &[("class", "num")], p.pid)
@@ -503,7 +503,7 @@ fn syscall_table(h: &mut Html, id: &'static str, events: &[SyscallEvent], exited
             .el(
                 "td",
                 &[("class", "nowrap mono"), ("title", &precise(e.time))],
-                offset(e.time, exited),
+                offset(exited, e.time),
             )
             .el(
                 "td",
