@@ -290,6 +290,61 @@ fn failing_cat_leaves_its_enoent_path_output_and_exit_status() {
 }
 
 #[test]
+fn successful_lookups_leave_no_path_but_failing_ones_and_opens_do() {
+    let _serial = serial();
+    let recorder = load(256, 256);
+    let cg = TestCgroup::new("stat");
+    // `test -e` is the shell's builtin: a stat-family call by the shell itself.
+    let script =
+        "test -e /etc/passwd && ! test -e /nonexistent-stat && cat /etc/passwd > /dev/null";
+    let (_, out) = cg.run(script);
+    assert!(out.status.success(), "{out:?}");
+    let raw = drained(&recorder, &cg);
+
+    let lookup = |r: &&RawSyscall| {
+        matches!(
+            syscalls::name(arch(), r.nr),
+            Some("stat" | "lstat" | "newfstatat" | "statx" | "access" | "faccessat" | "faccessat2")
+        )
+    };
+    let failed: Vec<&RawSyscall> = raw
+        .ring
+        .iter()
+        .filter(lookup)
+        .filter(|r| r.ret < 0)
+        .collect();
+    assert!(
+        failed
+            .iter()
+            .any(|r| r.ret == -ENOENT && r.data == b"/nonexistent-stat"),
+        "no failing lookup of /nonexistent-stat with its path: {failed:#?}"
+    );
+    let succeeded: Vec<&RawSyscall> = raw
+        .ring
+        .iter()
+        .filter(lookup)
+        .filter(|r| r.ret == 0)
+        .collect();
+    assert!(
+        !succeeded.is_empty(),
+        "no successful lookup: {:#?}",
+        raw.ring
+    );
+    assert!(
+        succeeded.iter().all(|r| r.data.is_empty()),
+        "a successful lookup's path was copied: {succeeded:#?}"
+    );
+    // An open's path is copied on success: it names the fd for the records after it.
+    assert!(
+        raw.ring
+            .iter()
+            .any(|r| r.nr == nr("openat") && r.ret >= 0 && r.data == b"/etc/passwd"),
+        "no successful openat of /etc/passwd with its path: {:#?}",
+        raw.ring
+    );
+}
+
+#[test]
 fn container_exiting_within_milliseconds_has_complete_data() {
     let _serial = serial();
     let recorder = load(256, 256);

@@ -11,7 +11,9 @@
  *
  * The syscall program runs at every syscall exit on the host: its hot path is one per-CPU cache
  * check, array lookups (inlined by the verifier) and plain stores. Anything rarer (allocation,
- * errors, data copies, output capture) lives in non-inlined functions.
+ * errors, data copies, output capture) lives in non-inlined functions. User memory (paths,
+ * socket addresses) is copied only for failing calls and the few successful ones userspace
+ * flags: the copy is a helper call, dearer than all the rest.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -384,7 +386,9 @@ static __noinline void capture_output(struct slot *s, struct sys_record *r, __s6
 	}
 }
 
-/* The user memory the syscall's spec byte names, into the record. */
+/* The user memory the syscall's spec byte names, into the record. Called for failing calls and
+ * for successful ones whose spec has CORONER_SPEC_ON_SUCCESS (see coroner.h); otherwise the
+ * record keeps data_len 0 and userspace shows the pointer as not copied. */
 static __noinline void copy_data(struct sys_record *r, __u8 spec, __u32 nr, __s64 ret)
 {
 	__u32 ptr_arg = (spec & CORONER_SPEC_PTR_MASK) - 1;
@@ -536,8 +540,10 @@ int BPF_PROG(coroner_sys_exit, struct pt_regs *regs, long ret)
 	dst[0] = comm[0];
 	dst[1] = comm[1];
 
+	/* User memory only where a postmortem needs it: for every failing call, and for the
+	 * successful calls userspace flagged (execs, opens that name fds, socket addresses, ...). */
 	__u8 *spec = bpf_map_lookup_elem(&syscall_spec, &nr);
-	if (spec && (*spec & CORONER_SPEC_PTR_MASK))
+	if (spec && (*spec & CORONER_SPEC_PTR_MASK) && (ret < 0 || (*spec & CORONER_SPEC_ON_SUCCESS)))
 		copy_data(r, *spec, nr, ret);
 	barrier();
 	r->seq = pos + 1;

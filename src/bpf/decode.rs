@@ -27,7 +27,8 @@ const MAX_ERRNO: i64 = 4095;
 // --- What the kernel copies ----------------------------------------------------------------------
 
 /// Which user memory the kernel must copy for syscall `nr` on `arch`: the path of path-taking
-/// syscalls, the socket address of `bind`/`connect`/`sendto`, nothing otherwise.
+/// syscalls, the socket address of `bind`/`connect`/`sendto`, nothing otherwise; see
+/// [`copied_on_success`] for when.
 pub fn data_spec(arch: Arch, nr: u32) -> DataSpec {
     syscalls::name(arch, nr).map_or(DataSpec::None, spec_for)
 }
@@ -43,7 +44,11 @@ pub fn spec_table(arch: Arch) -> Vec<(u32, DataSpec)> {
 }
 
 fn spec_for(name: &str) -> DataSpec {
-    let path = |ptr_arg| DataSpec::Str { ptr_arg };
+    let on_success = copied_on_success(name);
+    let path = |ptr_arg| DataSpec::Str {
+        ptr_arg,
+        on_success,
+    };
     match name {
         // The path is the first argument.
         "open" | "creat" | "stat" | "lstat" | "access" | "execve" | "unlink" | "mkdir"
@@ -63,13 +68,58 @@ fn spec_for(name: &str) -> DataSpec {
         "bind" | "connect" => DataSpec::Sockaddr {
             ptr_arg: 1,
             len_arg: 2,
+            on_success,
         },
         "sendto" => DataSpec::Sockaddr {
             ptr_arg: 4,
             len_arg: 5,
+            on_success,
         },
         _ => DataSpec::None,
     }
+}
+
+/// Whether a syscall's path or address is copied when the call succeeds; a failing call's always
+/// is. Copying user memory is the dearest part of a record (a helper call per syscall: on the
+/// benchmark's `tar xf`, 70% of the syscalls take a path and the copies were most of the
+/// recorder's cost), and a successful `stat`, `access`, `chmod` or `utimensat` says little in a
+/// postmortem. Copied on success: what the decoder needs later (an open's path names the fd it
+/// returns; a bound or connected socket is named by its address), what the timeline shows (exec),
+/// and the calls that change the file tree or the process's view of it, which are rare and worth
+/// their cost. Any other successful call shows its path argument as an uncopied pointer.
+fn copied_on_success(name: &str) -> bool {
+    matches!(
+        name,
+        "execve"
+            | "execveat"
+            | "open"
+            | "openat"
+            | "openat2"
+            | "creat"
+            | "bind"
+            | "connect"
+            | "sendto"
+            | "chdir"
+            | "chroot"
+            | "pivot_root"
+            | "mount"
+            | "umount2"
+            | "move_mount"
+            | "mkdir"
+            | "mkdirat"
+            | "rmdir"
+            | "unlink"
+            | "unlinkat"
+            | "rename"
+            | "renameat"
+            | "renameat2"
+            | "link"
+            | "linkat"
+            | "symlink"
+            | "symlinkat"
+            | "mknod"
+            | "mknodat"
+    )
 }
 
 // --- Argument kinds and syscall signatures -------------------------------------------------------
@@ -533,11 +583,16 @@ fn flags(v: u64, names: &[(u64, &str)], zero: &str) -> String {
 /// The copied path of argument `i`: quoted and escaped, `"..."...` when cut.
 fn fmt_path(ctx: &Ctx, i: usize) -> String {
     let v = ctx.raw.args[i];
-    if ctx.spec != (DataSpec::Str { ptr_arg: i as u8 }) {
+    if !matches!(ctx.spec, DataSpec::Str { ptr_arg, .. } if usize::from(ptr_arg) == i) {
         return ptr(v);
     }
     if v == 0 {
         return "NULL".to_string();
+    }
+    // A successful call whose path the kernel does not copy (`copied_on_success`): say so, rather
+    // than show an empty string or a bare number that reads like a lost copy.
+    if !ctx.spec.copied_for(ctx.raw.ret) {
+        return not_copied(v);
     }
     // Nothing copied because the pointer was bad: show the pointer, not an empty string.
     if ctx.raw.data.is_empty() && errno_of(ctx.raw.ret) == Some(EFAULT) {
@@ -549,6 +604,11 @@ fn fmt_path(ctx: &Ctx, i: usize) -> String {
         out.push_str("...");
     }
     out
+}
+
+/// A user pointer the kernel did not copy by policy, strace-style with a comment.
+fn not_copied(v: u64) -> String {
+    format!("{} /* not copied */", ptr(v))
 }
 
 /// The copied string up to its NUL, and whether it was cut at the record's capacity.
@@ -610,6 +670,9 @@ fn fmt_sockaddr_arg(ctx: &Ctx, i: usize) -> String {
         matches!(ctx.spec, DataSpec::Sockaddr { ptr_arg, .. } if usize::from(ptr_arg) == i);
     if v == 0 {
         return "NULL".to_string();
+    }
+    if copied && !ctx.spec.copied_for(ctx.raw.ret) {
+        return not_copied(v);
     }
     if !copied || ctx.raw.data.is_empty() {
         return ptr(v);

@@ -204,7 +204,7 @@ fn truncated_path_is_marked() {
     assert_eq!(ev.args[1], format!("\"{}\"...", "a".repeat(127)));
     assert_eq!(ev.errno.as_deref(), Some("ENAMETOOLONG"));
     // A complete path is not marked, even with a stray flag after its NUL.
-    let mut r = rec(X86, "stat", &[1, 2], 0, b"/etc\0garbage");
+    let mut r = rec(X86, "stat", &[1, 2], errno_ret("EACCES"), b"/etc\0garbage");
     r.data_truncated = true;
     assert_eq!(decode(X86, &r).args[0], "\"/etc\"");
 }
@@ -226,11 +226,23 @@ fn path_bytes_are_escaped_not_trusted() {
 
 #[test]
 fn empty_path_with_at_empty_path_is_an_empty_string() {
-    // glibc's fstat(fd) is newfstatat(fd, "", buf, AT_EMPTY_PATH).
-    let r = rec(X86, "newfstatat", &[3, 0x1000, 0x2000, 0x1000], 0, b"");
+    // glibc's fstat(fd) is newfstatat(fd, "", buf, AT_EMPTY_PATH): copied when it fails.
+    let r = rec(
+        X86,
+        "newfstatat",
+        &[3, 0x1000, 0x2000, 0x1000],
+        errno_ret("EBADF"),
+        b"",
+    );
     assert_eq!(
         decode(X86, &r).args,
         ["3", "\"\"", "0x2000", "AT_EMPTY_PATH"]
+    );
+    // When it succeeds the kernel copies nothing, and the pointer says so.
+    let r = rec(X86, "newfstatat", &[3, 0x1000, 0x2000, 0x1000], 0, b"");
+    assert_eq!(
+        decode(X86, &r).args,
+        ["3", "0x1000 /* not copied */", "0x2000", "AT_EMPTY_PATH"]
     );
 }
 
@@ -281,7 +293,13 @@ fn access_and_unlinkat_and_faccessat2_flags_decode() {
         decode(ARM, &r).args,
         ["AT_FDCWD", "\"/var/run\"", "AT_REMOVEDIR"]
     );
-    let r = rec(ARM, "faccessat2", &[FDCWD, 1, 2, 0x200], 0, b"/data");
+    let r = rec(
+        ARM,
+        "faccessat2",
+        &[FDCWD, 1, 2, 0x200],
+        errno_ret("EROFS"),
+        b"/data",
+    );
     assert_eq!(
         decode(ARM, &r).args,
         ["AT_FDCWD", "\"/data\"", "W_OK", "AT_EACCESS"]
@@ -721,37 +739,159 @@ fn only_returns_in_the_errno_range_are_errors() {
 #[test]
 fn data_specs_name_the_path_and_sockaddr_arguments() {
     let spec = |arch, name| data_spec(arch, crate::bpf::syscalls::number(arch, name).unwrap());
-    assert_eq!(spec(X86, "open"), DataSpec::Str { ptr_arg: 0 });
-    assert_eq!(spec(X86, "openat"), DataSpec::Str { ptr_arg: 1 });
-    assert_eq!(spec(ARM, "openat"), DataSpec::Str { ptr_arg: 1 });
-    assert_eq!(spec(ARM, "execve"), DataSpec::Str { ptr_arg: 0 });
-    assert_eq!(spec(X86, "execveat"), DataSpec::Str { ptr_arg: 1 });
-    assert_eq!(spec(X86, "mount"), DataSpec::Str { ptr_arg: 1 });
-    assert_eq!(spec(X86, "symlinkat"), DataSpec::Str { ptr_arg: 2 });
+    let path = |ptr_arg, on_success| DataSpec::Str {
+        ptr_arg,
+        on_success,
+    };
+    assert_eq!(spec(X86, "open"), path(0, true));
+    assert_eq!(spec(X86, "openat"), path(1, true));
+    assert_eq!(spec(ARM, "openat"), path(1, true));
+    assert_eq!(spec(ARM, "execve"), path(0, true));
+    assert_eq!(spec(X86, "execveat"), path(1, true));
+    assert_eq!(spec(X86, "mount"), path(1, true));
+    assert_eq!(spec(X86, "symlinkat"), path(2, true));
+    assert_eq!(spec(X86, "stat"), path(0, false));
+    assert_eq!(spec(X86, "newfstatat"), path(1, false));
+    assert_eq!(spec(ARM, "faccessat"), path(1, false));
     assert_eq!(
         spec(X86, "bind"),
         DataSpec::Sockaddr {
             ptr_arg: 1,
-            len_arg: 2
+            len_arg: 2,
+            on_success: true,
         }
     );
     assert_eq!(
         spec(ARM, "connect"),
         DataSpec::Sockaddr {
             ptr_arg: 1,
-            len_arg: 2
+            len_arg: 2,
+            on_success: true,
         }
     );
     assert_eq!(
         spec(ARM, "sendto"),
         DataSpec::Sockaddr {
             ptr_arg: 4,
-            len_arg: 5
+            len_arg: 5,
+            on_success: true,
         }
     );
     assert_eq!(spec(X86, "read"), DataSpec::None);
     assert_eq!(spec(X86, "flock"), DataSpec::None);
     assert_eq!(data_spec(X86, 100_000), DataSpec::None);
+}
+
+#[test]
+fn paths_postmortems_need_are_copied_on_success_lookups_only_on_failure() {
+    // The calls the decoder and the timeline read back on success (fd naming, execs), and the
+    // ones that change the file tree; not the metadata calls that make up most of a `tar xf`.
+    let on_success = |arch, name| {
+        let nr = crate::bpf::syscalls::number(arch, name).unwrap();
+        match data_spec(arch, nr) {
+            DataSpec::Str { on_success, .. } | DataSpec::Sockaddr { on_success, .. } => on_success,
+            DataSpec::None => panic!("{name} copies nothing"),
+        }
+    };
+    for arch in [X86, ARM] {
+        for name in [
+            "openat",
+            "openat2",
+            "execve",
+            "execveat",
+            "bind",
+            "connect",
+            "sendto",
+            "chdir",
+            "mkdirat",
+            "unlinkat",
+            "renameat2",
+            "symlinkat",
+            "linkat",
+            "mount",
+        ] {
+            assert!(on_success(arch, name), "{arch:?} {name}");
+        }
+        for name in [
+            "newfstatat",
+            "statx",
+            "faccessat",
+            "faccessat2",
+            "fchmodat",
+            "fchownat",
+            "utimensat",
+            "readlinkat",
+            "getxattr",
+            "truncate",
+            "inotify_add_watch",
+        ] {
+            assert!(!on_success(arch, name), "{arch:?} {name}");
+        }
+    }
+    for name in ["open", "creat", "stat", "lstat", "access", "chmod", "chown"] {
+        let copied = matches!(name, "open" | "creat");
+        assert_eq!(on_success(X86, name), copied, "{name}");
+    }
+}
+
+#[test]
+fn successful_stat_shows_its_path_as_not_copied() {
+    // What the kernel writes for a successful newfstatat: no data.
+    let r = rec(
+        X86,
+        "newfstatat",
+        &[FDCWD, 0x7ffd_1000, 0x7ffd_2000, 0],
+        0,
+        b"",
+    );
+    let ev = decode(X86, &r);
+    assert_eq!(
+        ev.args,
+        ["AT_FDCWD", "0x7ffd1000 /* not copied */", "0x7ffd2000", "0"]
+    );
+    assert_eq!(ev.errno, None);
+}
+
+#[test]
+fn failing_stat_shows_its_path() {
+    let r = rec(
+        X86,
+        "newfstatat",
+        &[FDCWD, 0x7ffd_1000, 0x7ffd_2000, 0],
+        -2,
+        b"/etc/missing.conf",
+    );
+    let ev = decode(X86, &r);
+    assert_eq!(ev.args[1], "\"/etc/missing.conf\"");
+    assert_eq!(ev.errno.as_deref(), Some("ENOENT"));
+}
+
+#[test]
+fn successful_open_keeps_its_path_and_names_the_fd() {
+    let records = [
+        rec(
+            X86,
+            "openat",
+            &[FDCWD, 0x1000, 0x80000, 0],
+            3,
+            b"/data/db.lock",
+        ),
+        rec(X86, "flock", &[3, 6], -11, b""),
+    ];
+    let raw = RawContainer {
+        ring: records.to_vec(),
+        ..Default::default()
+    };
+    let evs = flight_recorder(X86, &raw, wall);
+    assert_eq!(evs[0].args[1], "\"/data/db.lock\"");
+    assert_eq!(evs[1].args[0], "3</data/db.lock>");
+}
+
+#[test]
+fn successful_sendto_without_a_copied_address_is_not_marked_uncopied() {
+    // A connected socket's sendto passes NULL: there is nothing to copy.
+    let r = rec(X86, "sendto", &[3, 0x1000, 5, 0, 0, 0], 5, b"");
+    assert_eq!(decode(X86, &r).args[4], "NULL");
 }
 
 #[test]
@@ -787,10 +927,14 @@ fn path_arguments_match_what_the_kernel_copies() {
             let path = sig.iter().position(|&a| a == Arg::Path);
             let addr = sig.iter().position(|&a| a == Arg::Sockaddr);
             let want = match (path, addr) {
-                (Some(p), None) => DataSpec::Str { ptr_arg: p as u8 },
+                (Some(p), None) => DataSpec::Str {
+                    ptr_arg: p as u8,
+                    on_success: copied_on_success(name),
+                },
                 (None, Some(p)) => DataSpec::Sockaddr {
                     ptr_arg: p as u8,
                     len_arg: p as u8 + 1,
+                    on_success: copied_on_success(name),
                 },
                 (None, None) => DataSpec::None,
                 (Some(_), Some(_)) => panic!("{name}: two copied arguments"),

@@ -707,7 +707,13 @@ mod tests {
         })
         .is_err());
         assert!(validate(&RecorderConfig {
-            specs: vec![(600, DataSpec::Str { ptr_arg: 0 })],
+            specs: vec![(
+                600,
+                DataSpec::Str {
+                    ptr_arg: 0,
+                    on_success: true,
+                },
+            )],
             ..Default::default()
         })
         .is_err());

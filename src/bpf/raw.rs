@@ -20,42 +20,73 @@ impl Arch {
 }
 
 /// What user memory the kernel copies for one syscall number, as the kernel's per-syscall table
-/// holds it (one byte each): which argument points to it, what it is, and for a socket address,
-/// which argument holds its length.
+/// holds it (one byte each): which argument points to it, what it is, for a socket address which
+/// argument holds its length, and whether it is copied when the call succeeds (it always is when
+/// the call fails).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum DataSpec {
     #[default]
     None,
     /// A NUL-terminated string (a path) pointed to by argument `ptr_arg`.
-    Str { ptr_arg: u8 },
+    Str { ptr_arg: u8, on_success: bool },
     /// A `struct sockaddr` at argument `ptr_arg` whose length is argument `len_arg`.
-    Sockaddr { ptr_arg: u8, len_arg: u8 },
+    Sockaddr {
+        ptr_arg: u8,
+        len_arg: u8,
+        on_success: bool,
+    },
 }
 
+/// `CORONER_SPEC_ON_SUCCESS` in `coroner.h`.
+const SPEC_ON_SUCCESS: u8 = 0x80;
+
 impl DataSpec {
-    /// Byte layout shared with the kernel (`coroner.h`, `DATA_SPEC_*`): bits 0-2 pointer
-    /// argument + 1 (0 = nothing to copy), bit 3 sockaddr, bits 4-6 length argument.
+    /// Byte layout shared with the kernel (`coroner.h`, `CORONER_SPEC_*`): bits 0-2 pointer
+    /// argument + 1 (0 = nothing to copy), bit 3 sockaddr, bits 4-6 length argument, bit 7 copy
+    /// on success too.
     pub fn encode(self) -> u8 {
+        let when = |on_success: bool| if on_success { SPEC_ON_SUCCESS } else { 0 };
         match self {
             DataSpec::None => 0,
-            DataSpec::Str { ptr_arg } => (ptr_arg & 7) + 1,
-            DataSpec::Sockaddr { ptr_arg, len_arg } => {
-                ((ptr_arg & 7) + 1) | 0x08 | ((len_arg & 7) << 4)
-            }
+            DataSpec::Str {
+                ptr_arg,
+                on_success,
+            } => ((ptr_arg & 7) + 1) | when(on_success),
+            DataSpec::Sockaddr {
+                ptr_arg,
+                len_arg,
+                on_success,
+            } => ((ptr_arg & 7) + 1) | 0x08 | ((len_arg & 7) << 4) | when(on_success),
         }
     }
 
     pub fn decode(b: u8) -> DataSpec {
         let ptr = b & 0x07;
+        let on_success = b & SPEC_ON_SUCCESS != 0;
         if ptr == 0 {
             DataSpec::None
         } else if b & 0x08 != 0 {
             DataSpec::Sockaddr {
                 ptr_arg: ptr - 1,
                 len_arg: (b >> 4) & 0x07,
+                on_success,
             }
         } else {
-            DataSpec::Str { ptr_arg: ptr - 1 }
+            DataSpec::Str {
+                ptr_arg: ptr - 1,
+                on_success,
+            }
+        }
+    }
+
+    /// Whether the kernel copies this memory for a call that returned `ret`: always when the call
+    /// failed (`ret < 0`, as the kernel tests it), on success only if `on_success`.
+    pub fn copied_for(self, ret: i64) -> bool {
+        match self {
+            DataSpec::None => false,
+            DataSpec::Str { on_success, .. } | DataSpec::Sockaddr { on_success, .. } => {
+                on_success || ret < 0
+            }
         }
     }
 }
@@ -178,20 +209,75 @@ mod tests {
 
     #[test]
     fn data_spec_round_trips_through_the_kernel_byte() {
-        for spec in [
-            DataSpec::None,
-            DataSpec::Str { ptr_arg: 0 },
-            DataSpec::Str { ptr_arg: 1 },
-            DataSpec::Sockaddr {
-                ptr_arg: 1,
-                len_arg: 2,
-            },
-            DataSpec::Sockaddr {
-                ptr_arg: 4,
-                len_arg: 5,
-            },
-        ] {
-            assert_eq!(DataSpec::decode(spec.encode()), spec, "{spec:?}");
+        for on_success in [false, true] {
+            for spec in [
+                DataSpec::None,
+                DataSpec::Str {
+                    ptr_arg: 0,
+                    on_success,
+                },
+                DataSpec::Str {
+                    ptr_arg: 1,
+                    on_success,
+                },
+                DataSpec::Sockaddr {
+                    ptr_arg: 1,
+                    len_arg: 2,
+                    on_success,
+                },
+                DataSpec::Sockaddr {
+                    ptr_arg: 4,
+                    len_arg: 5,
+                    on_success,
+                },
+            ] {
+                assert_eq!(DataSpec::decode(spec.encode()), spec, "{spec:?}");
+            }
         }
+    }
+
+    #[test]
+    fn spec_byte_bits_are_the_ones_coroner_h_defines() {
+        let header = include_str!("coroner.h");
+        let define = |name: &str| -> u8 {
+            let line = header
+                .lines()
+                .find(|l| l.split_whitespace().nth(1) == Some(name))
+                .unwrap_or_else(|| panic!("no #define {name} in coroner.h"));
+            let value = line.split_whitespace().nth(2).unwrap();
+            match value.strip_prefix("0x") {
+                Some(hex) => u8::from_str_radix(hex, 16).unwrap(),
+                None => value.parse().unwrap(),
+            }
+        };
+        let spec = DataSpec::Sockaddr {
+            ptr_arg: 4,
+            len_arg: 5,
+            on_success: true,
+        };
+        let b = spec.encode();
+        assert_eq!(b & define("CORONER_SPEC_PTR_MASK"), 5);
+        assert_ne!(b & define("CORONER_SPEC_SOCKADDR"), 0);
+        assert_eq!(
+            (b >> define("CORONER_SPEC_LEN_SHIFT")) & define("CORONER_SPEC_LEN_MASK"),
+            5
+        );
+        assert_eq!(define("CORONER_SPEC_ON_SUCCESS"), SPEC_ON_SUCCESS);
+        assert_ne!(b & SPEC_ON_SUCCESS, 0);
+    }
+
+    #[test]
+    fn failing_calls_are_always_copied_successful_ones_only_when_flagged() {
+        let stat = DataSpec::Str {
+            ptr_arg: 1,
+            on_success: false,
+        };
+        let open = DataSpec::Str {
+            ptr_arg: 1,
+            on_success: true,
+        };
+        assert!(stat.copied_for(-2) && !stat.copied_for(0));
+        assert!(open.copied_for(-2) && open.copied_for(3));
+        assert!(!DataSpec::None.copied_for(-2));
     }
 }
