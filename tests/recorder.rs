@@ -431,3 +431,47 @@ async fn disabled_recorder_is_a_visible_degraded_mode() {
         r["recorder"]
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn runc_set_up_is_never_taken_for_the_workload() {
+    // runc re-executes itself (`runc init`) and is sometimes already in the container's cgroup
+    // when it does; that exec must not start the workload's count. The race goes either way, so
+    // several containers give it several chances to show.
+    let (cd, agent) = setup().await;
+    let pod = cd.cri().await.run_pod("setup", "default").await;
+    let names: Vec<String> = (0..8).map(|i| format!("c{i}")).collect();
+    // Started all at once: runc is slowest to exec itself under load.
+    futures_util::future::join_all(names.iter().map(|name| {
+        pod.container(name)
+            .command(["sh", "-c", "exit 1"])
+            .start()
+    }))
+    .await;
+    for name in &names {
+        let r = report_for(&agent, "setup", name).await;
+        let rec = recorder(&r);
+        for e in rec["first_failures"].as_array().unwrap() {
+            assert!(
+                !e["comm"].as_str().unwrap().starts_with("runc"),
+                "{name}: runc's failure counted as the workload's: {e}"
+            );
+        }
+        let summary: Vec<&str> = rec["summary"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["syscall"].as_str().unwrap())
+            .collect();
+        for setup_only in ["pivot_root", "seccomp", "mount", "sethostname"] {
+            assert!(
+                !summary.contains(&setup_only),
+                "{name}: runc's {setup_only} in the workload's summary: {summary:?}"
+            );
+        }
+        assert!(
+            rec["setup_syscalls"].as_u64().unwrap() > 200,
+            "{name}: runc's set-up is larger than {}",
+            rec["setup_syscalls"]
+        );
+    }
+}

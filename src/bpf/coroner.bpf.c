@@ -254,6 +254,9 @@ static __noinline int alloc_slot(__u64 cg)
 	return idx;
 }
 
+/* The first four bytes of a comm starting with "runc", read as a little-endian word. */
+#define RUNC_COMM 0x636e7572u
+
 /* Slow path of the slot lookup: the cgroup hash, the host list, allocation. Returns the slot
  * index, -1 when nothing is recorded for this syscall, -2 for a host cgroup. */
 static __noinline int find_slot(__u64 cg)
@@ -549,7 +552,9 @@ int BPF_PROG(coroner_sys_exit, struct pt_regs *regs, long ret)
 	r->seq = pos + 1;
 
 	if (!s->workload) {
-		if (!(ret == 0 && is_exec(nr))) {
+		/* runc re-executes itself (`runc init` from a memfd, comm "runc") and may already be
+		 * in the container's cgroup when it does: that exec is set-up, not the entrypoint. */
+		if (!(ret == 0 && is_exec(nr)) || (comm[0] & 0xffffffff) == RUNC_COMM) {
 			__sync_fetch_and_add(&s->setup_calls, 1);
 			return 0;
 		}
