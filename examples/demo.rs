@@ -1,12 +1,16 @@
 //! The local demo behind `scripts/demo.sh`: a private containerd with the CRI plugin, the agent,
-//! a few containers that die in the ways production ones do, and their reports as the API serves
-//! them. Needs root and the packages `scripts/install-deps.sh` installs.
+//! a few containers that die in the ways production ones do (one of them in a crash loop), and
+//! what coroner says about them: the `coroner crashes` and `coroner groups` tables, the OOM
+//! report as JSON and as the text postmortem, the metrics. Needs root and the packages
+//! `scripts/install-deps.sh` installs.
 //!
-//! `--keep` leaves everything running until Ctrl-C so the API can be explored with curl.
+//! `--keep` leaves everything running until Ctrl-C so the web page, the CLI and the API can be
+//! explored.
 
 #[path = "../tests/harness/mod.rs"]
 mod harness;
 
+use std::process::Command;
 use std::time::Duration;
 
 use harness::{Agent, Containerd};
@@ -65,6 +69,25 @@ async fn main() {
         .run()
         .await;
     println!("started a plain containerd container (namespace coroner-plain) exiting 42");
+    let looping = cri.run_pod("mongo-0", "db").await;
+    for attempt in 0..3 {
+        looping
+            .container("mongod")
+            .command(["sh", "-c", "cat /data/db/mongod.conf"])
+            .attempt(attempt)
+            .start()
+            .await;
+        let n = u64::from(attempt);
+        agent
+            .wait_for_report(
+                move |r| {
+                    r["kubernetes"]["container"] == "mongod" && r["kubernetes"]["attempt"] == n
+                },
+                Duration::from_secs(30),
+            )
+            .await;
+    }
+    println!("ran db/mongo-0/mongod three times, as kubelet restarts a crash-looping container");
 
     for (name, _) in &ids {
         let n = name.to_string();
@@ -82,25 +105,12 @@ async fn main() {
         )
         .await;
 
-    section(&format!("GET {url}/api/v1/crashes?outcome=all"));
-    let (_, list) = agent.get("/api/v1/crashes?outcome=all").await;
-    println!(
-        "{:<20} {:<10} {:<14} {:<16} {:>4} {:<8} OOM",
-        "ID", "OUTCOME", "POD", "CONTAINER", "CODE", "SIGNAL"
-    );
-    for s in list["items"].as_array().into_iter().flatten() {
-        println!(
-            "{:<20} {:<10} {:<14} {:<16} {:>4} {:<8} {}",
-            s["id"].as_str().unwrap_or(""),
-            s["outcome"].as_str().unwrap_or(""),
-            s["pod"].as_str().unwrap_or("-"),
-            s["container"].as_str().unwrap_or(""),
-            s["exit_code"],
-            s["signal_name"].as_str().unwrap_or("-"),
-            s["oom_killed"]
-        );
-    }
+    section(&format!("coroner crashes --outcome all --url {url}"));
+    cli(&url, &["crashes", "--outcome", "all"]);
+    section(&format!("coroner groups --url {url}"));
+    cli(&url, &["groups"]);
 
+    let (_, list) = agent.get("/api/v1/crashes").await;
     let oom = list["items"]
         .as_array()
         .into_iter()
@@ -119,6 +129,10 @@ async fn main() {
             serde_json::to_string_pretty(&report).unwrap_or_default()
         );
         println!("(flight recorder and syscall summary trimmed for the screen; the API serves them whole)");
+        section(&format!(
+            "coroner show {id} --url {url}  (the text postmortem)"
+        ));
+        cli(&url, &["show", id]);
     }
 
     section(&format!("GET {url}/metrics  (excerpt)"));
@@ -126,24 +140,39 @@ async fn main() {
     for line in metrics.lines().filter(|l| {
         l.starts_with("coroner_container_exits_total")
             || l.starts_with("coroner_oom_kills_total")
+            || l.starts_with("coroner_crash_causes_total")
             || l.starts_with("coroner_reports_stored")
     }) {
         println!("{line}");
     }
 
     if keep {
-        println!(
-            "\nEverything keeps running; try: curl -s {url}/api/v1/crashes | python3 -m json.tool"
-        );
+        println!("\nEverything keeps running. Open {url}/ in a browser, or try:");
+        println!("  target/release/coroner crashes --url {url}");
+        println!("  target/release/coroner watch --url {url}");
+        println!("  curl -s '{url}/api/v1/crashes/<id>?format=markdown'");
         println!("Ctrl-C tears it all down.");
         let _ = tokio::signal::ctrl_c().await;
     }
     section("tearing down");
     plain.remove().await;
     pod.remove().await;
+    looping.remove().await;
     drop(agent);
     drop(cd);
     println!("done");
+}
+
+/// Runs the CLI client (the agent's own binary) against the agent and prints what it prints.
+fn cli(url: &str, args: &[&str]) {
+    let out = Command::new(harness::agent::agent_binary())
+        .args(args)
+        .args(["--url", url])
+        .env("COLUMNS", "160")
+        .output()
+        .expect("running the coroner CLI");
+    print!("{}", String::from_utf8_lossy(&out.stdout));
+    eprint!("{}", String::from_utf8_lossy(&out.stderr));
 }
 
 /// Keeps the last few flight-recorder entries and the top of the syscall summary.

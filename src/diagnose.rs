@@ -13,7 +13,8 @@
 //! 5. `exited_error` otherwise, with the last failing syscall before the exit, or with what is
 //!    missing when there is no syscall data (then the confidence is `low`).
 //!
-//! runc's own syscalls (comm `runc*`) and the kernel-internal ERESTART* codes are never evidence.
+//! runc's own syscalls (comm `runc*`) and the kernel-internal ERESTART* codes are never evidence;
+//! routine failures (a shell's `wait4` = ECHILD, `isatty` = ENOTTY, EINTR) do not explain an exit.
 //! Each rule has a test built from a real report in `tests/fixtures/reports/`.
 
 use crate::model::{
@@ -57,6 +58,32 @@ fn failed(e: &SyscallEvent) -> bool {
     e.errno
         .as_deref()
         .is_some_and(|n| !n.starts_with("ERESTART"))
+}
+
+/// Failures programs meet and handle every day, which explain no exit: a shell's last `wait4`
+/// (ECHILD), `isatty()` (ENOTTY), an interrupted or would-block call, `lseek` on a pipe,
+/// `readlink` of a non-link.
+fn routine(e: &SyscallEvent) -> bool {
+    let errno = e.errno.as_deref().unwrap_or_default();
+    matches!(errno, "EINTR" | "ENOTTY")
+        || matches!(
+            (e.syscall.as_str(), errno),
+            ("wait4" | "waitid" | "waitpid", "ECHILD")
+                | ("lseek", "ESPIPE")
+                | ("readlink" | "readlinkat", "EINVAL")
+                | ("futex", "EAGAIN" | "ETIMEDOUT")
+                | (
+                    "read"
+                        | "recvfrom"
+                        | "recvmsg"
+                        | "accept"
+                        | "accept4"
+                        | "write"
+                        | "sendto"
+                        | "sendmsg",
+                    "EAGAIN"
+                )
+        )
 }
 
 impl<'a> Facts<'a> {
@@ -713,7 +740,7 @@ fn exited_error(f: &Facts) -> Diagnosis {
         );
     }
     let output = f.last_output_line();
-    let Some((field, e)) = f.failures().next() else {
+    let Some((field, e)) = f.failures().find(|(_, e)| !routine(e)) else {
         evidence.extend(output.clone());
         let said = output.map(|o| format!("; {}", o.fact)).unwrap_or_default();
         return diagnosis(

@@ -310,3 +310,27 @@ fn every_fixture_gets_a_cause_whose_name_round_trips() {
         assert_eq!(json, d.cause.as_str(), "{name}");
     }
 }
+
+#[test]
+fn routine_failures_after_the_real_one_do_not_hide_it() {
+    let mut r = fixture("exited_error");
+    let rec = r.recorder.as_mut().unwrap();
+    let cat = rec
+        .flight_recorder
+        .iter()
+        .rposition(|e| e.comm == "cat")
+        .unwrap();
+    // A shell around `cat` would wait for it, then find no child left.
+    let mut wait = rec.flight_recorder[cat].clone();
+    wait.syscall = "wait4".into();
+    wait.args = vec!["-1".into(), "0x7ffc".into(), "0".into(), "NULL".into()];
+    wait.ret = -10;
+    wait.errno = Some("ECHILD".into());
+    rec.flight_recorder.insert(cat + 1, wait);
+    let d = check(&r);
+    assert!(
+        d.summary.ends_with("openat(\"/nonexistent\") = ENOENT"),
+        "{}",
+        d.summary
+    );
+}
