@@ -74,7 +74,9 @@ pub fn build(inputs: Inputs<'_>, redaction: &Redaction) -> CrashReport {
     let started = started_at
         .or(created_at)
         .or(meta.and_then(|m| m.created_at));
-    let runtime_ms = started.and_then(|s| (exit.exited_at - s).num_milliseconds().try_into().ok());
+    // containerd stamps the start event when it publishes it, which for a process that exits at
+    // once can be after the exit itself: such a run lasted no measurable time, not "unknown".
+    let runtime_ms = started.map(|s| (exit.exited_at - s).num_milliseconds().max(0) as u64);
 
     let (env_keys, env_values) = match meta {
         Some(m) => {
@@ -242,6 +244,15 @@ mod tests {
         let r = build(inputs(&e, &en, Some(usage), 0), &Redaction::default());
         assert!(r.oom.killed);
         assert_eq!(r.oom.kills, Some(1));
+    }
+
+    #[test]
+    fn start_event_stamped_after_the_exit_is_a_zero_runtime_not_an_unknown_one() {
+        let (e, en) = (exit(2), enriched());
+        let mut i = inputs(&e, &en, None, 0);
+        i.started_at = Some(e.exited_at + chrono::Duration::microseconds(300));
+        let r = build(i, &Redaction::default());
+        assert_eq!(r.lifecycle.runtime_ms, Some(0));
     }
 
     #[test]
