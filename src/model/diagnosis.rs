@@ -6,7 +6,19 @@ use serde::{Deserialize, Serialize};
 
 /// The probable cause of an exit: a fixed vocabulary, also a metric label. The README documents
 /// each value; new values may be added, existing ones keep their meaning.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Cause {
     /// The kernel OOM killer killed the container's init or one of its processes.
@@ -68,7 +80,19 @@ impl std::fmt::Display for Cause {
 }
 
 /// How firmly the evidence supports the cause.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Confidence {
     /// The kernel said so directly (OOM kill, signal sender, the failing syscall named the cause).
@@ -80,7 +104,7 @@ pub enum Confidence {
 }
 
 /// One fact behind a diagnosis and where in the report it comes from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Evidence {
     /// The fact, in words: `memory peaked at 20.0 MiB against a 20.0 MiB limit`.
     pub fact: String,
@@ -88,7 +112,7 @@ pub struct Evidence {
     pub field: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Diagnosis {
     pub cause: Cause,
     pub confidence: Confidence,
@@ -103,7 +127,9 @@ pub struct Diagnosis {
 }
 
 /// Who crashed, independent of the attempt: what repeats in a crash loop.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
 pub struct Workload {
     /// Kubernetes namespace, or the containerd namespace for other containers.
     pub namespace: String,
@@ -116,7 +142,7 @@ pub struct Workload {
 }
 
 /// Repeated crashes of one workload with the same cause and key evidence.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CrashGroup {
     /// Stable id of the signature (hex).
     pub id: String,

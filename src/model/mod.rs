@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// Everything coroner knows about one exit of one container's init process.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CrashReport {
     pub schema_version: u32,
     /// Stable id derived from the containerd namespace, container id and init pid.
@@ -49,7 +49,7 @@ pub struct CrashReport {
 }
 
 /// `crashed` for a non-zero exit, a signal or an OOM kill; `completed` for exit code 0.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     Crashed,
@@ -66,7 +66,7 @@ impl Outcome {
 }
 
 /// The containerd view of the container.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ContainerInfo {
     /// containerd namespace (`k8s.io` for Kubernetes, `moby` for Docker, ...).
     pub namespace: String,
@@ -94,7 +94,7 @@ pub struct ContainerInfo {
 }
 
 /// Kubernetes identity, from the CRI plugin's labels and its metadata extension.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct KubernetesInfo {
     pub pod: String,
     pub namespace: String,
@@ -106,7 +106,7 @@ pub struct KubernetesInfo {
     pub sandbox_id: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Lifecycle {
     pub created_at: Option<DateTime<Utc>>,
     pub started_at: Option<DateTime<Utc>>,
@@ -117,7 +117,7 @@ pub struct Lifecycle {
     pub reported_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct OomInfo {
     /// The kernel OOM killer acted in the container's cgroup (events or the cgroup's kill counter).
     pub killed: bool,
@@ -128,14 +128,14 @@ pub struct OomInfo {
 }
 
 /// cgroup version a host runs containers under, as seen by the agent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CgroupVersion {
     V1,
     V2,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CgroupReport {
     pub version: Option<CgroupVersion>,
     /// The container's cgroup path from the OCI spec, resolved to a path below the cgroup root.
@@ -147,7 +147,7 @@ pub struct CgroupReport {
 }
 
 /// Resource limits of a cgroup. `None` means unlimited or not applicable.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CgroupLimits {
     pub memory_limit_bytes: Option<u64>,
     /// Memory plus swap limit (v1 `memory.memsw.limit_in_bytes`, v2 `memory.max` + `memory.swap.max`).
@@ -166,7 +166,7 @@ pub struct CgroupLimits {
 }
 
 /// Usage figures of a cgroup, read at exit.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CgroupUsage {
     pub memory_current_bytes: Option<u64>,
     /// v1 `memory.max_usage_in_bytes`, v2 `memory.peak` (kernel 5.19+).
@@ -189,21 +189,21 @@ pub struct CgroupUsage {
 }
 
 /// Something the collector could not read, with a stable machine label and the detail.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CollectionError {
     /// Stable label, also used as a metric label (`containerd_metadata`, `cgroup_limits`, ...).
     pub stage: String,
     pub message: String,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AgentInfo {
     pub node: Option<String>,
     pub version: String,
 }
 
 /// One line of the crash list: enough to pick a report without loading it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CrashSummary {
     pub id: String,
     pub outcome: Outcome,

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 /// Whether syscall data is in the report, and why not when it is missing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RecorderState {
     /// The recorder saw the container from its first syscall.
@@ -20,7 +20,7 @@ pub enum RecorderState {
     Disabled,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RecorderReport {
     pub state: RecorderState,
     /// Why data is missing, for every state but `recorded`.
@@ -56,7 +56,7 @@ pub struct RecorderReport {
     pub output: Option<CapturedOutput>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SyscallStat {
     pub syscall: String,
     pub calls: u64,
@@ -67,7 +67,7 @@ pub struct SyscallStat {
 }
 
 /// One syscall, decoded like strace prints it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SyscallEvent {
     pub time: DateTime<Utc>,
     pub pid: u32,
@@ -83,7 +83,7 @@ pub struct SyscallEvent {
     pub errno: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ProcessEventKind {
     Fork,
@@ -91,7 +91,7 @@ pub enum ProcessEventKind {
     Exit,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ProcessEvent {
     pub time: DateTime<Utc>,
     pub kind: ProcessEventKind,
@@ -115,7 +115,7 @@ pub struct ProcessEvent {
 }
 
 /// Where a fatal signal came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SignalOrigin {
     /// A process in the same container.
@@ -130,7 +130,7 @@ pub enum SignalOrigin {
     Kernel,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SignalProvenance {
     pub signal: String,
     pub origin: SignalOrigin,
@@ -141,7 +141,7 @@ pub struct SignalProvenance {
     pub time: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct OomVictim {
     pub pid: u32,
     pub comm: String,
@@ -152,7 +152,7 @@ pub struct OomVictim {
     pub time: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CapturedOutput {
     /// Always "coroner": these bytes were captured by the agent's recorder, not the log pipeline.
     pub captured_by: String,
@@ -160,7 +160,7 @@ pub struct CapturedOutput {
     pub stderr: StreamCapture,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct StreamCapture {
     pub total_bytes: u64,
     /// The first bytes written (up to 4 KiB), lossily decoded as UTF-8.
