@@ -138,11 +138,21 @@ impl Format {
     }
 }
 
+/// The `{id}` of a path. One that does not even decode (`%FF`) names nothing: a JSON 404 like
+/// any other unknown id, not axum's plain-text rejection.
+pub(crate) fn path_id(
+    path: Result<Path<String>, axum::extract::rejection::PathRejection>,
+) -> Result<String, ApiError> {
+    path.map(|Path(id)| id)
+        .map_err(|e| ApiError::NotFound(format!("<undecodable: {e}>")))
+}
+
 async fn get_crash(
     State(s): State<Arc<Shared>>,
-    Path(id): Path<String>,
+    path: Result<Path<String>, axum::extract::rejection::PathRejection>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
+    let id = path_id(path)?;
     let format = Format::from_pairs(&query_pairs(raw.as_deref()))?;
     let report = load_report(&s, id).await?;
     Ok(match format {
@@ -189,8 +199,9 @@ async fn list_groups(
 
 async fn get_group(
     State(s): State<Arc<Shared>>,
-    Path(id): Path<String>,
+    path: Result<Path<String>, axum::extract::rejection::PathRejection>,
 ) -> Result<Response, ApiError> {
+    let id = path_id(path).map_err(|_| ApiError::GroupNotFound("<undecodable>".into()))?;
     s.store
         .group(&id)
         .map(|g| Json(g).into_response())

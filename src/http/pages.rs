@@ -117,8 +117,9 @@ async fn index(
 
 async fn crash(
     State(s): State<Arc<Shared>>,
-    Path(id): Path<String>,
+    path: Result<Path<String>, axum::extract::rejection::PathRejection>,
 ) -> Result<Response, PageError> {
+    let id = super::path_id(path)?;
     if !valid_id(&id) {
         return Err(PageError::BadId { what: "report", id });
     }
@@ -131,8 +132,9 @@ async fn crash(
 
 async fn group(
     State(s): State<Arc<Shared>>,
-    Path(id): Path<String>,
+    path: Result<Path<String>, axum::extract::rejection::PathRejection>,
 ) -> Result<Response, PageError> {
+    let id = super::path_id(path)?;
     if !valid_id(&id) {
         return Err(PageError::BadId {
             what: "crash group",
