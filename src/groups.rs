@@ -206,7 +206,11 @@ mod tests {
             crash("04", 40, "db-5c4b8d7f6b-b7k4p", Cause::Completed, None),
         ];
         let groups = group(summaries.iter().rev());
-        assert_eq!(groups.len(), 1, "completed runs are not crashes: {groups:#?}");
+        assert_eq!(
+            groups.len(),
+            1,
+            "completed runs are not crashes: {groups:#?}"
+        );
         let g = &groups[0];
         assert_eq!(g.count, 3);
         assert_eq!(g.workload.owner.as_deref(), Some("db"));
@@ -226,9 +230,21 @@ mod tests {
         let summaries = [
             crash("01", 0, "gw-x2x9q", Cause::OomKilled, Some("oom beam.smp")),
             crash("02", 10, "gw-x2x9q", Cause::OomKilled, Some("oom beam.smp")),
-            crash("03", 20, "gw-x2x9q", Cause::AddressInUse, Some("bind 0.0.0.0:9443 EADDRINUSE")),
+            crash(
+                "03",
+                20,
+                "gw-x2x9q",
+                Cause::AddressInUse,
+                Some("bind 0.0.0.0:9443 EADDRINUSE"),
+            ),
             // Another workload in the same namespace stays apart.
-            crash("04", 25, "other-x2x9q", Cause::OomKilled, Some("oom beam.smp")),
+            crash(
+                "04",
+                25,
+                "other-x2x9q",
+                Cause::OomKilled,
+                Some("oom beam.smp"),
+            ),
         ];
         let groups = group(&summaries);
         assert_eq!(groups.len(), 3);

@@ -78,7 +78,9 @@ async fn three_attempts_of_a_crash_loop_are_one_group_until_the_cause_changes() 
     assert_eq!(g["current"], true);
     assert!(g["first_seen"].as_str() < g["last_seen"].as_str(), "{g}");
     // Each report names its group.
-    let (_, crashes) = agent.get("/api/v1/crashes?pod=gateway-7d9f8b6c5d-x2x9q").await;
+    let (_, crashes) = agent
+        .get("/api/v1/crashes?pod=gateway-7d9f8b6c5d-x2x9q")
+        .await;
     for item in crashes["items"].as_array().unwrap() {
         assert_eq!(item["group_id"], g["id"], "{item}");
         assert_eq!(item["cause"], "exited_error");
@@ -184,12 +186,18 @@ async fn the_event_stream_delivers_a_new_crash_and_replays_after_a_reconnect() {
     assert_eq!(summary["container"], "first");
     assert_eq!(summary["exit_code"], 3);
     assert_eq!(summary["cause"], "exited_error");
-    assert!(summary["diagnosis"].as_str().unwrap().starts_with("Exited 3"));
+    assert!(summary["diagnosis"]
+        .as_str()
+        .unwrap()
+        .starts_with("Exited 3"));
     drop(live);
 
     // Two crashes while disconnected: a reconnect with Last-Event-ID gets both, in order.
     for name in ["second", "third"] {
-        pod.container(name).command(["sh", "-c", "exit 4"]).start().await;
+        pod.container(name)
+            .command(["sh", "-c", "exit 4"])
+            .start()
+            .await;
         report_for(&agent, "feed", name, 0).await;
     }
     let mut again = subscribe(&agent, Some(id)).await;

@@ -441,11 +441,11 @@ async fn runc_set_up_is_never_taken_for_the_workload() {
     let pod = cd.cri().await.run_pod("setup", "default").await;
     let names: Vec<String> = (0..8).map(|i| format!("c{i}")).collect();
     // Started all at once: runc is slowest to exec itself under load.
-    futures_util::future::join_all(names.iter().map(|name| {
-        pod.container(name)
-            .command(["sh", "-c", "exit 1"])
-            .start()
-    }))
+    futures_util::future::join_all(
+        names
+            .iter()
+            .map(|name| pod.container(name).command(["sh", "-c", "exit 1"]).start()),
+    )
     .await;
     for name in &names {
         let r = report_for(&agent, "setup", name).await;

@@ -166,7 +166,10 @@ impl Query {
     pub fn matches(&self, s: &CrashSummary) -> bool {
         self.outcome.is_none_or(|o| o == s.outcome)
             && self.cause.is_none_or(|c| s.cause == Some(c))
-            && self.group.as_ref().is_none_or(|g| s.group_id.as_ref() == Some(g))
+            && self
+                .group
+                .as_ref()
+                .is_none_or(|g| s.group_id.as_ref() == Some(g))
             && self.namespace.as_ref().is_none_or(|n| *n == s.namespace)
             && self.pod.as_ref().is_none_or(|p| s.pod.as_ref() == Some(p))
             && self

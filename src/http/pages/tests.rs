@@ -2,8 +2,8 @@
 
 use super::*;
 use crate::model::Cause;
-use crate::store::Page;
 use crate::model::{Confidence, CrashReport, Diagnosis};
+use crate::store::Page;
 use crate::store::Retention;
 
 fn report(n: u32, cause: Cause) -> CrashReport {
