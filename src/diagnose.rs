@@ -171,6 +171,17 @@ impl<'a> Facts<'a> {
         }
     }
 
+    /// The failing call that explains the exit, the exit itself, and what the program said.
+    fn failure_evidence(&self, field: &str, e: &SyscallEvent) -> Vec<Evidence> {
+        let errno = e.errno.as_deref().unwrap_or_default();
+        let mut evidence = vec![
+            ev(format!("{} = {errno}", call(e)), field),
+            self.exit_evidence(),
+        ];
+        evidence.extend(self.last_output_line());
+        evidence
+    }
+
     /// The last line the workload wrote to stderr (else stdout), as the recorder captured it.
     fn last_output_line(&self) -> Option<Evidence> {
         let out = self.rec?.output.as_ref()?;
@@ -555,11 +566,7 @@ fn exec_failed(f: &Facts) -> Option<Diagnosis> {
     }
     let path = main_arg(e);
     let errno = e.errno.clone().unwrap_or_default();
-    let mut evidence = vec![
-        ev(format!("{} = {errno}", call(e)), &field),
-        f.exit_evidence(),
-    ];
-    evidence.extend(f.last_output_line());
+    let evidence = f.failure_evidence(&field, e);
     Some(diagnosis(
         Cause::ExecFailed,
         if shell_code {
@@ -587,11 +594,7 @@ fn lock_held(f: &Facts) -> Option<Diagnosis> {
     let (field, e) = f.find_failure(is_lock)?;
     let path = fd_path(e.args.first().map(String::as_str).unwrap_or_default());
     let errno = e.errno.clone().unwrap_or_default();
-    let mut evidence = vec![
-        ev(format!("{} = {errno}", call(e)), &field),
-        f.exit_evidence(),
-    ];
-    evidence.extend(f.last_output_line());
+    let evidence = f.failure_evidence(&field, e);
     Some(diagnosis(
         Cause::LockHeld,
         Confidence::High,
@@ -609,11 +612,7 @@ fn address_in_use(f: &Facts) -> Option<Diagnosis> {
     let (field, e) =
         f.find_failure(|e| e.syscall == "bind" && e.errno.as_deref() == Some("EADDRINUSE"))?;
     let addr = main_arg(e);
-    let mut evidence = vec![
-        ev(format!("{} = EADDRINUSE", call(e)), &field),
-        f.exit_evidence(),
-    ];
-    evidence.extend(f.last_output_line());
+    let evidence = f.failure_evidence(&field, e);
     Some(diagnosis(
         Cause::AddressInUse,
         Confidence::High,

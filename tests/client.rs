@@ -13,7 +13,7 @@ use harness::agent::agent_binary;
 use harness::{Agent, Containerd};
 use serde_json::Value;
 
-const REPORT_TIMEOUT: Duration = Duration::from_secs(20);
+use harness::agent::REPORT_TIMEOUT;
 const WIDE: &str = "400";
 
 /// One finished run of the client.
@@ -57,20 +57,6 @@ async fn coroner(args: &[&str]) -> Run {
     coroner_env(args, &[("COLUMNS", WIDE)]).await
 }
 
-async fn report_for(agent: &Agent, pod: &str, container: &str, attempt: u64) -> Value {
-    let (pod, container) = (pod.to_string(), container.to_string());
-    agent
-        .wait_for_report(
-            move |r| {
-                r["kubernetes"]["pod"] == pod.as_str()
-                    && r["kubernetes"]["container"] == container.as_str()
-                    && r["kubernetes"]["attempt"] == attempt
-            },
-            REPORT_TIMEOUT,
-        )
-        .await
-}
-
 fn id_of(report: &Value) -> String {
     report["id"].as_str().expect("report id").to_string()
 }
@@ -103,7 +89,7 @@ async fn an_oom_kill_is_listed_with_its_cause_and_shown_in_every_format() {
         .memory_limit(20 << 20)
         .start()
         .await;
-    let report = report_for(&agent, "gateway", "beam", 0).await;
+    let report = agent.report_for_attempt("gateway", "beam", 0).await;
     let id = id_of(&report);
     let summary = report["diagnosis"]["summary"]
         .as_str()
@@ -319,13 +305,13 @@ async fn two_attempts_of_the_same_crash_are_one_group_of_count_2() {
         .command(["sh", "-c", "exit 3"])
         .start()
         .await;
-    let first = report_for(&agent, "loop", "app", 0).await;
+    let first = agent.report_for_attempt("loop", "app", 0).await;
     pod.container("app")
         .command(["sh", "-c", "exit 3"])
         .attempt(1)
         .start()
         .await;
-    let second = report_for(&agent, "loop", "app", 1).await;
+    let second = agent.report_for_attempt("loop", "app", 1).await;
     let cause = second["diagnosis"]["cause"].as_str().unwrap().to_string();
     assert_eq!(first["diagnosis"]["cause"], cause.as_str());
 
@@ -501,7 +487,7 @@ async fn watch_prints_a_crash_that_happens_after_it_started() {
         0,
         "--count 1 exits 0"
     );
-    let report = report_for(&agent, "checkout", "cart", 0).await;
+    let report = agent.report_for_attempt("checkout", "cart", 0).await;
     let cause = report["diagnosis"]["cause"].as_str().unwrap();
     let fields = cells(&line);
     assert_eq!(

@@ -9,22 +9,7 @@ use harness::{Agent, Containerd, BUSYBOX_IMAGE, PLAIN_NAMESPACE};
 use reqwest::StatusCode;
 use serde_json::Value;
 
-const REPORT_TIMEOUT: Duration = Duration::from_secs(20);
-
-/// The report of the Kubernetes container `name` in pod `pod` (attempt `attempt`).
-async fn report_for(agent: &Agent, pod: &str, name: &str, attempt: u64) -> Value {
-    let (pod, name) = (pod.to_string(), name.to_string());
-    agent
-        .wait_for_report(
-            move |r| {
-                r["kubernetes"]["pod"] == pod.as_str()
-                    && r["kubernetes"]["container"] == name.as_str()
-                    && r["kubernetes"]["attempt"] == attempt
-            },
-            REPORT_TIMEOUT,
-        )
-        .await
-}
+use harness::agent::REPORT_TIMEOUT;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn exit_3_is_reported_as_crashed_with_code_3_and_identity() {
@@ -45,7 +30,7 @@ async fn exit_3_is_reported_as_crashed_with_code_3_and_identity() {
         .start()
         .await;
 
-    let r = report_for(&agent, "checkout", "api", 0).await;
+    let r = agent.report_for_attempt("checkout", "api", 0).await;
     assert_eq!(r["exit"]["code"], 3);
     assert_eq!(r["exit"]["signal"], Value::Null);
     assert_eq!(r["outcome"], "crashed");
@@ -127,7 +112,7 @@ async fn exit_0_is_completed_and_only_listed_when_asked() {
     let agent = Agent::start(&cd).await;
     let pod = cd.cri().await.run_pod("batch", "jobs").await;
     pod.container("once").command(["true"]).start().await;
-    let r = report_for(&agent, "batch", "once", 0).await;
+    let r = agent.report_for_attempt("batch", "once", 0).await;
     assert_eq!(r["outcome"], "completed");
     assert_eq!(r["exit"]["code"], 0);
     let (_, crashed) = agent.get("/api/v1/crashes?namespace=jobs").await;
@@ -159,7 +144,7 @@ async fn oom_kill_under_20mb_limit_reports_peak_at_limit() {
         .memory_limit(limit as i64)
         .start()
         .await;
-    let r = report_for(&agent, "gateway", "beam", 0).await;
+    let r = agent.report_for_attempt("gateway", "beam", 0).await;
     assert_eq!(r["oom"]["killed"], true, "{}", r["oom"]);
     assert!(r["oom"]["kills"].as_u64().unwrap_or(0) >= 1, "{}", r["oom"]);
     assert_eq!(r["exit"]["code"], 137);
@@ -181,10 +166,20 @@ async fn oom_kill_under_20mb_limit_reports_peak_at_limit() {
         "{metrics}"
     );
     assert!(metrics.contains(r#"reason="oom_killed"} 1"#), "{metrics}");
-    assert!(
-        metrics.contains(r#"coroner_events_received_total{topic="task_oom"}"#),
-        "{metrics}"
-    );
+    // containerd's OOM event comes from the shim's own watch on the cgroup and may land after
+    // the exit that the report was written for: give it a moment.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let (_, metrics) = agent.get_text("/metrics").await;
+        if metrics.contains(r#"coroner_events_received_total{topic="task_oom"}"#) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no task_oom event counted: {metrics}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -204,7 +199,7 @@ async fn segfault_on_itself_reports_sigsegv() {
         .command(["sh", "-c", "kill -SEGV $$"])
         .start()
         .await;
-    let r = report_for(&agent, "native", "worker", 0).await;
+    let r = agent.report_for_attempt("native", "worker", 0).await;
     assert_eq!(r["exit"]["signal_name"], "SIGSEGV");
     assert_eq!(r["exit"]["code"], 139);
     assert_eq!(r["oom"]["killed"], false);
@@ -223,7 +218,7 @@ async fn stopped_by_cri_reports_termination_signal_not_oom() {
         .await;
     cri.wait_running(&id, Duration::from_secs(10)).await;
     cri.stop_container(&id, 1).await;
-    let r = report_for(&agent, "web", "nginx", 0).await;
+    let r = agent.report_for_attempt("web", "nginx", 0).await;
     let sig = r["exit"]["signal_name"]
         .as_str()
         .unwrap_or_default()
@@ -242,13 +237,13 @@ async fn crash_loop_second_attempt_is_attempt_1() {
         .command(["sh", "-c", "exit 1"])
         .start()
         .await;
-    let first = report_for(&agent, "loop", "app", 0).await;
+    let first = agent.report_for_attempt("loop", "app", 0).await;
     pod.container("app")
         .command(["sh", "-c", "exit 1"])
         .attempt(1)
         .start()
         .await;
-    let second = report_for(&agent, "loop", "app", 1).await;
+    let second = agent.report_for_attempt("loop", "app", 1).await;
     assert_ne!(first["id"], second["id"]);
     assert_ne!(first["container"]["id"], second["container"]["id"]);
     let (_, list) = agent.get("/api/v1/crashes?pod=loop&container=app").await;
@@ -274,7 +269,7 @@ async fn container_running_before_agent_starts_is_tracked() {
         .await;
     cri.wait_running(&id, Duration::from_secs(10)).await;
     let agent = Agent::start(&cd).await;
-    let r = report_for(&agent, "early", "bird", 0).await;
+    let r = agent.report_for_attempt("early", "bird", 0).await;
     assert_eq!(r["exit"]["code"], 7);
     assert_eq!(r["recovered"], false);
     // Tracked from the reconcile at start-up: limits snapshot and start time are known.
@@ -302,9 +297,9 @@ async fn containerd_restart_does_not_lose_the_next_exit() {
         .command(["sh", "-c", "exit 4"])
         .start()
         .await;
-    let fresh = report_for(&agent, "fresh", "short", 0).await;
+    let fresh = agent.report_for_attempt("fresh", "short", 0).await;
     assert_eq!(fresh["exit"]["code"], 4);
-    let long = report_for(&agent, "survivor", "long", 0).await;
+    let long = agent.report_for_attempt("survivor", "long", 0).await;
     assert_eq!(long["exit"]["code"], 6);
     let (_, metrics) = agent.get_text("/metrics").await;
     let reconnects = metric_value(&metrics, "coroner_containerd_reconnects_total");
@@ -324,7 +319,7 @@ async fn agent_kill9_and_restart_keeps_reports_and_recovers_missed_exit() {
             .command(["sh", "-c", &format!("exit {}", i + 1)])
             .start()
             .await;
-        report_for(&agent, "durable", name, 0).await;
+        agent.report_for_attempt("durable", name, 0).await;
     }
     let before = all_ids(&agent).await;
     assert_eq!(before.len(), 3);
@@ -428,7 +423,7 @@ async fn listing_pages_with_cursor_and_since() {
             .command(["sh", "-c", "exit 2"])
             .start()
             .await;
-        report_for(&agent, "pages", &name, 0).await;
+        agent.report_for_attempt("pages", &name, 0).await;
     }
     let (_, first) = agent.get("/api/v1/crashes?pod=pages&limit=2").await;
     assert_eq!(first["items"].as_array().unwrap().len(), 2);
@@ -513,6 +508,6 @@ async fn agent_started_before_containerd_is_unready_then_reports() {
         .command(["sh", "-c", "exit 5"])
         .start()
         .await;
-    let r = report_for(&agent, "late", "app", 0).await;
+    let r = agent.report_for_attempt("late", "app", 0).await;
     assert_eq!(r["exit"]["code"], 5);
 }

@@ -7,13 +7,12 @@
 
 mod harness;
 
-use std::time::Duration;
 
 use harness::{Agent, Containerd};
 use reqwest::StatusCode;
 use serde_json::Value;
 
-const REPORT_TIMEOUT: Duration = Duration::from_secs(20);
+use harness::agent::REPORT_TIMEOUT;
 
 /// `GET path` with its status, content type and body.
 async fn fetch(agent: &Agent, path: &str) -> (StatusCode, String, String) {

@@ -4,26 +4,12 @@
 
 mod harness;
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use harness::{Agent, Containerd};
 use serde_json::Value;
 
-const REPORT_TIMEOUT: Duration = Duration::from_secs(20);
-
-async fn report_for(agent: &Agent, pod: &str, name: &str, attempt: u64) -> Value {
-    let (pod, name) = (pod.to_string(), name.to_string());
-    agent
-        .wait_for_report(
-            move |r| {
-                r["kubernetes"]["pod"] == pod.as_str()
-                    && r["kubernetes"]["container"] == name.as_str()
-                    && r["kubernetes"]["attempt"] == attempt
-            },
-            REPORT_TIMEOUT,
-        )
-        .await
-}
+use harness::agent::REPORT_TIMEOUT;
 
 fn groups_of(list: &Value, container: &str) -> Vec<Value> {
     list["items"]
@@ -52,7 +38,7 @@ async fn three_attempts_of_a_crash_loop_are_one_group_until_the_cause_changes() 
             .attempt(attempt)
             .start()
             .await;
-        let r = report_for(&agent, "gateway-7d9f8b6c5d-x2x9q", "app", attempt.into()).await;
+        let r = agent.report_for_attempt("gateway-7d9f8b6c5d-x2x9q", "app", attempt.into()).await;
         ids.push(r["id"].as_str().unwrap().to_string());
     }
 
@@ -92,7 +78,7 @@ async fn three_attempts_of_a_crash_loop_are_one_group_until_the_cause_changes() 
         .attempt(3)
         .start()
         .await;
-    report_for(&agent, "gateway-7d9f8b6c5d-x2x9q", "app", 3).await;
+    agent.report_for_attempt("gateway-7d9f8b6c5d-x2x9q", "app", 3).await;
     let (_, list) = agent.get("/api/v1/groups?namespace=edge").await;
     let groups = groups_of(&list, "app");
     assert_eq!(groups.len(), 2, "{list}");
@@ -198,7 +184,7 @@ async fn the_event_stream_delivers_a_new_crash_and_replays_after_a_reconnect() {
             .command(["sh", "-c", "exit 4"])
             .start()
             .await;
-        report_for(&agent, "feed", name, 0).await;
+        agent.report_for_attempt("feed", name, 0).await;
     }
     let mut again = subscribe(&agent, Some(id)).await;
     let replayed = read_crash_events(&mut again, 2).await;

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use harness::{Agent, Containerd};
 use serde_json::Value;
 
-const REPORT_TIMEOUT: Duration = Duration::from_secs(20);
+use harness::agent::REPORT_TIMEOUT;
 /// Upper bound of one schemathesis run; it normally takes well under a minute.
 const SCHEMATHESIS_TIMEOUT: Duration = Duration::from_secs(150);
 

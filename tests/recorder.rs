@@ -3,25 +3,10 @@
 
 mod harness;
 
-use std::time::Duration;
 
-use harness::{Agent, Containerd};
+use harness::{scenarios, Agent, Containerd};
 use serde_json::Value;
 
-const REPORT_TIMEOUT: Duration = Duration::from_secs(20);
-
-async fn report_for(agent: &Agent, pod: &str, name: &str) -> Value {
-    let (pod, name) = (pod.to_string(), name.to_string());
-    agent
-        .wait_for_report(
-            move |r| {
-                r["kubernetes"]["pod"] == pod.as_str()
-                    && r["kubernetes"]["container"] == name.as_str()
-            },
-            REPORT_TIMEOUT,
-        )
-        .await
-}
 
 fn recorder(r: &Value) -> &Value {
     let rec = &r["recorder"];
@@ -65,12 +50,7 @@ async fn setup() -> (Containerd, Agent) {
 #[tokio::test(flavor = "multi_thread")]
 async fn missing_file_shows_openat_enoent_with_path() {
     let (cd, agent) = setup().await;
-    let pod = cd.cri().await.run_pod("reader", "default").await;
-    pod.container("cat")
-        .command(["cat", "/nonexistent"])
-        .start()
-        .await;
-    let r = report_for(&agent, "reader", "cat").await;
+    let r = scenarios::missing_file(&cd, &agent).await;
     let rec = recorder(&r);
     let failing: Vec<&Value> = calls(rec, "flight_recorder", "openat")
         .into_iter()
@@ -101,15 +81,7 @@ async fn missing_file_shows_openat_enoent_with_path() {
 #[tokio::test(flavor = "multi_thread")]
 async fn bind_to_a_held_port_shows_eaddrinuse_with_the_address() {
     let (cd, agent) = setup().await;
-    let port = 20000 + (std::process::id() % 20000);
-    let pod = cd.cri().await.run_pod("gateway", "default").await;
-    let script =
-        format!("httpd -f -p 127.0.0.1:{port} & sleep 0.5; httpd -f -p 127.0.0.1:{port}; exit 1");
-    pod.container("beam")
-        .command(["sh", "-c", &script])
-        .start()
-        .await;
-    let r = report_for(&agent, "gateway", "beam").await;
+    let (r, port) = scenarios::bind_held_port(&cd, &agent).await;
     let rec = recorder(&r);
     let binds: Vec<&Value> = calls(rec, "flight_recorder", "bind")
         .into_iter()
@@ -127,29 +99,7 @@ async fn bind_to_a_held_port_shows_eaddrinuse_with_the_address() {
 #[tokio::test(flavor = "multi_thread")]
 async fn lock_held_by_another_container_shows_flock_eagain_with_path() {
     let (cd, agent) = setup().await;
-    let cri = cd.cri().await;
-    // util-linux flock(1) lives in the bench image (busybox has none).
-    harness::bench_images::import_bench_image(&cd).await;
-    let (flock, image) = (
-        harness::bench_images::FLOCK,
-        harness::bench_images::BENCH_IMAGE,
-    );
-    // Containers of one pod share the sandbox's /dev/shm.
-    let pod = cri.run_pod("mongo", "db").await;
-    let holder = pod
-        .container("holder")
-        .image(image)
-        .command([flock, "-x", "/dev/shm/mongod.lock", "sleep", "30"])
-        .start()
-        .await;
-    cri.wait_running(&holder, Duration::from_secs(10)).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    pod.container("mongod")
-        .image(image)
-        .command([flock, "-n", "-x", "/dev/shm/mongod.lock", "true"])
-        .start()
-        .await;
-    let r = report_for(&agent, "mongo", "mongod").await;
+    let r = scenarios::lock_held(&cd, &agent).await;
     assert_eq!(r["exit"]["code"], 1);
     let rec = recorder(&r);
     let flocks: Vec<&Value> = calls(rec, "flight_recorder", "flock")
@@ -163,18 +113,12 @@ async fn lock_held_by_another_container_shows_flock_eagain_with_path() {
         "the fd is annotated with its path: {}",
         flocks[0]
     );
-    cri.stop_container(&holder, 1).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn exec_of_missing_binary_shows_execve_enoent() {
     let (cd, agent) = setup().await;
-    let pod = cd.cri().await.run_pod("app", "default").await;
-    pod.container("start")
-        .command(["sh", "-c", "/app/bin/start"])
-        .start()
-        .await;
-    let r = report_for(&agent, "app", "start").await;
+    let r = scenarios::exec_missing_binary(&cd, &agent).await;
     assert_eq!(r["exit"]["code"], 127);
     let rec = recorder(&r);
     let execs: Vec<&Value> = calls(rec, "flight_recorder", "execve")
@@ -191,19 +135,7 @@ async fn exec_of_missing_binary_shows_execve_enoent() {
 #[tokio::test(flavor = "multi_thread")]
 async fn fork_loop_under_pids_max_shows_clone_eagain() {
     let (cd, agent) = setup().await;
-    let pod = cd
-        .cri()
-        .await
-        .pod("forker", "default")
-        .pids_limit(12)
-        .run()
-        .await;
-    let script = "i=0; while [ $i -lt 40 ]; do sleep 5 & i=$((i+1)); done; exit 1";
-    pod.container("bomb")
-        .command(["sh", "-c", script])
-        .start()
-        .await;
-    let r = report_for(&agent, "forker", "bomb").await;
+    let r = scenarios::fork_loop_under_pids_max(&cd, &agent).await;
     let rec = recorder(&r);
     let eagain: u64 = ["clone", "clone3", "fork", "vfork"]
         .iter()
@@ -223,24 +155,7 @@ async fn fork_loop_under_pids_max_shows_clone_eagain() {
 #[tokio::test(flavor = "multi_thread")]
 async fn container_killed_from_the_host_names_the_host_sender() {
     let (cd, agent) = setup().await;
-    let cri = cd.cri().await;
-    let pod = cri.run_pod("victim", "default").await;
-    let id = pod
-        .container("sleeper")
-        .command(["sleep", "3600"])
-        .start()
-        .await;
-    cri.wait_running(&id, Duration::from_secs(10)).await;
-    let tasks = cd.ctr("k8s.io", &["tasks", "ls"]);
-    let pid: i32 = tasks
-        .lines()
-        .find(|l| l.starts_with(&id))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("no pid for {id} in:\n{tasks}"));
-    // SAFETY: kill(2) on a pid we just read; SIGKILL to a container process we own.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
-    let r = report_for(&agent, "victim", "sleeper").await;
+    let r = scenarios::killed_from_host(&cd, &agent).await;
     assert_eq!(r["exit"]["signal_name"], "SIGKILL");
     let sig = &recorder(&r)["fatal_signal"];
     assert_eq!(sig["origin"], "host", "{sig}");
@@ -257,7 +172,7 @@ async fn oom_kill_records_the_victim() {
         .memory_limit(20 << 20)
         .start()
         .await;
-    let r = report_for(&agent, "hog", "tail").await;
+    let r = agent.report_for("hog", "tail").await;
     assert_eq!(r["oom"]["killed"], true);
     let victim = &recorder(&r)["oom_victim"];
     assert_eq!(victim["comm"], "tail", "{victim}");
@@ -274,13 +189,7 @@ async fn oom_kill_records_the_victim() {
 #[tokio::test(flavor = "multi_thread")]
 async fn oom_kill_of_init_is_kernel_oom_signal() {
     let (cd, agent) = setup().await;
-    let pod = cd.cri().await.run_pod("hog2", "default").await;
-    pod.container("tail")
-        .command(["tail", "/dev/zero"])
-        .memory_limit(20 << 20)
-        .start()
-        .await;
-    let r = report_for(&agent, "hog2", "tail").await;
+    let r = scenarios::oom_of_init(&cd, &agent).await;
     let rec = recorder(&r);
     assert_eq!(rec["oom_victim"]["was_init"], true, "{}", rec["oom_victim"]);
     assert_eq!(
@@ -299,7 +208,7 @@ async fn container_exiting_within_50ms_has_complete_data() {
         .command(["sh", "-c", "exit 2"])
         .start()
         .await;
-    let r = report_for(&agent, "blink", "fast").await;
+    let r = agent.report_for("blink", "fast").await;
     assert!(
         r["lifecycle"]["runtime_ms"].as_u64().unwrap() < 50,
         "{}",
@@ -345,7 +254,7 @@ async fn stdout_and_stderr_bytes_are_captured() {
         .command(["sh", "-c", script])
         .start()
         .await;
-    let r = report_for(&agent, "talker", "app").await;
+    let r = agent.report_for("talker", "app").await;
     let out = &recorder(&r)["output"];
     assert_eq!(out["captured_by"], "coroner");
     assert!(
@@ -375,7 +284,7 @@ async fn process_tree_with_several_execs_is_in_order() {
         .command(["sh", "-c", "/bin/true; /bin/echo hi; exec /bin/sleep 0.1"])
         .start()
         .await;
-    let r = report_for(&agent, "tree", "init").await;
+    let r = agent.report_for("tree", "init").await;
     let procs = recorder(&r)["processes"].as_array().unwrap();
     let execs: Vec<String> = procs
         .iter()
@@ -420,7 +329,7 @@ async fn disabled_recorder_is_a_visible_degraded_mode() {
         .command(["sh", "-c", "exit 3"])
         .start()
         .await;
-    let r = report_for(&agent, "plain", "c").await;
+    let r = agent.report_for("plain", "c").await;
     assert_eq!(r["exit"]["code"], 3);
     assert_eq!(r["recorder"]["state"], "disabled");
     assert!(
@@ -448,7 +357,7 @@ async fn runc_set_up_is_never_taken_for_the_workload() {
     )
     .await;
     for name in &names {
-        let r = report_for(&agent, "setup", name).await;
+        let r = agent.report_for("setup", name).await;
         let rec = recorder(&r);
         for e in rec["first_failures"].as_array().unwrap() {
             assert!(

@@ -15,7 +15,6 @@ use harness::{Agent, Containerd};
 use reqwest::StatusCode;
 use serde_json::Value;
 
-const REPORT_TIMEOUT: Duration = Duration::from_secs(30);
 const BROWSER_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// What a hostile container writes to stderr (and carries in its argv): if the page ran it, the
@@ -47,8 +46,8 @@ async fn web_pages_show_real_crashes_and_never_run_their_output() {
         .command(["sh", "-c", &script])
         .start()
         .await;
-    let oom = report_for(&agent, "gateway", "beam").await;
-    let hostile = report_for(&agent, "evil", "xss").await;
+    let oom = agent.report_for("gateway", "beam").await;
+    let hostile = agent.report_for("evil", "xss").await;
 
     oom_report_page_shows_the_diagnosis_memory_timeline_syscalls_and_stderr(&browser, &agent, &oom);
     hostile_output_is_shown_as_text_and_never_runs(&browser, &agent, &hostile);
@@ -256,19 +255,6 @@ async fn bad_requests_get_error_pages_naming_the_problem(agent: &Agent) {
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, _) = agent.get_text("/groups/%3Cscript%3E").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-}
-
-async fn report_for(agent: &Agent, pod: &str, name: &str) -> Value {
-    let (pod, name) = (pod.to_string(), name.to_string());
-    agent
-        .wait_for_report(
-            move |r| {
-                r["kubernetes"]["pod"] == pod.as_str()
-                    && r["kubernetes"]["container"] == name.as_str()
-            },
-            REPORT_TIMEOUT,
-        )
-        .await
 }
 
 /// The crash group of a report, from the API's summary.

@@ -24,6 +24,10 @@ const READY_TIMEOUT: Duration = Duration::from_secs(20);
 /// Path of the agent binary: `CORONER_TEST_AGENT_BIN` if set; else the one cargo built for this test or bench
 /// (`CARGO_BIN_EXE_coroner`); else, for examples (which cargo gives no such variable), `coroner`
 /// next to the running executable's directory (`target/<profile>/coroner`).
+/// How long the tests wait for a container's report: exits are reported within milliseconds,
+/// this covers a loaded CI machine starting the container.
+pub const REPORT_TIMEOUT: Duration = Duration::from_secs(20);
+
 pub fn agent_binary() -> PathBuf {
     if let Some(path) = std::env::var_os("CORONER_TEST_AGENT_BIN") {
         return PathBuf::from(path);
@@ -268,6 +272,33 @@ impl Agent {
                 .await
                 .unwrap_or_else(|e| panic!("reading body of GET {url}: {e}")),
         )
+    }
+
+    /// The report of a Kubernetes container (any attempt), waiting up to [`REPORT_TIMEOUT`].
+    pub async fn report_for(&self, pod: &str, container: &str) -> Value {
+        let (pod, container) = (pod.to_string(), container.to_string());
+        self.wait_for_report(
+            move |r| {
+                r["kubernetes"]["pod"] == pod.as_str()
+                    && r["kubernetes"]["container"] == container.as_str()
+            },
+            REPORT_TIMEOUT,
+        )
+        .await
+    }
+
+    /// The report of one restart attempt of a Kubernetes container, as kubelet counts them.
+    pub async fn report_for_attempt(&self, pod: &str, container: &str, attempt: u64) -> Value {
+        let (pod, container) = (pod.to_string(), container.to_string());
+        self.wait_for_report(
+            move |r| {
+                r["kubernetes"]["pod"] == pod.as_str()
+                    && r["kubernetes"]["container"] == container.as_str()
+                    && r["kubernetes"]["attempt"] == attempt
+            },
+            REPORT_TIMEOUT,
+        )
+        .await
     }
 
     /// Polls `GET /api/v1/crashes?outcome=all` (following `next_cursor`) and each new report's

@@ -16,6 +16,7 @@ pub mod host;
 pub mod images;
 pub mod kube;
 pub mod plain;
+pub mod scenarios;
 
 #[allow(unused_imports)] // re-exports: each test binary uses a subset
 pub use agent::{Agent, AgentBuilder};
