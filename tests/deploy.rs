@@ -281,6 +281,32 @@ async fn crash_a_container(cri: &Cri) -> String {
         .await
 }
 
+/// Crashes a container and returns its report; again (up to 3 times) while the report only
+/// lacks its usage because the cgroup was gone. The agent reads usage the moment the exit event
+/// arrives, 5-25 ms before the runtime removes the cgroup; on a loaded 2-core machine the
+/// containerized agent can miss that window, which the report then says (`cgroup_gone`). These
+/// tests are about what the pod's settings allow, not that race.
+async fn crash_report_with_figures(cri: &Cri, agent: &AgentPod) -> Value {
+    let mut r = Value::Null;
+    for attempt in 1..=3 {
+        let crashed = crash_a_container(cri).await;
+        r = agent
+            .wait_report(|r| r["container"]["id"] == crashed.as_str())
+            .await;
+        let errors = r["collection_errors"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if errors.is_empty() || errors.iter().any(|e| e["stage"] != "cgroup_gone") {
+            return r;
+        }
+        eprintln!(
+            "[deploy] attempt {attempt}: the cgroup was gone before the agent read it; again"
+        );
+    }
+    r
+}
+
 /// `/proc/<pid>/status` field (`CapEff`, `NoNewPrivs`, ...).
 fn proc_status(pid: u32, field: &str) -> String {
     let status = fs::read_to_string(format!("/proc/{pid}/status")).expect("reading /proc status");
@@ -564,10 +590,7 @@ async fn daemonset_pod_runs_its_image_under_containerd_and_reports_a_crash_with_
         .any(|o| o == "ro");
     assert_eq!(root_ro, sc["readOnlyRootFilesystem"] == true, "{root}");
 
-    let crashed = crash_a_container(&cri).await;
-    let r = agent
-        .wait_report(|r| r["container"]["id"] == crashed.as_str())
-        .await;
+    let r = crash_report_with_figures(&cri, &agent).await;
     eprintln!("[deploy] report: {r}");
     assert_eq!(r["exit"]["code"], 3);
     assert_eq!(r["outcome"], "crashed");
@@ -686,10 +709,7 @@ async fn without_added_capabilities_exits_are_reported_and_the_recorder_says_it_
     let pid = cri.container_pid(&agent.container_id).await;
     assert_eq!(proc_status(pid, "CapEff"), "0000000000000000");
 
-    let crashed = crash_a_container(&cri).await;
-    let r = agent
-        .wait_report(|r| r["container"]["id"] == crashed.as_str())
-        .await;
+    let r = crash_report_with_figures(&cri, &agent).await;
     assert_eq!(r["exit"]["code"], 3);
     assert_eq!(r["collection_errors"], serde_json::json!([]));
     assert!(r["cgroup"]["usage"]["memory_peak_bytes"]
