@@ -6,7 +6,7 @@
 mod error;
 mod events;
 pub mod openapi;
-mod pages;
+pub mod pages;
 
 pub use error::ApiError;
 

@@ -13,6 +13,9 @@ mod list;
 mod report;
 mod units;
 
+/// The HTML of a report page (`/crashes/{id}`), also timed by `benches/diagnose_render.rs`.
+pub use report::render as report_html;
+
 use std::sync::Arc;
 
 use axum::extract::{Path, RawQuery, State};
