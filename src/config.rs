@@ -131,6 +131,14 @@ pub struct CrashesArgs {
     #[arg(long, value_enum, default_value_t = OutcomeFilter::Crashed)]
     pub outcome: OutcomeFilter,
 
+    /// Diagnosed cause (`oom_killed`, `crashed`, `killed`, `exec_failed`, ...; the agent checks it).
+    #[arg(long)]
+    pub cause: Option<String>,
+
+    /// Crash-loop group id (from `coroner groups -o json` or a report's `group_id`).
+    #[arg(long)]
+    pub group: Option<String>,
+
     /// Only exits at or after this time: RFC 3339 (`2026-11-22T10:00:00Z`) or a duration before
     /// now (`30m`, `1h`, `2d`, `1h30m`).
     #[arg(long, value_parser = parse_since)]

@@ -125,6 +125,14 @@ async fn an_oom_kill_is_listed_with_its_cause_and_shown_in_every_format() {
         "{}",
         list.stdout
     );
+    // The cause filter reaches the agent: the OOM kill is all there is of it, and no crash is
+    // `completed`.
+    let ooms = coroner(&["crashes", "--cause", "oom_killed", "--url", &url]).await;
+    assert_eq!(ooms.code, 0, "{ooms:?}");
+    assert!(ooms.stdout.contains(&id), "{}", ooms.stdout);
+    let none = coroner(&["crashes", "--cause", "completed", "--url", &url]).await;
+    assert_eq!(none.code, 0, "{none:?}");
+    assert!(!none.stdout.contains(&id), "{}", none.stdout);
     assert!(
         row[0].ends_with('s') || row[0].ends_with('m'),
         "age {}",

@@ -65,6 +65,8 @@ pub(super) async fn crashes(
     push(&mut query, "namespace", &a.namespace);
     push(&mut query, "pod", &a.pod);
     push(&mut query, "container", &a.container);
+    push(&mut query, "cause", &a.cause);
+    push(&mut query, "group", &a.group);
     if let Some(since) = a.since {
         let t = since.resolve(Utc::now());
         query.push(("since", t.to_rfc3339_opts(SecondsFormat::AutoSi, true)));

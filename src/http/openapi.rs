@@ -280,6 +280,12 @@ fn paths(s: &Schemas) -> Map<String, Value> {
                 "default": "crashed",
             }),
         ),
+        query("cause", "Probable cause of the crash.", json!(s.cause)),
+        query(
+            "group",
+            "Crash-loop group id (a summary's `group_id`).",
+            json!({ "type": "string", "pattern": "^[0-9a-fA-F]+$", "maxLength": 64 }),
+        ),
         since(),
         limit("Page size (default 100)."),
         query(
@@ -303,7 +309,7 @@ fn paths(s: &Schemas) -> Map<String, Value> {
             "RFC 3339 time; only groups seen at or after it.",
             json!({ "type": "string", "format": "date-time" }),
         ),
-        limit("At most this many groups (default: all)."),
+        limit("At most this many groups (default 100)."),
     ]);
 
     let errors = json!({
