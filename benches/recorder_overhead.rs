@@ -1,11 +1,17 @@
 //! Bench: what coroner's syscall flight recorder costs the containers it watches.
 //!
-//! Two workloads run as CRI containers of the bench image (`tests/harness/bench_images.rs`):
+//! Three workloads run as CRI containers. Of the bench image (`tests/harness/bench_images.rs`):
 //! `dd if=/dev/zero of=/dev/null bs=1 count=1000000` (2M trivial syscalls: the per-syscall cost)
-//! and a realistic one, `tar xf /data/workload.tar` of 2000 small files (~5 MB) into the pod's
-//! `/dev/shm` tmpfs. A container runs its workload several times (dd 5x, tar 25x, each extraction
-//! into a fresh directory; under strace 1x and 3x) and counts the least disturbed run. Each
-//! workload runs in four modes, interleaved round by round to cancel drift: untraced; with the
+//! and `tar xf /data/workload.tar` of 2000 small files (~5 MB) into the pod's `/dev/shm` tmpfs
+//! (realistic, but about as syscall-dense as real work gets). Of the Erlang image
+//! (`tests/harness/erlang_image.rs`, Debian bookworm's `erlang-base` in an mmdebstrap root
+//! filesystem): `erl -noshell -eval ...`, the case coroner was started for (a BEAM gateway):
+//! boot the VM, start `sasl`, serve 200 loopback TCP connections of 10 echoed 1 KiB messages
+//! each, `halt()`: about 0.5 s of CPU and 50k syscalls (13k of them the bare boot's, a tenth
+//! `sched_yield` from the schedulers' default busy-waiting, as in production). A container runs its
+//! workload several times (dd 5x, tar 25x, each extraction into a fresh directory, erlang 10x;
+//! under strace 1x, 3x and 3x) and counts the least disturbed run. Each workload runs in four
+//! modes, interleaved round by round to cancel drift: untraced; with the
 //! minimal per-CPU syscall counter (`MinimalCounter`, the floor any tracer pays); with coroner's
 //! recorder (`Recorder::load` with the syscall data-spec table, plus an event reader thread: the
 //! kernel work the agent causes); and under `strace -f -c` inside the container. Prints the
@@ -25,9 +31,12 @@
 //! its cost to every mode, untraced included. Before each run the bench waits (up to 60 s, 300 s
 //! in all) for no foreign tracing link to be attached, and marks runs that had one.
 //!
-//! `cargo bench --bench recorder_overhead` (root, the packages of `scripts/install-deps.sh`):
-//! 3 rounds, full counts. Without `--bench` (`cargo test --all-targets`): 1 round, small counts,
-//! no waiting, a smoke check that the bench still works.
+//! `cargo bench --bench recorder_overhead` (root, the packages of `scripts/install-deps.sh`, a
+//! Debian mirror the first time: building the Erlang image takes about a minute, then it is
+//! cached under `target/`): 3 rounds, full counts, all three workloads. Without `--bench`
+//! (`cargo test --all-targets`): 1 round, small counts, no waiting, dd and tar only (CI must not
+//! need mmdebstrap or a mirror), a smoke check that the bench still works; it prints that the
+//! Erlang workload was not run.
 
 #[path = "../tests/harness/mod.rs"]
 mod harness;
@@ -42,6 +51,7 @@ use coroner::bpf::raw::Arch;
 use harness::bench_images::{
     bench_image, import_bench_image, BENCH_IMAGE, STRACE, WORKLOAD_FILES, WORKLOAD_TAR,
 };
+use harness::erlang_image::{self, erlang_image, import_erlang_image, ERLANG_IMAGE};
 use harness::{Containerd, Cri, Pod};
 use libbpf_rs::query::{LinkInfoIter, LinkTypeInfo, ProgInfoIter};
 
@@ -53,6 +63,8 @@ struct Params {
     dd_repeats: usize,
     /// Extractions per tar container; the container's figure is the least disturbed of them.
     tar_iterations: usize,
+    /// VM boots per Erlang container; `None`: the Erlang workload is not run.
+    erlang_iterations: Option<usize>,
     /// How long to wait before a run for other processes' tracing BPF programs to go away, and
     /// in all.
     foreign_wait: Duration,
@@ -67,6 +79,7 @@ fn params() -> Params {
             dd_count: 1_000_000,
             dd_repeats: 5,
             tar_iterations: 25,
+            erlang_iterations: Some(10),
             foreign_wait: Duration::from_secs(60),
             foreign_wait_budget: Duration::from_secs(300),
         }
@@ -76,6 +89,7 @@ fn params() -> Params {
             dd_count: 20_000,
             dd_repeats: 1,
             tar_iterations: 1,
+            erlang_iterations: None,
             foreign_wait: Duration::ZERO,
             foreign_wait_budget: Duration::ZERO,
         }
@@ -86,6 +100,7 @@ fn params() -> Params {
 enum Workload {
     Dd,
     Tar,
+    Erlang,
 }
 
 impl fmt::Display for Workload {
@@ -93,6 +108,7 @@ impl fmt::Display for Workload {
         f.write_str(match self {
             Workload::Dd => "dd",
             Workload::Tar => "tar",
+            Workload::Erlang => "erlang",
         })
     }
 }
@@ -116,7 +132,31 @@ impl fmt::Display for Mode {
     }
 }
 
-const WORKLOADS: [Workload; 2] = [Workload::Dd, Workload::Tar];
+impl Params {
+    fn workloads(&self) -> Vec<Workload> {
+        let mut w = vec![Workload::Dd, Workload::Tar];
+        if self.erlang_iterations.is_some() {
+            w.push(Workload::Erlang);
+        }
+        w
+    }
+}
+
+/// What the Erlang workload's VM evaluates: the start of a small gateway. No quotes of either
+/// kind: it sits in single quotes in the shell script.
+const ERLANG_EVAL: &str = "{ok, _} = application:ensure_all_started(sasl), \
+{ok, L} = gen_tcp:listen(0, [binary, {packet, 4}, {active, false}, {reuseaddr, true}, {ip, {127,0,0,1}}]), \
+{ok, Port} = inet:port(L), \
+Echo = fun E(S) -> case gen_tcp:recv(S, 0) of {ok, B} -> ok = gen_tcp:send(S, B), E(S); {error, closed} -> ok end end, \
+Accept = fun A() -> {ok, S} = gen_tcp:accept(L), W = spawn(fun() -> receive go -> Echo(S) end end), \
+ok = gen_tcp:controlling_process(S, W), W ! go, A() end, \
+spawn(Accept), \
+Msg = binary:copy(<<120>>, 1024), \
+Client = fun(_) -> {ok, C} = gen_tcp:connect({127,0,0,1}, Port, [binary, {packet, 4}, {active, false}]), \
+[begin ok = gen_tcp:send(C, Msg), {ok, Msg} = gen_tcp:recv(C, 0) end || _ <- lists:seq(1, 10)], \
+ok = gen_tcp:close(C) end, \
+lists:foreach(Client, lists:seq(1, 200)), \
+halt().";
 const MODES: [Mode; 4] = [Mode::Untraced, Mode::Minimal, Mode::Coroner, Mode::Strace];
 
 /// The BPF side of a mode, held while its container runs. Field order is drop order: the event
@@ -186,8 +226,12 @@ echo "BENCH_CPU_SOURCE $CG"
 /// counter, echoing `BENCH_TIME <t0> <t1> <cpu0> <cpu1>` per timed command; under strace also
 /// `BENCH_SYSCALLS <n>` (strace -c's total for the workload's processes); `BENCH_DONE` last.
 fn script(workload: Workload, mode: Mode, p: &Params) -> String {
+    let strace = match workload {
+        Workload::Dd | Workload::Tar => STRACE,
+        Workload::Erlang => erlang_image::STRACE,
+    };
     let tracer = match mode {
-        Mode::Strace => format!("{STRACE} -f -c -o /tmp/strace.out "),
+        Mode::Strace => format!("{strace} -f -c -o /tmp/strace.out "),
         _ => String::new(),
     };
     let count = match mode {
@@ -205,11 +249,14 @@ fn script(workload: Workload, mode: Mode, p: &Params) -> String {
         )
     };
     // strace's runs are only there for scale: a few are enough (a dd under strace takes a minute).
+    let erlang = p.erlang_iterations.unwrap_or(1);
     let reps = match (workload, mode) {
         (Workload::Dd, Mode::Strace) => 1,
         (Workload::Dd, _) => p.dd_repeats,
         (Workload::Tar, Mode::Strace) => p.tar_iterations.min(3),
         (Workload::Tar, _) => p.tar_iterations,
+        (Workload::Erlang, Mode::Strace) => erlang.min(3),
+        (Workload::Erlang, _) => erlang,
     };
     let command = match workload {
         Workload::Dd => format!(
@@ -217,8 +264,11 @@ fn script(workload: Workload, mode: Mode, p: &Params) -> String {
             n = p.dd_count
         ),
         Workload::Tar => format!("{tracer}tar xf {WORKLOAD_TAR} -C $d || exit 11"),
+        Workload::Erlang => format!("{tracer}erl -noshell -eval '{ERLANG_EVAL}' || exit 13"),
     };
     // Tar extracts into a fresh directory of the pod's /dev/shm tmpfs each time, removed untimed.
+    // The Erlang image's shell is busybox's too (Debian's dash has no $EPOCHREALTIME), which
+    // runs its own rm, mkdir and awk applets before any of Debian's.
     let body = format!(
         "i=0\n\
          while [ $i -lt {reps} ]; do\n\
@@ -310,10 +360,19 @@ async fn run_one(
     mode: Mode,
     p: &Params,
 ) -> RunResult {
+    let (image, shell) = match workload {
+        Workload::Dd | Workload::Tar => (BENCH_IMAGE, "sh"),
+        Workload::Erlang => (ERLANG_IMAGE, erlang_image::BUSYBOX),
+    };
+    let script = script(workload, mode, p);
+    let command: Vec<&str> = match workload {
+        Workload::Erlang => vec![shell, "sh", "-c", &script],
+        _ => vec![shell, "-c", &script],
+    };
     let id = pod
         .container(name)
-        .image(BENCH_IMAGE)
-        .command(["sh", "-c", &script(workload, mode, p)])
+        .image(image)
+        .command(command)
         .start()
         .await;
     let status = cri.wait_exited(&id, Duration::from_secs(1800)).await;
@@ -435,9 +494,31 @@ struct Figures {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let p = params();
+    let workloads = p.workloads();
     let t_start = Instant::now();
     let cd = Containerd::start().await;
     import_bench_image(&cd).await;
+    if p.erlang_iterations.is_some() {
+        let t0 = Instant::now();
+        import_erlang_image(&cd).await;
+        let image = erlang_image();
+        let built = match image.built_in {
+            Some(d) => format!(
+                "built in {:.1} s (mmdebstrap, layer, layout)",
+                d.as_secs_f64()
+            ),
+            None => "cached".to_string(),
+        };
+        println!(
+            "erlang image: {} ({}; {} MiB layer, {}), ready and imported in {:.1} s; {}",
+            image.dir.display(),
+            image.versions.join(", "),
+            image.layer_bytes / (1024 * 1024),
+            built,
+            t0.elapsed().as_secs_f64(),
+            image.manifest_digest
+        );
+    }
     let cri = cd.cri().await;
     let pod = cri.run_pod("overhead", "bench").await;
 
@@ -450,6 +531,15 @@ async fn main() {
         p.tar_iterations,
         p.tar_iterations.min(3)
     );
+    match p.erlang_iterations {
+        Some(n) => println!(
+            "erlang: erl -noshell -eval (boot, sasl, 200 loopback TCP connections x 10 echoes of 1 KiB, halt) x{n} per container (x{} under strace)",
+            n.min(3)
+        ),
+        None => println!(
+            "erlang: not run (smoke mode; `cargo bench --bench recorder_overhead` runs it, building the mmdebstrap image once)"
+        ),
+    }
     println!(
         "timing: inside the container, wall = busybox sh $EPOCHREALTIME (1 us), cpu = the container cgroup's CPU counter (ns), both read right around the workload command"
     );
@@ -481,7 +571,7 @@ async fn main() {
     let mut runs = 0;
     let mut budget = p.foreign_wait_budget;
     for round in 0..p.rounds {
-        for workload in WORKLOADS {
+        for &workload in &workloads {
             for mode in MODES {
                 let name = format!("{workload}-{mode}-r{round}");
                 let foreign_before = wait_for_no_foreign_tracers(p.foreign_wait, &mut budget).await;
@@ -549,12 +639,12 @@ async fn main() {
             .map(|v| median(v)),
     };
     println!();
-    for workload in WORKLOADS {
+    for &workload in &workloads {
         let base = fig(workload, Mode::Untraced);
         let n = syscalls.get(&workload).copied();
         for mode in MODES {
             let f = fig(workload, mode);
-            let mut line = format!("{workload:<4} {mode:<9} median wall {:.6} s", f.wall);
+            let mut line = format!("{workload:<6} {mode:<9} median wall {:.6} s", f.wall);
             if let Some(c) = f.cpu {
                 line.push_str(&format!(" cpu {c:.6} s"));
             }
@@ -607,7 +697,7 @@ async fn main() {
     }
 
     // Headline figures from CPU time when every run had it (see the module docs), else wall time.
-    let use_cpu = WORKLOADS
+    let use_cpu = workloads
         .iter()
         .all(|&w| MODES.iter().all(|&m| fig(w, m).cpu.is_some()));
     let basis = if use_cpu { "cpu" } else { "wall" };
@@ -634,12 +724,35 @@ async fn main() {
         pct(Workload::Tar, Mode::Coroner, false),
         pct(Workload::Tar, Mode::Minimal, false)
     );
+    if workloads.contains(&Workload::Erlang) {
+        println!(
+            "realistic_overhead coroner = {:.1}% (target < 3%)  [erlang, {basis} time; minimal {:.1}%, erlang added_cost_ratio coroner/minimal {:.2}; wall clock: coroner {:.1}%, minimal {:.1}%]",
+            pct(Workload::Erlang, Mode::Coroner, use_cpu),
+            pct(Workload::Erlang, Mode::Minimal, use_cpu),
+            ratio(Workload::Erlang, Mode::Coroner, use_cpu),
+            pct(Workload::Erlang, Mode::Coroner, false),
+            pct(Workload::Erlang, Mode::Minimal, false)
+        );
+    }
+    let slows: Vec<String> = workloads
+        .iter()
+        .map(|&w| {
+            format!(
+                "{w} x{:.1}",
+                pick(fig(w, Mode::Strace), use_cpu) / pick(fig(w, Mode::Untraced), use_cpu)
+            )
+        })
+        .collect();
     println!(
-        "for scale: added_cost_ratio strace/minimal = {:.0}; realistic_overhead strace = {:.0}%; strace slows dd x{:.1}, tar x{:.1} ({basis} time)",
+        "for scale: added_cost_ratio strace/minimal = {:.0}; realistic_overhead strace = {:.0}% (tar){}; strace slows {} ({basis} time)",
         ratio(Workload::Dd, Mode::Strace, use_cpu),
         pct(Workload::Tar, Mode::Strace, use_cpu),
-        pick(fig(Workload::Dd, Mode::Strace), use_cpu) / pick(fig(Workload::Dd, Mode::Untraced), use_cpu),
-        pick(fig(Workload::Tar, Mode::Strace), use_cpu) / pick(fig(Workload::Tar, Mode::Untraced), use_cpu)
+        if workloads.contains(&Workload::Erlang) {
+            format!(", {:.0}% (erlang)", pct(Workload::Erlang, Mode::Strace, use_cpu))
+        } else {
+            String::new()
+        },
+        slows.join(", ")
     );
     if contaminated > 0 {
         println!(
@@ -648,7 +761,7 @@ async fn main() {
     }
     println!("recorder_overhead: done in {:.1?}", t_start.elapsed());
 
-    for workload in WORKLOADS {
+    for &workload in &workloads {
         for mode in MODES {
             assert!(
                 fig(workload, mode).wall > 0.0,

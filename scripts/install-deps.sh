@@ -7,6 +7,8 @@
 #   clang libelf-dev zlib1g-dev pkg-config bpftool
 #                            the eBPF recorder's build (clang for *.bpf.c, libbpf's link deps)
 #   busybox-static           the root filesystem of the test images (no registry needed)
+#   mmdebstrap               the Debian root filesystem of the Erlang image that only the full
+#                            `cargo bench --bench recorder_overhead` builds (and a mirror then)
 #   tar                      builds those images (deterministic layer tars)
 #   make                     libbpf-sys builds its vendored libbpf with it
 #   buildah                  builds the agent's container image from the Containerfile (tests/deploy.rs)
@@ -22,7 +24,7 @@
 # the tests only ever talk to the private daemons they start themselves.
 set -euo pipefail
 
-PACKAGES=(containerd runc protobuf-compiler clang libelf-dev zlib1g-dev pkg-config bpftool busybox-static tar strace make buildah python3-yaml chromium)
+PACKAGES=(containerd runc protobuf-compiler clang libelf-dev zlib1g-dev pkg-config bpftool busybox-static mmdebstrap tar strace make buildah python3-yaml chromium)
 
 if [ "$(id -u)" -ne 0 ]; then
     echo "install-deps.sh: must run as root (the tests run containerd and runc): sudo $0" >&2
@@ -62,7 +64,7 @@ else
     apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
-for tool in containerd ctr runc protoc clang bpftool busybox tar buildah chromium; do
+for tool in containerd ctr runc protoc clang bpftool busybox mmdebstrap tar buildah chromium; do
     if ! command -v "$tool" >/dev/null 2>&1; then
         echo "install-deps.sh: $tool still not on PATH after installing" >&2
         exit 1

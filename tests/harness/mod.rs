@@ -12,6 +12,7 @@ pub mod agent;
 pub mod bench_images;
 pub mod containerd;
 pub mod cri;
+pub mod erlang_image;
 pub mod host;
 pub mod images;
 pub mod kube;
