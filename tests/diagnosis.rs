@@ -9,7 +9,6 @@ mod harness;
 use harness::{scenarios, Agent, Containerd};
 use serde_json::Value;
 
-
 async fn setup() -> (Containerd, Agent) {
     let cd = Containerd::start().await;
     let agent = Agent::start(&cd).await;

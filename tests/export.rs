@@ -7,7 +7,6 @@
 
 mod harness;
 
-
 use harness::{Agent, Containerd};
 use reqwest::StatusCode;
 use serde_json::Value;

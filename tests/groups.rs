@@ -38,7 +38,9 @@ async fn three_attempts_of_a_crash_loop_are_one_group_until_the_cause_changes() 
             .attempt(attempt)
             .start()
             .await;
-        let r = agent.report_for_attempt("gateway-7d9f8b6c5d-x2x9q", "app", attempt.into()).await;
+        let r = agent
+            .report_for_attempt("gateway-7d9f8b6c5d-x2x9q", "app", attempt.into())
+            .await;
         ids.push(r["id"].as_str().unwrap().to_string());
     }
 
@@ -78,7 +80,9 @@ async fn three_attempts_of_a_crash_loop_are_one_group_until_the_cause_changes() 
         .attempt(3)
         .start()
         .await;
-    agent.report_for_attempt("gateway-7d9f8b6c5d-x2x9q", "app", 3).await;
+    agent
+        .report_for_attempt("gateway-7d9f8b6c5d-x2x9q", "app", 3)
+        .await;
     let (_, list) = agent.get("/api/v1/groups?namespace=edge").await;
     let groups = groups_of(&list, "app");
     assert_eq!(groups.len(), 2, "{list}");

@@ -3,10 +3,8 @@
 
 mod harness;
 
-
 use harness::{scenarios, Agent, Containerd};
 use serde_json::Value;
-
 
 fn recorder(r: &Value) -> &Value {
     let rec = &r["recorder"];
