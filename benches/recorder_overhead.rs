@@ -33,7 +33,9 @@
 //!
 //! `cargo bench --bench recorder_overhead` (root, the packages of `scripts/install-deps.sh`, a
 //! Debian mirror the first time: building the Erlang image takes about a minute, then it is
-//! cached under `target/`): 3 rounds, full counts, all three workloads. Without `--bench`
+//! cached under `target/`): 3 rounds (`CORONER_BENCH_ROUNDS=N` for more), full counts, all three
+//! workloads; besides the medians it prints each mode's overhead paired within a round (the
+//! modes of one round run back to back), which cancels drift between rounds. Without `--bench`
 //! (`cargo test --all-targets`): 1 round, small counts, no waiting, dd and tar only (CI must not
 //! need mmdebstrap or a mirror), a smoke check that the bench still works; it prints that the
 //! Erlang workload was not run.
@@ -72,10 +74,20 @@ struct Params {
 }
 
 /// `cargo bench` passes `--bench`; `cargo test --all-targets` runs this binary without it.
+/// `CORONER_BENCH_ROUNDS` sets the number of rounds of a full run (default 3).
 fn params() -> Params {
     if std::env::args().any(|a| a == "--bench") {
+        let rounds = std::env::var("CORONER_BENCH_ROUNDS")
+            .ok()
+            .map(|v| {
+                v.parse()
+                    .ok()
+                    .filter(|n| *n >= 1)
+                    .unwrap_or_else(|| panic!("CORONER_BENCH_ROUNDS={v:?}: a whole number >= 1"))
+            })
+            .unwrap_or(3);
         Params {
-            rounds: 3,
+            rounds,
             dd_count: 1_000_000,
             dd_repeats: 5,
             tar_iterations: 25,
@@ -694,6 +706,38 @@ async fn main() {
             }
             println!("{line}");
         }
+    }
+
+    // Paired within each round: modes of one round ran back to back, so their ratio cancels the
+    // drift between rounds that the medians above still carry.
+    println!();
+    for &workload in &workloads {
+        let Some(base) = cpus.get(&(workload, Mode::Untraced)) else {
+            continue;
+        };
+        let mut line = format!("{workload:<6} paired per-round cpu overhead vs untraced:");
+        for mode in [Mode::Minimal, Mode::Coroner] {
+            let Some(v) = cpus
+                .get(&(workload, mode))
+                .filter(|v| v.len() == base.len())
+            else {
+                continue;
+            };
+            let per_round: Vec<f64> = v
+                .iter()
+                .zip(base)
+                .map(|(c, b)| (c / b - 1.0) * 100.0)
+                .collect();
+            let max = per_round.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            line.push_str(&format!(
+                "  {mode} median {:+.1}% (rounds {:+.1}..{:+.1}%, n={})",
+                median(&per_round),
+                minimum(&per_round),
+                max,
+                per_round.len()
+            ));
+        }
+        println!("{line}");
     }
 
     // Headline figures from CPU time when every run had it (see the module docs), else wall time.
