@@ -140,23 +140,7 @@ pub fn erlang_image() -> &'static ErlangImage {
 pub async fn import_erlang_image(cd: &Containerd) {
     let socket = cd.socket().to_path_buf();
     tokio::task::spawn_blocking(move || {
-        let archive = &erlang_image().archive;
-        let out = Command::new("ctr")
-            .arg("--address")
-            .arg(&socket)
-            .args(["--namespace", K8S_NAMESPACE, "images", "import"])
-            .arg(archive)
-            .output()
-            .unwrap_or_else(|e| {
-                panic!("running ctr (is containerd installed? scripts/install-deps.sh): {e}")
-            });
-        assert!(
-            out.status.success(),
-            "ctr images import {} into {K8S_NAMESPACE} failed ({}): {}",
-            archive.display(),
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
+        super::images::import_archive(&socket, K8S_NAMESPACE, &erlang_image().archive)
     })
     .await
     .expect("importing the Erlang image");

@@ -72,7 +72,12 @@ pub fn test_images() -> &'static TestImages {
 /// Imports the test images into `namespace` of the containerd listening on `socket` (unpacked for
 /// the default snapshotter, so CRI and `ctr run` can use them at once).
 pub fn import(socket: &Path, namespace: &str) {
-    let archive = &test_images().archive;
+    import_archive(socket, namespace, &test_images().archive);
+}
+
+/// `ctr images import` of an OCI layout archive into `namespace` of the containerd on `socket`;
+/// panics with ctr's error.
+pub fn import_archive(socket: &Path, namespace: &str, archive: &Path) {
     let out = Command::new("ctr")
         .arg("--address")
         .arg(socket)
