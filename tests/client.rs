@@ -83,13 +83,7 @@ async fn an_oom_kill_is_listed_with_its_cause_and_shown_in_every_format() {
     let cd = Containerd::start().await;
     let agent = Agent::start(&cd).await;
     let url = agent.base_url();
-    let pod = cd.cri().await.run_pod("gateway", "edge").await;
-    pod.container("beam")
-        .command(["tail", "/dev/zero"])
-        .memory_limit(20 << 20)
-        .start()
-        .await;
-    let report = agent.report_for_attempt("gateway", "beam", 0).await;
+    let report = harness::scenarios::oom_of_init(&cd, &agent).await;
     let id = id_of(&report);
     let summary = report["diagnosis"]["summary"]
         .as_str()

@@ -52,18 +52,7 @@ fn words(s: &str) -> String {
 async fn oom_kill_exports_a_postmortem_in_markdown_and_text() {
     let cd = Containerd::start().await;
     let agent = Agent::start(&cd).await;
-    let pod = cd.cri().await.run_pod("gateway", "edge").await;
-    pod.container("beam")
-        .command(["tail", "/dev/zero"])
-        .memory_limit(20 << 20)
-        .start()
-        .await;
-    let report = agent
-        .wait_for_report(
-            |r| r["kubernetes"]["pod"] == "gateway" && r["kubernetes"]["container"] == "beam",
-            REPORT_TIMEOUT,
-        )
-        .await;
+    let report = harness::scenarios::oom_of_init(&cd, &agent).await;
     let id = report["id"].as_str().unwrap();
     assert_eq!(report["diagnosis"]["cause"], "oom_killed", "{report}");
     let summary = report["diagnosis"]["summary"].as_str().unwrap();

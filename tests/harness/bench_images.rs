@@ -9,7 +9,7 @@
 //! mtime 0, and the workload tarball's contents come from a fixed-seed generator, not the host.
 
 use std::fs;
-use std::os::unix::fs::{symlink, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
@@ -20,7 +20,8 @@ use sha2::{Digest, Sha256};
 
 use super::containerd::{Containerd, K8S_NAMESPACE};
 use super::images::{
-    cache_root, deterministic_tar, finish_layout, set_dir_modes, write_blob, write_image,
+    build_cached, busybox_rootfs, cache_root, deterministic_tar, finish_layout, set_dir_modes,
+    write_blob, write_image,
 };
 
 /// Reference of the benchmark image.
@@ -37,7 +38,7 @@ pub const STRACE: &str = "/usr/bin/strace";
 pub const WORKLOAD_FILES: usize = 2000;
 
 /// Bump when the image contents or layout produced here change, to invalidate the cache.
-const LAYOUT_VERSION: &str = "bench-v3";
+const LAYOUT_VERSION: &str = "bench-v4";
 const BUSYBOX_BINARY: &str = "/bin/busybox";
 /// Directories of the workload tarball; files are spread evenly over them.
 const WORKLOAD_DIRS: usize = 50;
@@ -194,19 +195,19 @@ fn load(dir: &Path) -> Option<BenchImage> {
 /// Builds the layout in a scratch directory next to `dest` and renames it into place, so
 /// concurrent binaries never see a half-written cache (the loser of the race discards its copy).
 fn build_into(dest: &Path, inputs: &[(PathBuf, String)]) {
-    let parent = dest.parent().expect("cache dir has a parent");
-    fs::create_dir_all(parent).unwrap_or_else(|e| panic!("creating {}: {e}", parent.display()));
-    let scratch = tempfile::Builder::new()
-        .prefix(".building-bench-")
-        .tempdir_in(parent)
-        .unwrap_or_else(|e| panic!("creating a scratch dir in {}: {e}", parent.display()));
-    let out = scratch.path().join("out");
-    fs::create_dir(&out).expect("creating out dir");
+    build_cached(
+        dest,
+        "bench",
+        |scratch, out| build_layout(scratch, out, inputs),
+        |d| load(d).is_some(),
+    );
+}
 
-    let rootfs = scratch.path().join("rootfs");
+fn build_layout(scratch: &Path, out: &Path, inputs: &[(PathBuf, String)]) {
+    let rootfs = scratch.join("rootfs");
     build_rootfs(&rootfs, inputs);
     build_segv(&rootfs.join(SEGV.trim_start_matches('/')));
-    let workload_src = scratch.path().join("workload");
+    let workload_src = scratch.join("workload");
     generate_workload_files(&workload_src);
     fs::create_dir_all(rootfs.join("data")).unwrap();
     let workload_tar = rootfs.join(WORKLOAD_TAR.trim_start_matches('/'));
@@ -217,10 +218,10 @@ fn build_into(dest: &Path, inputs: &[(PathBuf, String)]) {
     fs::set_permissions(rootfs.join("tmp"), fs::Permissions::from_mode(0o1777)).unwrap();
     fs::set_permissions(rootfs.join("root"), fs::Permissions::from_mode(0o700)).unwrap();
 
-    let layer_tar = scratch.path().join("layer.tar");
+    let layer_tar = scratch.join("layer.tar");
     deterministic_tar(&rootfs, &layer_tar);
 
-    let layout = scratch.path().join("layout");
+    let layout = scratch.join("layout");
     let blobs = layout.join("blobs").join("sha256");
     fs::create_dir_all(&blobs).expect("creating blobs dir");
     let layer = fs::read(&layer_tar).expect("reading layer.tar");
@@ -245,16 +246,12 @@ fn build_into(dest: &Path, inputs: &[(PathBuf, String)]) {
         serde_json::to_vec_pretty(&meta).unwrap(),
     )
     .expect("writing image.json");
-
-    if fs::rename(&out, dest).is_err() && load(dest).is_none() {
-        panic!("could not move the built bench image to {}", dest.display());
-    }
 }
 
-/// busybox with one symlink per applet, the host files of [`host_inputs`], a root user and the
-/// usual empty mount points.
+/// The busybox root of [`super::images`] plus the host files of [`host_inputs`] and `/data`.
 fn build_rootfs(rootfs: &Path, inputs: &[(PathBuf, String)]) {
-    for (src, dest) in inputs {
+    busybox_rootfs(rootfs);
+    for (src, dest) in inputs.iter().filter(|(_, d)| d != "/bin/busybox") {
         let to = rootfs.join(dest.trim_start_matches('/'));
         fs::create_dir_all(to.parent().unwrap()).unwrap();
         // fs::copy follows symlinks (/lib64/ld-linux-x86-64.so.2 is one on Debian).
@@ -262,43 +259,7 @@ fn build_rootfs(rootfs: &Path, inputs: &[(PathBuf, String)]) {
             .unwrap_or_else(|e| panic!("copying {} to {}: {e}", src.display(), to.display()));
         fs::set_permissions(&to, fs::Permissions::from_mode(0o755)).unwrap();
     }
-
-    let list = Command::new(BUSYBOX_BINARY)
-        .arg("--list-full")
-        .output()
-        .expect("running busybox --list-full");
-    assert!(
-        list.status.success(),
-        "busybox --list-full failed: {}",
-        list.status
-    );
-    for applet in String::from_utf8_lossy(&list.stdout)
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && *l != "bin/busybox")
-    {
-        let link = rootfs.join(applet);
-        fs::create_dir_all(link.parent().unwrap()).unwrap();
-        if !link.exists() && link.symlink_metadata().is_err() {
-            symlink("/bin/busybox", &link)
-                .unwrap_or_else(|e| panic!("symlink {}: {e}", link.display()));
-        }
-    }
-    for dir in [
-        "etc", "tmp", "proc", "sys", "dev", "root", "var/log", "data",
-    ] {
-        fs::create_dir_all(rootfs.join(dir)).unwrap();
-    }
-    for (file, text) in [
-        (
-            "etc/passwd",
-            "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n",
-        ),
-        ("etc/group", "root:x:0:\nnogroup:x:65534:\n"),
-    ] {
-        fs::write(rootfs.join(file), text).unwrap();
-        fs::set_permissions(rootfs.join(file), fs::Permissions::from_mode(0o644)).unwrap();
-    }
+    fs::create_dir_all(rootfs.join("data")).unwrap();
 }
 
 /// [`WORKLOAD_FILES`] text files of 100 B to ~12 KiB (about 5 MB in all) in [`WORKLOAD_DIRS`]

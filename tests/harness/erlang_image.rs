@@ -28,7 +28,7 @@ use serde_json::{json, Value};
 
 use super::containerd::{Containerd, K8S_NAMESPACE};
 use super::images::{
-    cache_root, deterministic_tar, finish_layout, hex_sha256, write_blob, write_image,
+    build_cached, cache_root, deterministic_tar, finish_layout, hex_sha256, write_blob, write_image,
 };
 
 /// Reference of the Erlang image.
@@ -172,20 +172,18 @@ fn load(dir: &Path, built_in: Option<Duration>) -> Option<ErlangImage> {
     })
 }
 
-/// Runs mmdebstrap into a scratch directory next to `dest`, finishes the layout there and
-/// renames it into place, so concurrent binaries never see a half-written cache (the loser of
-/// the race discards its copy).
+/// Runs mmdebstrap and finishes the layout in a cache entry (see `images::build_cached`).
 fn build_into(dest: &Path, args: &[String], mirror: &str) {
-    let parent = dest.parent().expect("cache dir has a parent");
-    fs::create_dir_all(parent).unwrap_or_else(|e| panic!("creating {}: {e}", parent.display()));
-    let scratch = tempfile::Builder::new()
-        .prefix(".building-erlang-")
-        .tempdir_in(parent)
-        .unwrap_or_else(|e| panic!("creating a scratch dir in {}: {e}", parent.display()));
-    let out = scratch.path().join("out");
-    fs::create_dir(&out).expect("creating out dir");
+    build_cached(
+        dest,
+        "erlang",
+        |scratch, out| build_layout(scratch, out, args, mirror),
+        |d| load(d, None).is_some(),
+    );
+}
 
-    let rootfs = scratch.path().join("rootfs");
+fn build_layout(scratch: &Path, out: &Path, args: &[String], mirror: &str) {
+    let rootfs = scratch.join("rootfs");
     let run = Command::new("mmdebstrap")
         .args(args)
         .arg(&rootfs)
@@ -238,9 +236,9 @@ fn build_into(dest: &Path, args: &[String], mirror: &str) {
         })
         .collect();
 
-    let layer_tar = scratch.path().join("layer.tar");
+    let layer_tar = scratch.join("layer.tar");
     deterministic_tar(&rootfs, &layer_tar);
-    let layout = scratch.path().join("layout");
+    let layout = scratch.join("layout");
     let blobs = layout.join("blobs").join("sha256");
     fs::create_dir_all(&blobs).expect("creating blobs dir");
     let layer = fs::read(&layer_tar).expect("reading layer.tar");
@@ -271,13 +269,6 @@ fn build_into(dest: &Path, args: &[String], mirror: &str) {
         serde_json::to_vec_pretty(&meta).unwrap(),
     )
     .expect("writing image.json");
-
-    if fs::rename(&out, dest).is_err() && load(dest, None).is_none() {
-        panic!(
-            "could not move the built Erlang image to {}",
-            dest.display()
-        );
-    }
 }
 
 /// `package version` lines of everything installed in `rootfs`, sorted.

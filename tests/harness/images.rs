@@ -205,24 +205,45 @@ fn load(dir: &Path) -> Option<TestImages> {
     })
 }
 
-/// Builds the layout in a scratch directory next to `dest` and renames it into place, so
-/// concurrent test binaries never see a half-written cache (the loser of the race discards its copy).
-fn build_into(dest: &Path) {
+/// Builds a cache entry: `build(scratch, out)` works in a scratch directory next to `dest` and
+/// fills `out`, which is then renamed to `dest`, so concurrent test binaries never see a
+/// half-written cache. The loser of a race discards its copy, as long as `loaded(dest)` says the
+/// winner's is whole.
+pub(super) fn build_cached(
+    dest: &Path,
+    what: &str,
+    build: impl FnOnce(&Path, &Path),
+    loaded: impl Fn(&Path) -> bool,
+) {
     let parent = dest.parent().expect("cache dir has a parent");
     fs::create_dir_all(parent).unwrap_or_else(|e| panic!("creating {}: {e}", parent.display()));
     let scratch = tempfile::Builder::new()
-        .prefix(".building-")
+        .prefix(&format!(".building-{what}-"))
         .tempdir_in(parent)
         .unwrap_or_else(|e| panic!("creating a scratch dir in {}: {e}", parent.display()));
     let out = scratch.path().join("out");
     fs::create_dir(&out).expect("creating out dir");
+    build(scratch.path(), &out);
+    if fs::rename(&out, dest).is_err() && !loaded(dest) {
+        panic!(
+            "could not move the built {what} image to {}",
+            dest.display()
+        );
+    }
+}
 
-    let rootfs = scratch.path().join("rootfs");
-    build_rootfs(&rootfs);
-    let layer_tar = scratch.path().join("layer.tar");
+/// The busybox and pause images: one layer, two configs.
+fn build_into(dest: &Path) {
+    build_cached(dest, "busybox", build_layout, |d| load(d).is_some());
+}
+
+fn build_layout(scratch: &Path, out: &Path) {
+    let rootfs = scratch.join("rootfs");
+    busybox_rootfs(&rootfs);
+    let layer_tar = scratch.join("layer.tar");
     deterministic_tar(&rootfs, &layer_tar);
 
-    let layout = scratch.path().join("layout");
+    let layout = scratch.join("layout");
     let blobs = layout.join("blobs").join("sha256");
     fs::create_dir_all(&blobs).expect("creating blobs dir");
     let layer = fs::read(&layer_tar).expect("reading layer.tar");
@@ -254,18 +275,11 @@ fn build_into(dest: &Path) {
         serde_json::to_vec_pretty(&Value::Object(meta)).unwrap(),
     )
     .expect("writing images.json");
-
-    if fs::rename(&out, dest).is_err() && load(dest).is_none() {
-        panic!(
-            "could not move the built image layout to {}",
-            dest.display()
-        );
-    }
 }
 
 /// `/bin/busybox` plus one symlink per applet (`busybox --list-full`), a root user and the usual
-/// empty mount points.
-fn build_rootfs(rootfs: &Path) {
+/// empty mount points, with fixed modes.
+pub(super) fn busybox_rootfs(rootfs: &Path) {
     let bin = rootfs.join("bin");
     fs::create_dir_all(&bin).expect("creating rootfs/bin");
     fs::copy(BUSYBOX_BINARY, bin.join("busybox")).expect("copying busybox");
