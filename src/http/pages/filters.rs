@@ -4,12 +4,10 @@
 
 use crate::store::{GroupQuery, Query, QueryError};
 
-/// Parameters passed to both parsers.
+/// Parameters passed to both parsers (the group list takes no others).
 const SHARED: [&str; 5] = ["namespace", "pod", "container", "cause", "since"];
 /// Parameters of the crash list only.
 const CRASHES_ONLY: [&str; 3] = ["outcome", "limit", "cursor"];
-/// Parameters of the group list only.
-const GROUPS_ONLY: [&str; 0] = [];
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Filters {
@@ -43,7 +41,7 @@ impl Filters {
                 .collect::<Vec<_>>()
         };
         let crashes = Query::from_pairs(pick(&CRASHES_ONLY))?;
-        let groups = GroupQuery::from_pairs(pick(&GROUPS_ONLY))?;
+        let groups = GroupQuery::from_pairs(pick(&[]))?;
         Ok(Filters {
             crashes,
             groups,
@@ -77,16 +75,11 @@ impl Filters {
 }
 
 fn known(param: &str) -> bool {
-    SHARED.contains(&param) || CRASHES_ONLY.contains(&param) || GROUPS_ONLY.contains(&param)
+    SHARED.contains(&param) || CRASHES_ONLY.contains(&param)
 }
 
 fn known_list() -> String {
-    let all: Vec<&str> = SHARED
-        .iter()
-        .chain(&CRASHES_ONLY)
-        .chain(&GROUPS_ONLY)
-        .copied()
-        .collect();
+    let all: Vec<&str> = SHARED.iter().chain(&CRASHES_ONLY).copied().collect();
     all.join(", ")
 }
 
