@@ -54,15 +54,17 @@ fn is_workload(e: &SyscallEvent) -> bool {
     !e.comm.starts_with("runc")
 }
 
+/// A failure that can be evidence: not the kernel-internal ERESTART* codes, not a routine one.
 fn failed(e: &SyscallEvent) -> bool {
     e.errno
         .as_deref()
         .is_some_and(|n| !n.starts_with("ERESTART"))
+        && !routine(e)
 }
 
 /// Failures programs meet and handle every day, which explain no exit: a shell's last `wait4`
-/// (ECHILD), `isatty()` (ENOTTY), an interrupted or would-block call, `lseek` on a pipe,
-/// `readlink` of a non-link.
+/// (ECHILD), `isatty()` (ENOTTY), an interrupted call (an `execve` cut short by a signal too),
+/// a would-block call, `lseek` on a pipe, `readlink` of a non-link.
 fn routine(e: &SyscallEvent) -> bool {
     let errno = e.errno.as_deref().unwrap_or_default();
     matches!(errno, "EINTR" | "ENOTTY")
@@ -739,7 +741,7 @@ fn exited_error(f: &Facts) -> Diagnosis {
         );
     }
     let output = f.last_output_line();
-    let Some((field, e)) = f.failures().find(|(_, e)| !routine(e)) else {
+    let Some((field, e)) = f.failures().next() else {
         evidence.extend(output.clone());
         let said = output.map(|o| format!("; {}", o.fact)).unwrap_or_default();
         return diagnosis(

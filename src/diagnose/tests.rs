@@ -334,3 +334,19 @@ fn routine_failures_after_the_real_one_do_not_hide_it() {
         d.summary
     );
 }
+
+#[test]
+fn an_exec_interrupted_by_a_signal_is_not_an_exec_failure() {
+    // Seen in CI: under pids.max, busybox sh's last fork child had its execve("/proc/self/exe")
+    // cut short (EINTR) after the clone that failed with EAGAIN.
+    let mut r = fixture("pids_limit");
+    let rec = r.recorder.as_mut().unwrap();
+    let mut exec = rec.flight_recorder.last().unwrap().clone();
+    exec.syscall = "execve".into();
+    exec.args = vec!["\"/proc/self/exe\"".into(), "[...]".into(), "[...]".into()];
+    exec.ret = -4;
+    exec.errno = Some("EINTR".into());
+    rec.flight_recorder.push(exec);
+    let d = check(&r);
+    assert_eq!(d.cause, Cause::PidsLimit, "{d:#?}");
+}
