@@ -1446,15 +1446,16 @@ pub fn summary(arch: Arch, raw: &RawContainer) -> Vec<SyscallStat> {
     out
 }
 
-/// The flight recorder decoded, oldest first (by boot time; records from different CPUs may
-/// arrive slightly out of order), with fds annotated by what the earlier records show they are.
+/// The flight recorder decoded, oldest first (in ring order: times have tick resolution and may
+/// step back by a tick across CPUs, so sorting by them would misorder calls of one tick), with
+/// fds annotated by what the earlier records show they are.
 pub fn flight_recorder(
     arch: Arch,
     raw: &RawContainer,
     wall: impl Fn(u64) -> DateTime<Utc>,
 ) -> Vec<SyscallEvent> {
     let mut fds = FdTracker::default();
-    by_time(&raw.ring)
+    in_ring_order(&raw.ring)
         .into_iter()
         .map(|r| {
             let ev = decode_with(arch, r, &wall, Some(&fds));
@@ -1472,13 +1473,13 @@ pub fn first_failures(
     raw: &RawContainer,
     wall: impl Fn(u64) -> DateTime<Utc>,
 ) -> Vec<SyscallEvent> {
-    let ring = by_time(&raw.ring);
+    let ring = in_ring_order(&raw.ring);
     let mut next = ring.iter().peekable();
     let mut fds = FdTracker::default();
-    by_time(&raw.first_failures)
+    in_ring_order(&raw.first_failures)
         .into_iter()
         .map(|f| {
-            while let Some(r) = next.next_if(|r| r.boot_ns < f.boot_ns) {
+            while let Some(r) = next.next_if(|r| r.seq < f.seq) {
                 fds.observe(arch, r);
             }
             decode_with(arch, f, &wall, Some(&fds))
@@ -1486,9 +1487,10 @@ pub fn first_failures(
         .collect()
 }
 
-fn by_time(records: &[RawSyscall]) -> Vec<&RawSyscall> {
+/// First failures are copies of ring records, so they carry their ring position too.
+fn in_ring_order(records: &[RawSyscall]) -> Vec<&RawSyscall> {
     let mut v: Vec<&RawSyscall> = records.iter().collect();
-    v.sort_by_key(|r| r.boot_ns);
+    v.sort_by_key(|r| r.seq);
     v
 }
 

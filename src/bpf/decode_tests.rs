@@ -21,6 +21,7 @@ fn rec(arch: Arch, name: &str, args: &[u64], ret: i64, data: &[u8]) -> RawSyscal
     let mut a = [0u64; 6];
     a[..args.len()].copy_from_slice(args);
     RawSyscall {
+        seq: 0,
         boot_ns: 1_000,
         pid: 4242,
         tid: 4242,
@@ -952,6 +953,7 @@ fn ring(records: Vec<RawSyscall>) -> RawContainer {
         .into_iter()
         .enumerate()
         .map(|(i, mut r)| {
+            r.seq = i as u64 + 1;
             r.boot_ns = 1_000 * (i as u64 + 1);
             r
         })
@@ -961,6 +963,37 @@ fn ring(records: Vec<RawSyscall>) -> RawContainer {
         ring: records,
         ..Default::default()
     }
+}
+
+#[test]
+fn ring_order_wins_over_tick_times_that_step_back_across_cpus() {
+    // Captured shape (tests/recorder.rs, a container exiting within 50 ms): runc's init threads,
+    // killed by the entrypoint's exec, left futex before it, on a CPU whose tick clock was read
+    // later than the exec's CPU's. By time they sorted after the shell's last calls.
+    let mut raw = ring(vec![
+        rec(X86, "futex", &[0xc000, 128], -512, b""),
+        rec(X86, "execve", &[0, 0, 0], 0, b"/bin/sh"),
+        rec(X86, "getpid", &[], 1, b""),
+    ]);
+    raw.ring[0].boot_ns = 9_000;
+    raw.ring[0].comm = "runc:[2:INIT]".to_string();
+    let evs = flight_recorder(X86, &raw, wall);
+    let names: Vec<&str> = evs.iter().map(|e| e.syscall.as_str()).collect();
+    assert_eq!(names, ["futex", "execve", "getpid"]);
+    assert_eq!(evs.last().unwrap().comm, "app");
+}
+
+#[test]
+fn first_failures_see_the_fds_opened_before_them_in_ring_order() {
+    let mut raw = ring(vec![
+        rec(X86, "openat", &[FDCWD, 1, 0o100, 0o666], 3, b"/data/lock"),
+        rec(X86, "flock", &[3, 2 | 4], errno_ret("EAGAIN"), b""),
+    ]);
+    // The open ran on a CPU whose tick clock was read later: by time it would come second.
+    raw.ring[0].boot_ns = 5_000;
+    raw.first_failures = vec![raw.ring[1].clone()];
+    let evs = first_failures(X86, &raw, wall);
+    assert_eq!(evs[0].args, ["3</data/lock>", "LOCK_EX|LOCK_NB"]);
 }
 
 #[test]
@@ -1200,6 +1233,7 @@ fn random_records_never_panic() {
                 _ => (rng.next() % 470) as u32,
             };
             let r = RawSyscall {
+                seq: rng.next(),
                 boot_ns: rng.next() % 1_000_000,
                 pid: (rng.next() % 4) as u32,
                 tid: rng.next() as u32,

@@ -94,6 +94,9 @@ impl DataSpec {
 /// One syscall as recorded at its exit.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct RawSyscall {
+    /// Position in the container's ring, from 1: the order in which syscalls left the kernel,
+    /// exact across CPUs (one atomic counter), where `boot_ns` is not. 0 for hand-built records.
+    pub seq: u64,
     /// The boot-time clock (`bpf_ktime_get_boot_ns()`) at exit, at tick resolution: the kernel
     /// reads the clock once per tick per CPU (1-10 ms, 4 ms at HZ=250) because a clock read costs
     /// more than the rest of the record on VMs. The ring's order is exact; times within one tick

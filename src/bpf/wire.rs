@@ -100,6 +100,7 @@ fn comm(chars: &[i8; COMM_LEN]) -> String {
 pub(crate) fn syscall(r: &types::sys_record) -> RawSyscall {
     let len = usize::from(r.data_len).min(r.data.len());
     RawSyscall {
+        seq: r.seq,
         boot_ns: r.boot_ns,
         pid: r.pid,
         tid: r.tid,
