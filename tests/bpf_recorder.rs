@@ -570,8 +570,8 @@ fn map_memory_at_the_defaults_is_bounded() {
         bytes as f64 / (1 << 20) as f64
     );
     assert!(
-        bytes > 15 << 20,
-        "{bytes}: the ring alone is 256 x 256 x 240 bytes"
+        bytes > 16 << 20,
+        "{bytes}: the ring alone is 256 x 256 x 256 bytes"
     );
     assert!(bytes < 40 << 20, "{bytes}");
 }

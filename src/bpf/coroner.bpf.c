@@ -47,6 +47,8 @@ struct {
 	__type(key, __u32);
 	__type(value, struct sys_record);
 	__uint(max_entries, 256 * 256);
+	/* Values start page-aligned: each record covers whole cache lines (coroner.h). */
+	__uint(map_flags, BPF_F_MMAPABLE);
 } ring SEC(".maps");
 
 /* cgroup id -> slot index. Twice the slots, so stale entries left by races never block. */

@@ -48,7 +48,12 @@
 #define CORONER_EV_SIGNAL 4
 #define CORONER_EV_OOM 5
 
-/* One syscall as seen at its exit. */
+/* One syscall as seen at its exit: 256 bytes, in a page-aligned array (`ring` is mmapable), so a
+ * record covers four whole cache lines and the fields written at every syscall sit in the first
+ * two. `data` (lines three and four) is touched only by the rare calls whose user memory is
+ * copied. Hot lines per container: 256 x 128 bytes = 32 KiB, where the 240-byte records that
+ * straddled lines touched up to 60 KiB, evicting the traced program's own data (bpf_stats on
+ * dd: 104 ns per run against 105-110 ns before). */
 struct sys_record {
 	/* Ring position + 1 (0: never written), stored after everything else: a reader that finds
 	 * another value than the position it expects skips the record (overwritten or half-written). */
@@ -65,6 +70,7 @@ struct sys_record {
 	__u8 data_truncated;
 	__u8 _pad[5];
 	char comm[CORONER_COMM_LEN];
+	__u8 _pad2[16];
 	__u8 data[CORONER_DATA_MAX];
 };
 

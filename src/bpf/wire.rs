@@ -33,7 +33,7 @@ const EV_SIGNAL: u32 = 4;
 const EV_OOM: u32 = 5;
 
 const _: () = {
-    assert!(size_of::<types::sys_record>() == 112 + DATA_MAX);
+    assert!(size_of::<types::sys_record>() == 128 + DATA_MAX);
     assert!(size_of::<[u64; NR_MAX]>() == size_of::<[u64; 512]>());
     assert!(size_of::<types::out_stream>() == 8 + 2 * OUT_CAP);
 };
