@@ -34,7 +34,8 @@
 //! `cargo bench --bench recorder_overhead` (root, the packages of `scripts/install-deps.sh`, a
 //! Debian mirror the first time: building the Erlang image takes about a minute, then it is
 //! cached under `target/`): 3 rounds (`CORONER_BENCH_ROUNDS=N` for more), full counts, all three
-//! workloads; besides the medians it prints each mode's overhead paired within a round (the
+//! workloads (`CORONER_BENCH_WORKLOADS=erlang`, or any comma-separated subset, for fewer);
+//! besides the medians it prints each mode's overhead paired within a round (the
 //! modes of one round run back to back), which cancels drift between rounds. Without `--bench`
 //! (`cargo test --all-targets`): 1 round, small counts, no waiting, dd and tar only (CI must not
 //! need mmdebstrap or a mirror), a smoke check that the bench still works; it prints that the
@@ -145,10 +146,22 @@ impl fmt::Display for Mode {
 }
 
 impl Params {
+    /// dd and tar, and Erlang in a full run; `CORONER_BENCH_WORKLOADS` (a comma-separated list of
+    /// `dd`, `tar`, `erlang`) narrows that, e.g. to give one workload more rounds.
     fn workloads(&self) -> Vec<Workload> {
         let mut w = vec![Workload::Dd, Workload::Tar];
         if self.erlang_iterations.is_some() {
             w.push(Workload::Erlang);
+        }
+        if let Ok(only) = std::env::var("CORONER_BENCH_WORKLOADS") {
+            let wanted: Vec<&str> = only.split(',').map(str::trim).collect();
+            for name in &wanted {
+                assert!(
+                    w.iter().any(|x| x.to_string() == *name),
+                    "CORONER_BENCH_WORKLOADS={only:?}: {name:?} is not one of this run's workloads {w:?}"
+                );
+            }
+            w.retain(|x| wanted.contains(&x.to_string().as_str()));
         }
         w
     }
@@ -753,49 +766,34 @@ async fn main() {
     };
     let ratio = |w: Workload, m: Mode, cpu: bool| added(w, m, cpu) / added(w, Mode::Minimal, cpu);
     println!();
-    println!(
-        "added_cost_ratio coroner/minimal = {:.2} (target <= 1.5)  [dd, {basis} time: coroner {:+.3} s, minimal {:+.3} s; wall-clock ratio {:.2}]",
-        ratio(Workload::Dd, Mode::Coroner, use_cpu),
-        added(Workload::Dd, Mode::Coroner, use_cpu),
-        added(Workload::Dd, Mode::Minimal, use_cpu),
-        ratio(Workload::Dd, Mode::Coroner, false)
-    );
-    println!(
-        "realistic_overhead coroner = {:.1}% (target < 3%)  [tar, {basis} time; minimal {:.1}%, tar added_cost_ratio coroner/minimal {:.2}; wall clock: coroner {:.1}%, minimal {:.1}%]",
-        pct(Workload::Tar, Mode::Coroner, use_cpu),
-        pct(Workload::Tar, Mode::Minimal, use_cpu),
-        ratio(Workload::Tar, Mode::Coroner, use_cpu),
-        pct(Workload::Tar, Mode::Coroner, false),
-        pct(Workload::Tar, Mode::Minimal, false)
-    );
-    if workloads.contains(&Workload::Erlang) {
+    for &w in &workloads {
+        let target = match w {
+            Workload::Dd => "added_cost_ratio coroner/minimal <= 1.5",
+            Workload::Tar | Workload::Erlang => "realistic_overhead coroner < 3%",
+        };
         println!(
-            "realistic_overhead coroner = {:.1}% (target < 3%)  [erlang, {basis} time; minimal {:.1}%, erlang added_cost_ratio coroner/minimal {:.2}; wall clock: coroner {:.1}%, minimal {:.1}%]",
-            pct(Workload::Erlang, Mode::Coroner, use_cpu),
-            pct(Workload::Erlang, Mode::Minimal, use_cpu),
-            ratio(Workload::Erlang, Mode::Coroner, use_cpu),
-            pct(Workload::Erlang, Mode::Coroner, false),
-            pct(Workload::Erlang, Mode::Minimal, false)
+            "{w:<6} coroner {:+.1}%, minimal {:+.1}% (the floor any tracer pays), strace {:+.0}%; added_cost_ratio coroner/minimal {:.2} ({basis} time; wall clock: coroner {:+.1}%, minimal {:+.1}%, ratio {:.2})  [target: {target}]",
+            pct(w, Mode::Coroner, use_cpu),
+            pct(w, Mode::Minimal, use_cpu),
+            pct(w, Mode::Strace, use_cpu),
+            ratio(w, Mode::Coroner, use_cpu),
+            pct(w, Mode::Coroner, false),
+            pct(w, Mode::Minimal, false),
+            ratio(w, Mode::Coroner, false),
         );
     }
     let slows: Vec<String> = workloads
         .iter()
         .map(|&w| {
             format!(
-                "{w} x{:.1}",
-                pick(fig(w, Mode::Strace), use_cpu) / pick(fig(w, Mode::Untraced), use_cpu)
+                "{w} x{:.1} (added_cost_ratio strace/minimal {:.0})",
+                pick(fig(w, Mode::Strace), use_cpu) / pick(fig(w, Mode::Untraced), use_cpu),
+                ratio(w, Mode::Strace, use_cpu)
             )
         })
         .collect();
     println!(
-        "for scale: added_cost_ratio strace/minimal = {:.0}; realistic_overhead strace = {:.0}% (tar){}; strace slows {} ({basis} time)",
-        ratio(Workload::Dd, Mode::Strace, use_cpu),
-        pct(Workload::Tar, Mode::Strace, use_cpu),
-        if workloads.contains(&Workload::Erlang) {
-            format!(", {:.0}% (erlang)", pct(Workload::Erlang, Mode::Strace, use_cpu))
-        } else {
-            String::new()
-        },
+        "for scale: strace slows {} ({basis} time)",
         slows.join(", ")
     );
     if contaminated > 0 {
