@@ -104,6 +104,9 @@ pub async fn run(
             .expect("recorder start does not panic")
     };
     metrics.recorder_loaded.set(i64::from(recorder.is_loaded()));
+    metrics
+        .recorder_kernel_memory_bytes
+        .set(i64::try_from(recorder.kernel_memory_bytes()).unwrap_or(i64::MAX));
     if let Some(own) = own_cgroup_id(&cgroups) {
         // The agent's own syscalls are not a container's.
         recorder.ignore_cgroup(own);
@@ -254,6 +257,7 @@ impl EventLoop {
                 },
                 _ = sweep.tick() => {
                     self.sweep_host_cgroups();
+                    self.publish_recorder_totals();
                     continue;
                 }
             };
@@ -319,6 +323,14 @@ impl EventLoop {
                 self.shared.recorder.ignore_cgroup(cg);
                 self.unclaimed.remove(&cg);
             }
+        }
+    }
+
+    fn publish_recorder_totals(&self) {
+        match self.shared.recorder.totals() {
+            Some(Ok(t)) => self.shared.metrics.recorder_totals(&t),
+            Some(Err(e)) => warn!(error = %e, "reading the recorder's kernel counters"),
+            None => {}
         }
     }
 

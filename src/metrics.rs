@@ -65,7 +65,21 @@ pub struct Metrics {
     pub tracked_containers: Gauge,
     pub ready: Gauge,
     pub recorder_loaded: Gauge,
+    pub recorder_kernel_memory_bytes: Gauge,
+    recorder_events_lost: Counter,
+    recorder_slot_evictions: Counter,
+    recorder_alloc_failures: Counter,
+    recorder_events_skipped: Counter,
     pub crash_causes: Family<CauseLabels, Counter>,
+}
+
+/// The recorder's own totals since it loaded, as the kernel side and the event reader keep them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RecorderTotals {
+    pub events_lost: u64,
+    pub slot_evictions: u64,
+    pub alloc_failures: u64,
+    pub events_skipped: u64,
 }
 
 impl Default for Metrics {
@@ -148,6 +162,37 @@ impl Metrics {
             "1 when the eBPF flight recorder is attached, 0 when disabled or unavailable",
             recorder_loaded.clone(),
         );
+        let recorder_kernel_memory_bytes = Gauge::default();
+        registry.register_with_unit(
+            "recorder_kernel_memory",
+            "Kernel memory the flight recorder's BPF maps take, fixed at load (0 when not loaded)",
+            Unit::Bytes,
+            recorder_kernel_memory_bytes.clone(),
+        );
+        let recorder_events_lost = Counter::default();
+        registry.register(
+            "recorder_events_lost",
+            "Process events (fork, exec, exit, signal, OOM victim) the kernel dropped because the ring buffer was full",
+            recorder_events_lost.clone(),
+        );
+        let recorder_slot_evictions = Counter::default();
+        registry.register(
+            "recorder_slot_evictions",
+            "Recorded containers whose data was evicted by a new cgroup (more than --recorder-containers at once); their reports say no_data",
+            recorder_slot_evictions.clone(),
+        );
+        let recorder_alloc_failures = Counter::default();
+        registry.register(
+            "recorder_alloc_failures",
+            "Syscalls not recorded because no recorder slot could be taken (lost allocation races)",
+            recorder_alloc_failures.clone(),
+        );
+        let recorder_events_skipped = Counter::default();
+        registry.register(
+            "recorder_events_skipped",
+            "Process-event records the agent could not decode (short or of an unknown type)",
+            recorder_events_skipped.clone(),
+        );
         let crash_causes = Family::<CauseLabels, Counter>::default();
         registry.register(
             "crash_causes",
@@ -157,6 +202,11 @@ impl Metrics {
         Metrics {
             crash_causes,
             recorder_loaded,
+            recorder_kernel_memory_bytes,
+            recorder_events_lost,
+            recorder_slot_evictions,
+            recorder_alloc_failures,
+            recorder_events_skipped,
             registry,
             container_exits,
             oom_kills,
@@ -175,6 +225,19 @@ impl Metrics {
         self.collection_errors
             .get_or_create(&StageLabels { stage })
             .inc();
+    }
+
+    /// Raises the recorder counters to the totals read from the kernel. The totals only grow
+    /// while the recorder is loaded, and this is the counters' only writer.
+    pub fn recorder_totals(&self, t: &RecorderTotals) {
+        for (counter, total) in [
+            (&self.recorder_events_lost, t.events_lost),
+            (&self.recorder_slot_evictions, t.slot_evictions),
+            (&self.recorder_alloc_failures, t.alloc_failures),
+            (&self.recorder_events_skipped, t.events_skipped),
+        ] {
+            counter.inc_by(total.saturating_sub(counter.get()));
+        }
     }
 
     /// OpenMetrics text exposition.
@@ -208,5 +271,39 @@ mod tests {
         assert!(text.contains(r#"coroner_collection_errors_total{stage="cgroup_gone"} 1"#));
         assert!(text.contains("coroner_exit_to_report_seconds_bucket"));
         assert!(text.contains("coroner_store_bytes"));
+    }
+
+    #[test]
+    fn recorder_counters_follow_the_kernel_totals() {
+        let m = Metrics::new();
+        let mut t = RecorderTotals {
+            slot_evictions: 3,
+            ..Default::default()
+        };
+        m.recorder_totals(&t);
+        m.recorder_totals(&t);
+        assert!(m
+            .encode()
+            .contains("coroner_recorder_slot_evictions_total 3\n"));
+        t.slot_evictions = 5;
+        t.events_lost = 2;
+        m.recorder_totals(&t);
+        let text = m.encode();
+        assert!(
+            text.contains("coroner_recorder_slot_evictions_total 5\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("coroner_recorder_events_lost_total 2\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("coroner_recorder_alloc_failures_total 0\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("coroner_recorder_kernel_memory_bytes 0\n"),
+            "{text}"
+        );
     }
 }

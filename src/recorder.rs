@@ -12,9 +12,10 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Utc};
 use tracing::{info, warn};
 
-use crate::bpf::loader::{EventReader, Recorder, RecorderConfig};
+use crate::bpf::loader::{EventReader, Recorder, RecorderConfig, RecorderError};
 use crate::bpf::raw::{Arch, RawContainer, RawEvent};
 use crate::bpf::{decode, timeline};
+use crate::metrics::RecorderTotals;
 use crate::model::{ExitStatus, RecorderReport, RecorderState};
 
 /// Process events kept per cgroup; beyond it new events are dropped (and counted).
@@ -157,6 +158,24 @@ impl FlightRecorder {
                 .unwrap_or_else(|p| p.into_inner())
                 .take(cgroup_id);
         }
+    }
+
+    /// The recorder's own totals since load; `None` when it is not loaded.
+    pub fn totals(&self) -> Option<Result<RecorderTotals, RecorderError>> {
+        let a = self.active.as_ref()?;
+        Some(a.recorder.kernel_stats().map(|k| RecorderTotals {
+            events_lost: k.events_lost,
+            slot_evictions: k.slot_evictions,
+            alloc_failures: k.alloc_failures,
+            events_skipped: a.reader.skipped(),
+        }))
+    }
+
+    /// Kernel memory the recorder's maps take (0 when not loaded).
+    pub fn kernel_memory_bytes(&self) -> u64 {
+        self.active
+            .as_ref()
+            .map_or(0, |a| a.recorder.map_memory_bytes())
     }
 
     pub fn recorded_cgroups(&self) -> Vec<u64> {

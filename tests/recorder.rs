@@ -382,3 +382,54 @@ async fn runc_set_up_is_never_taken_for_the_workload() {
         );
     }
 }
+
+fn metric_value(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+/// More live containers than `--recorder-containers` (16, the minimum): the newest take over the
+/// oldest slots, and the operator sees it in `/metrics` instead of only in `no_data` reports.
+#[tokio::test(flavor = "multi_thread")]
+async fn more_live_containers_than_recorder_slots_shows_in_the_eviction_metric() {
+    let cd = Containerd::start().await;
+    let agent = Agent::builder(&cd)
+        .args(["--recorder-containers", "16"])
+        .start()
+        .await;
+    let (_, before) = agent.get_text("/metrics").await;
+    assert_eq!(
+        metric_value(&before, "coroner_recorder_slot_evictions_total"),
+        Some(0.0),
+        "{before}"
+    );
+    let memory = metric_value(&before, "coroner_recorder_kernel_memory_bytes").unwrap_or(0.0);
+    assert!(
+        memory > f64::from(16 * 256 * 256),
+        "the ring alone is 16 x 256 records of 256 bytes: {before}"
+    );
+
+    let pod = cd.cri().await.run_pod("crowd", "default").await;
+    for i in 0..20 {
+        pod.container(&format!("c{i}"))
+            .command(["sh", "-c", "while true; do sleep 1; done"])
+            .start()
+            .await;
+    }
+    // The agent publishes the kernel's totals at every host-cgroup sweep (5 s).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let (_, text) = agent.get_text("/metrics").await;
+        let evictions = metric_value(&text, "coroner_recorder_slot_evictions_total");
+        if evictions.is_some_and(|n| n >= 4.0) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "21 live cgroups (20 containers and the sandbox) in 16 slots evict at least 5 times: {evictions:?}\n{text}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+}
