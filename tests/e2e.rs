@@ -5,7 +5,7 @@ mod harness;
 
 use std::time::Duration;
 
-use harness::{Agent, Containerd, BUSYBOX_IMAGE, PLAIN_NAMESPACE};
+use harness::{metric_value, Agent, Containerd, BUSYBOX_IMAGE, PLAIN_NAMESPACE};
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -302,7 +302,8 @@ async fn containerd_restart_does_not_lose_the_next_exit() {
     let long = agent.report_for_attempt("survivor", "long", 0).await;
     assert_eq!(long["exit"]["code"], 6);
     let (_, metrics) = agent.get_text("/metrics").await;
-    let reconnects = metric_value(&metrics, "coroner_containerd_reconnects_total");
+    let reconnects = metric_value(&metrics, "coroner_containerd_reconnects_total")
+        .unwrap_or_else(|| panic!("coroner_containerd_reconnects_total not found in:\n{metrics}"));
     assert!(reconnects >= 1.0, "{metrics}");
     let (code, ready) = agent.get("/readyz").await;
     assert_eq!(code, StatusCode::OK);
@@ -466,14 +467,6 @@ async fn all_ids(agent: &Agent) -> Vec<String> {
         .iter()
         .map(|i| i["id"].as_str().unwrap().to_string())
         .collect()
-}
-
-fn metric_value(text: &str, name: &str) -> f64 {
-    text.lines()
-        .find(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("metric {name} not found in:\n{text}"))
 }
 
 #[tokio::test(flavor = "multi_thread")]

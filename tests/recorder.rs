@@ -3,7 +3,7 @@
 
 mod harness;
 
-use harness::{scenarios, Agent, Containerd};
+use harness::{metric_value, scenarios, Agent, Containerd};
 use serde_json::Value;
 
 fn recorder(r: &Value) -> &Value {
@@ -381,13 +381,6 @@ async fn runc_set_up_is_never_taken_for_the_workload() {
             rec["setup_syscalls"]
         );
     }
-}
-
-fn metric_value(text: &str, name: &str) -> Option<f64> {
-    text.lines()
-        .find(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
 }
 
 /// More live containers than `--recorder-containers` (16, the minimum): the newest take over the

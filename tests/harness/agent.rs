@@ -435,3 +435,13 @@ fn percent_encode(s: &str) -> String {
         })
         .collect()
 }
+
+/// The value of the first sample of metric `name` (with or without labels) in an OpenMetrics
+/// text, `None` when it is absent.
+#[allow(dead_code)] // each test binary uses a different part of the harness
+pub fn metric_value(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}

@@ -20,7 +20,7 @@ pub mod plain;
 pub mod scenarios;
 
 #[allow(unused_imports)] // re-exports: each test binary uses a subset
-pub use agent::{Agent, AgentBuilder};
+pub use agent::{metric_value, Agent, AgentBuilder};
 #[allow(unused_imports)]
 pub use containerd::{Containerd, K8S_NAMESPACE, PLAIN_NAMESPACE};
 #[allow(unused_imports)]
