@@ -63,6 +63,8 @@ impl EventStore {
 
 struct Active {
     recorder: Recorder,
+    /// Fixed at load; read once from the maps' fdinfo.
+    kernel_memory_bytes: u64,
     events: Arc<Mutex<EventStore>>,
     reader: EventReader,
     arch: Arch,
@@ -111,15 +113,15 @@ impl FlightRecorder {
             Ok(r) => r,
             Err(e) => return FlightRecorder::unavailable(e.to_string()),
         };
+        let kernel_memory_bytes = recorder.map_memory_bytes();
         info!(
             max_containers,
-            ring_entries,
-            kernel_memory_bytes = recorder.map_memory_bytes(),
-            "flight recorder attached"
+            ring_entries, kernel_memory_bytes, "flight recorder attached"
         );
         FlightRecorder {
             active: Some(Active {
                 recorder,
+                kernel_memory_bytes,
                 events,
                 reader,
                 arch,
@@ -173,9 +175,7 @@ impl FlightRecorder {
 
     /// Kernel memory the recorder's maps take (0 when not loaded).
     pub fn kernel_memory_bytes(&self) -> u64 {
-        self.active
-            .as_ref()
-            .map_or(0, |a| a.recorder.map_memory_bytes())
+        self.active.as_ref().map_or(0, |a| a.kernel_memory_bytes)
     }
 
     pub fn recorded_cgroups(&self) -> Vec<u64> {
