@@ -9,67 +9,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use sha2::{Digest, Sha256};
-
-use crate::model::{Cause, CrashGroup, CrashSummary, Workload};
+use crate::model::{summary_workload, CrashGroup, CrashSummary, Workload};
 
 /// Reports listed per group, newest first.
 pub const GROUP_REPORT_IDS: usize = 20;
-
-/// Characters Kubernetes uses for generated name suffixes (`k8s.io/apimachinery` rand: no
-/// vowels, no look-alikes), so `api-server` keeps its `server`.
-const SUFFIX_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-
-fn generated(part: &str, lens: std::ops::RangeInclusive<usize>) -> bool {
-    lens.contains(&part.len()) && part.bytes().all(|b| SUFFIX_ALPHABET.contains(&b))
-}
-
-/// The pod's owner prefix: `gateway-7d9f8b6c5d-x2x9q` -> `gateway` (Deployment),
-/// `agent-x2x9q` -> `agent` (DaemonSet, Job, ReplicaSet), `backup-28731540-v4z8w` -> `backup`
-/// (CronJob); `db-0` and `debug` stay as they are.
-pub fn pod_owner(pod: &str) -> &str {
-    let Some((rest, last)) = pod.rsplit_once('-') else {
-        return pod;
-    };
-    if rest.is_empty() || !generated(last, 5..=5) {
-        return pod;
-    }
-    // A Deployment's pod-template-hash, or a CronJob's schedule time in minutes, comes before
-    // the random suffix.
-    let cron = |p: &str| p.len() >= 8 && p.bytes().all(|b| b.is_ascii_digit());
-    match rest.rsplit_once('-') {
-        Some((owner, mid)) if !owner.is_empty() && (generated(mid, 6..=10) || cron(mid)) => owner,
-        _ => rest,
-    }
-}
-
-/// The group id of a signature: 16 hex digits of a SHA-256 over its parts.
-pub fn group_id(w: &Workload, cause: Cause, key: Option<&str>) -> String {
-    let mut h = Sha256::new();
-    for part in [
-        w.namespace.as_str(),
-        w.owner.as_deref().unwrap_or(""),
-        w.container.as_str(),
-        cause.as_str(),
-        key.unwrap_or(""),
-    ] {
-        h.update(part.as_bytes());
-        h.update([0]);
-    }
-    h.finalize()[..8]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-/// The workload of a listed report (the same as [`crate::model::CrashReport::workload`]).
-pub fn summary_workload(s: &CrashSummary) -> Workload {
-    Workload {
-        namespace: s.namespace.clone(),
-        owner: s.pod.as_deref().map(|p| pod_owner(p).to_string()),
-        container: s.container.clone(),
-    }
-}
 
 /// Groups the crashed reports among `summaries` (any order), most recently seen group first.
 /// Completed runs and reports without a diagnosis are left out.
@@ -150,20 +93,7 @@ mod tests {
     use chrono::{DateTime, Utc};
 
     use super::*;
-    use crate::model::Outcome;
-
-    #[test]
-    fn pod_owner_strips_only_generated_suffixes() {
-        assert_eq!(pod_owner("gateway-7d9f8b6c5d-x2x9q"), "gateway");
-        assert_eq!(pod_owner("node-agent-x2x9q"), "node-agent");
-        assert_eq!(pod_owner("migrate-28731540-v4z8w"), "migrate");
-        assert_eq!(pod_owner("mongo-0"), "mongo-0");
-        assert_eq!(pod_owner("api-server"), "api-server");
-        // "debug" has vowels: not a generated suffix.
-        assert_eq!(pod_owner("web-debug"), "web-debug");
-        assert_eq!(pod_owner("-x2x9q"), "-x2x9q");
-        assert_eq!(pod_owner("solo"), "solo");
-    }
+    use crate::model::{group_id, pod_owner, Cause, Outcome};
 
     fn crash(id: &str, secs: i64, pod: &str, cause: Cause, key: Option<&str>) -> CrashSummary {
         let workload = Workload {

@@ -1,25 +1,33 @@
 //! coroner: a node agent that records why containers die and serves the reports over HTTP.
 //!
-//! Data flows one way: containerd events ([`containerd`]) -> live container registry
-//! ([`registry`]) -> collection at exit ([`collect`], [`cgroup`]) -> store ([`store`]) -> HTTP and
-//! metrics ([`http`], [`metrics`]). [`agent`] wires them together; [`config`] parses and validates
-//! the flags.
+//! Data flows one way, and each stage has one home (`docs/ARCHITECTURE.md` draws it):
+//!
+//! - sources gather inputs, and all I/O lives there: [`containerd`] (events and look-ups),
+//!   [`cgroup`] (limits and usage), [`recorder`] over [`bpf`] (the flight recorder);
+//! - [`report`] builds the finished report from those inputs in one pure function, with
+//!   [`diagnose`] (the probable cause) and [`groups`] (crash loops) beside it;
+//! - [`store`] persists reports atomically and announces each one stored;
+//! - outputs read the store or subscribe to it: [`http`] (API, pages, live feed), [`render`]
+//!   (Markdown, text, HTML wording), [`metrics`], [`client`] (the CLI).
+//!
+//! [`agent`] wires the stages; [`model`] is the report's types, [`config`] the flags, [`health`]
+//! the agent's own state, [`units`] and [`redact`] pure helpers every stage may use.
 
 pub mod agent;
 pub mod bpf;
 pub mod cgroup;
 pub mod client;
-pub mod collect;
 pub mod config;
 pub mod containerd;
 pub mod diagnose;
 pub mod groups;
+pub mod health;
 pub mod http;
 pub mod metrics;
 pub mod model;
 pub mod recorder;
 pub mod redact;
-pub mod registry;
 pub mod render;
+pub mod report;
 pub mod store;
 pub mod units;

@@ -10,6 +10,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 
+use crate::model::{CrashReport, Outcome};
+
 /// Why a container exited, as a metric label (bounded set).
 #[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
 #[allow(non_camel_case_types)]
@@ -218,6 +220,48 @@ impl Metrics {
             collection_errors,
             tracked_containers,
             ready,
+        }
+    }
+
+    /// Counts one stored report: its exit reason, its cause, and an OOM kill.
+    pub fn count_report(&self, r: &CrashReport) {
+        let s = r.summary();
+        if let Some(d) = &r.diagnosis {
+            self.crash_causes
+                .get_or_create(&crate::metrics::CauseLabels {
+                    namespace: s.namespace.clone(),
+                    cause: d.cause.as_str(),
+                })
+                .inc();
+        }
+        // As kubelet says OOMKilled: the OOM killer acted and the container failed, whether init was
+        // the victim (SIGKILL) or a shell exited 137 after its child was.
+        let reason = if r.oom.killed && r.outcome == Outcome::Crashed {
+            ExitReason::oom_killed
+        } else if r.exit.signal.is_some() {
+            ExitReason::signal
+        } else if r.outcome == Outcome::Completed {
+            ExitReason::completed
+        } else {
+            ExitReason::error
+        };
+        let pod = s.pod.unwrap_or_default();
+        self.container_exits
+            .get_or_create(&ExitLabels {
+                namespace: s.namespace.clone(),
+                pod: pod.clone(),
+                container: s.container.clone(),
+                reason,
+            })
+            .inc();
+        if r.oom.killed {
+            self.oom_kills
+                .get_or_create(&WorkloadLabels {
+                    namespace: s.namespace,
+                    pod,
+                    container: s.container,
+                })
+                .inc();
         }
     }
 

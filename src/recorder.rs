@@ -198,7 +198,7 @@ impl FlightRecorder {
 
     /// Drains what the kernel holds for a container that exited and assembles the report section,
     /// plus the init process's wait status when the kernel saw it exit. Blocking (BPF syscalls).
-    pub fn collect(
+    pub fn drain(
         &self,
         cgroup_id: Option<u64>,
         init_pid: u32,

@@ -11,9 +11,10 @@ use containerd_client::services::v1::{
     Container, GetContainerRequest, GetImageRequest, ListNamespacesRequest, ListTasksRequest,
     SubscribeRequest,
 };
-use containerd_client::types::v1::Process;
 use containerd_client::types::Envelope;
 use tonic::transport::Channel;
+
+use super::decode::{decode_container, decode_task, ContainerMeta, DecodeError, TaskState};
 use tonic::{Code, Request, Streaming};
 
 /// Deadline of a unary call.
@@ -46,6 +47,25 @@ impl ClientError {
 
     pub fn is_not_found(&self) -> bool {
         matches!(self, ClientError::Call { status, .. } if status.code() == Code::NotFound)
+    }
+}
+
+/// A container look-up that failed in the call or in decoding what came back.
+#[derive(Debug, thiserror::Error)]
+pub enum LookupError {
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+}
+
+impl LookupError {
+    pub fn label(&self) -> &'static str {
+        match self {
+            // Any failed call: the report says its metadata could not be looked up.
+            LookupError::Client(_) => "containerd_metadata",
+            LookupError::Decode(e) => e.label(),
+        }
     }
 }
 
@@ -122,7 +142,7 @@ impl Containerd {
             .collect())
     }
 
-    pub async fn tasks(&self, namespace: &str) -> Result<Vec<Process>, ClientError> {
+    pub async fn tasks(&self, namespace: &str) -> Result<Vec<TaskState>, ClientError> {
         let resp = TasksClient::new(self.channel.clone())
             .list(namespaced(ListTasksRequest::default(), namespace))
             .await
@@ -130,10 +150,20 @@ impl Containerd {
                 call: "Tasks.List",
                 status,
             })?;
-        Ok(resp.into_inner().tasks)
+        Ok(resp.into_inner().tasks.iter().map(decode_task).collect())
     }
 
-    pub async fn container(&self, namespace: &str, id: &str) -> Result<Container, ClientError> {
+    /// What the container record says: command, image, labels, cgroup path, Kubernetes identity.
+    pub async fn container_meta(
+        &self,
+        namespace: &str,
+        id: &str,
+    ) -> Result<ContainerMeta, LookupError> {
+        let container = self.container(namespace, id).await?;
+        Ok(decode_container(&container)?)
+    }
+
+    async fn container(&self, namespace: &str, id: &str) -> Result<Container, ClientError> {
         let resp = ContainersClient::new(self.channel.clone())
             .get(namespaced(
                 GetContainerRequest { id: id.to_string() },

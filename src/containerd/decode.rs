@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use containerd_client::events::{TaskCreate, TaskDelete, TaskExit, TaskOom, TaskStart};
 use containerd_client::services::v1::Container;
+use containerd_client::types::v1::{Process, Status as TaskStatus};
 use containerd_client::types::Envelope;
 use prost::Message;
 use serde_json::Value;
@@ -99,13 +100,47 @@ pub fn topic_label(topic: &str) -> &'static str {
     }
 }
 
-pub fn timestamp(ts: &prost_types::Timestamp) -> Option<DateTime<Utc>> {
+fn timestamp(ts: &prost_types::Timestamp) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp(ts.seconds, ts.nanos.clamp(0, 999_999_999) as u32)
 }
 
 fn opt_timestamp(ts: Option<&prost_types::Timestamp>) -> Option<DateTime<Utc>> {
     // containerd sends the zero time (year 1) for "never"; both are None here.
     ts.and_then(timestamp).filter(|t| t.timestamp() > 0)
+}
+
+/// One task as containerd's task list shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskState {
+    pub container_id: String,
+    pub pid: u32,
+    /// Set when the task has stopped: its exit status and time (now, when containerd has none).
+    pub exited: Option<(u32, DateTime<Utc>)>,
+}
+
+/// A task of `Tasks.List`, as coroner needs it.
+pub fn decode_task(task: &Process) -> TaskState {
+    // containerd 1.6 fills `id` with the container id and leaves `container_id` empty for init
+    // processes; later versions fill both.
+    let container_id = if task.container_id.is_empty() {
+        task.id.clone()
+    } else {
+        task.container_id.clone()
+    };
+    let status = TaskStatus::try_from(task.status).unwrap_or(TaskStatus::Unknown);
+    let exited = (status == TaskStatus::Stopped).then(|| {
+        let at = task
+            .exited_at
+            .as_ref()
+            .and_then(timestamp)
+            .unwrap_or_else(Utc::now);
+        (task.exit_status, at)
+    });
+    TaskState {
+        container_id,
+        pid: task.pid,
+        exited,
+    }
 }
 
 pub fn decode_envelope(env: &Envelope) -> Result<Decoded, DecodeError> {

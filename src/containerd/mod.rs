@@ -5,5 +5,5 @@ pub mod client;
 pub mod decode;
 pub mod watch;
 
-pub use client::{ClientError, Containerd};
-pub use decode::{ContainerMeta, Decoded, Event};
+pub use client::{ClientError, Containerd, LookupError};
+pub use decode::{ContainerMeta, Decoded, Event, TaskState};

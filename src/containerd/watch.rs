@@ -9,12 +9,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use containerd_client::types::v1::Process;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use super::client::{ClientError, Containerd};
-use super::decode::{decode_envelope, topic_label, Decoded};
+use super::decode::{decode_envelope, topic_label, Decoded, TaskState};
 use crate::metrics::{Metrics, TopicLabels};
 
 const BACKOFF_START: Duration = Duration::from_millis(100);
@@ -26,7 +25,7 @@ pub enum WatchMsg {
     /// A subscription is live; `tasks` is what each watched namespace lists right after it began.
     Connected {
         client: Containerd,
-        tasks: Vec<(String, Process)>,
+        tasks: Vec<(String, TaskState)>,
         reconnect: bool,
     },
     Event {

@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use futures_util::stream::{self, Stream, StreamExt};
 use tokio::sync::broadcast;
 
-use crate::agent::Shared;
+use super::AppState;
 use crate::model::CrashSummary;
 use crate::store::Query;
 
@@ -37,7 +37,7 @@ fn crash_event(s: &CrashSummary) -> Event {
 }
 
 /// Reports stored after `last_id` (oldest first), when the store still knows it.
-fn missed_since(shared: &Shared, last_id: &str) -> Vec<CrashSummary> {
+fn missed_since(shared: &AppState, last_id: &str) -> Vec<CrashSummary> {
     let mut missed = Vec::new();
     let mut q = Query {
         outcome: None,
@@ -70,9 +70,9 @@ fn missed_since(shared: &Shared, last_id: &str) -> Vec<CrashSummary> {
     missed
 }
 
-pub async fn stream(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+pub async fn stream(State(shared): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     // Subscribe before reading the backlog, so nothing falls between the two.
-    let rx = shared.events.subscribe();
+    let rx = shared.store.subscribe();
     let backlog = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())

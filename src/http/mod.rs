@@ -10,7 +10,6 @@ pub mod pages;
 
 pub use error::ApiError;
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use axum::extract::{Path, RawQuery, State};
@@ -20,10 +19,19 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 
-use crate::agent::Shared;
-use crate::store::Query;
+use crate::health::Health;
+use crate::metrics::Metrics;
+use crate::store::{Query, Store};
 
-pub fn router(shared: Arc<Shared>) -> Router {
+/// What the handlers read: the store (and its "report stored" feed), the metrics and the agent's
+/// health. Owned here; the agent hands in its parts when it builds the router.
+pub struct AppState {
+    pub store: Arc<Store>,
+    pub metrics: Arc<Metrics>,
+    pub health: Arc<Health>,
+}
+
+pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -36,28 +44,22 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v1/openapi.json", get(openapi_json))
         .merge(pages::routes())
         .fallback(no_route)
-        .with_state(shared)
+        .with_state(Arc::new(state))
 }
 
 async fn healthz() -> &'static str {
     "ok\n"
 }
 
-async fn readyz(State(s): State<Arc<Shared>>) -> Response {
-    let ready = s.status.ready.load(Ordering::Relaxed);
-    let connected = s.status.connected.load(Ordering::Relaxed);
-    let last = s
-        .status
-        .last_disconnect
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone();
-    let (state, reason) = s.recorder.status();
+async fn readyz(State(s): State<Arc<AppState>>) -> Response {
+    let h = &s.health;
+    let (ready, connected, last) = (h.is_ready(), h.is_connected(), h.last_disconnect());
+    let (state, reason) = (h.recorder_state, h.recorder_reason.as_deref());
     let body = json!({
         "ready": ready,
         "recorder": { "state": state, "reason": reason },
         "containerd": {
-            "socket": s.status.socket.display().to_string(),
+            "socket": h.socket.display().to_string(),
             "connected": connected,
             "last_disconnect": last,
         },
@@ -70,7 +72,7 @@ async fn readyz(State(s): State<Arc<Shared>>) -> Response {
     (code, Json(body)).into_response()
 }
 
-async fn metrics(State(s): State<Arc<Shared>>) -> Response {
+async fn metrics(State(s): State<Arc<AppState>>) -> Response {
     (
         [(
             header::CONTENT_TYPE,
@@ -88,7 +90,7 @@ fn query_pairs(raw: Option<&str>) -> Vec<(String, String)> {
 }
 
 async fn list_crashes(
-    State(s): State<Arc<Shared>>,
+    State(s): State<Arc<AppState>>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     let pairs = query_pairs(raw.as_deref());
@@ -148,7 +150,7 @@ pub(crate) fn path_id(
 }
 
 async fn get_crash(
-    State(s): State<Arc<Shared>>,
+    State(s): State<Arc<AppState>>,
     path: Result<Path<String>, axum::extract::rejection::PathRejection>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
@@ -173,7 +175,7 @@ async fn get_crash(
 /// Runs store work off the async workers, which the agent's event loop shares: reading a
 /// report from disk, or grouping the whole index (4 ms at the default 5000 reports).
 pub(crate) async fn off_loop<T: Send + 'static>(
-    s: &Arc<Shared>,
+    s: &Arc<AppState>,
     work: impl FnOnce(&crate::store::Store) -> T + Send + 'static,
 ) -> Result<T, ApiError> {
     let store = s.store.clone();
@@ -184,7 +186,7 @@ pub(crate) async fn off_loop<T: Send + 'static>(
 
 /// A stored report by id; `NotFound` when there is none.
 pub(crate) async fn load_report(
-    s: &Arc<Shared>,
+    s: &Arc<AppState>,
     id: String,
 ) -> Result<crate::model::CrashReport, ApiError> {
     let lookup = id.clone();
@@ -198,7 +200,7 @@ pub(crate) async fn load_report(
 }
 
 async fn list_groups(
-    State(s): State<Arc<Shared>>,
+    State(s): State<Arc<AppState>>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     let pairs = query_pairs(raw.as_deref());
@@ -209,7 +211,7 @@ async fn list_groups(
 }
 
 async fn get_group(
-    State(s): State<Arc<Shared>>,
+    State(s): State<Arc<AppState>>,
     path: Result<Path<String>, axum::extract::rejection::PathRejection>,
 ) -> Result<Response, ApiError> {
     let id = path_id(path).map_err(|_| ApiError::GroupNotFound("<undecodable>".into()))?;

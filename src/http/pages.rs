@@ -25,13 +25,13 @@ use axum::routing::get;
 use axum::Router;
 use chrono::Utc;
 
-use crate::agent::Shared;
+use super::AppState;
 use crate::http::ApiError;
 use crate::model::{CrashGroup, CrashSummary};
 use crate::store::{valid_id, Query, QueryError, Store, MAX_LIMIT};
 use filters::Filters;
 
-pub fn routes() -> Router<Arc<Shared>> {
+pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/", get(index))
         .route("/crashes/{id}", get(crash))
@@ -102,7 +102,7 @@ fn html_response(status: StatusCode, body: String) -> Response {
 }
 
 async fn index(
-    State(s): State<Arc<Shared>>,
+    State(s): State<Arc<AppState>>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, PageError> {
     let pairs = super::query_pairs(raw.as_deref());
@@ -120,7 +120,7 @@ async fn index(
 }
 
 async fn crash(
-    State(s): State<Arc<Shared>>,
+    State(s): State<Arc<AppState>>,
     path: Result<Path<String>, axum::extract::rejection::PathRejection>,
 ) -> Result<Response, PageError> {
     let id = super::path_id(path)?;
@@ -135,7 +135,7 @@ async fn crash(
 }
 
 async fn group(
-    State(s): State<Arc<Shared>>,
+    State(s): State<Arc<AppState>>,
     path: Result<Path<String>, axum::extract::rejection::PathRejection>,
 ) -> Result<Response, PageError> {
     let id = super::path_id(path)?;

@@ -6,10 +6,12 @@
 mod diagnosis;
 mod exit;
 mod recorder;
+mod workload;
 
 pub use diagnosis::*;
 pub use exit::{signal_name, ExitStatus};
 pub use recorder::*;
+pub use workload::{group_id, pod_owner, summary_workload};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -253,23 +255,7 @@ impl CrashReport {
             group_id: self
                 .diagnosis
                 .as_ref()
-                .map(|d| crate::groups::group_id(&self.workload(), d.cause, d.key.as_deref())),
-        }
-    }
-
-    /// Who crashed, the same for every attempt of a crash loop.
-    pub fn workload(&self) -> Workload {
-        match &self.kubernetes {
-            Some(k) => Workload {
-                namespace: k.namespace.clone(),
-                owner: Some(crate::groups::pod_owner(&k.pod).to_string()),
-                container: k.container.clone(),
-            },
-            None => Workload {
-                namespace: self.container.namespace.clone(),
-                owner: None,
-                container: self.container.id.clone(),
-            },
+                .map(|d| group_id(&self.workload(), d.cause, d.key.as_deref())),
         }
     }
 }

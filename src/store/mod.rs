@@ -19,10 +19,14 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Utc};
 use tracing::{info, warn};
 
+use tokio::sync::broadcast;
+
 use crate::model::{CrashGroup, CrashReport, CrashSummary};
 
 const REPORT_SUFFIX: &str = ".json";
 const TMP_PREFIX: &str = ".tmp-";
+/// Stored reports the "report stored" feed holds for a slow subscriber before it skips ahead.
+const STORED_FEED: usize = 256;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -89,6 +93,8 @@ pub struct Store {
     dir: PathBuf,
     retention: Retention,
     index: Mutex<Index>,
+    /// "Report stored": the summary of every report as it is stored (the live feed's source).
+    stored: broadcast::Sender<CrashSummary>,
 }
 
 /// Ids are hex digests; anything else is refused before it touches a path.
@@ -108,6 +114,7 @@ impl Store {
             dir: dir.to_path_buf(),
             retention,
             index: Mutex::new(Index::default()),
+            stored: broadcast::channel(STORED_FEED).0,
         };
         let mut skipped = 0;
         let entries = fs::read_dir(dir).map_err(|source| StoreError::Read {
@@ -176,6 +183,12 @@ impl Store {
     }
 
     /// Durably writes a report, then applies retention.
+    /// Every report stored from now on, as its summary. A subscriber slower than the last
+    /// 256 reports gets `Lagged` and finds the rest in the index.
+    pub fn subscribe(&self) -> broadcast::Receiver<CrashSummary> {
+        self.stored.subscribe()
+    }
+
     pub fn insert(&self, report: &CrashReport) -> Result<Inserted, StoreError> {
         if !valid_id(&report.id) {
             return Err(StoreError::BadId(report.id.clone()));
@@ -193,6 +206,8 @@ impl Store {
             }
             idx.add(report.summary(), json.len() as u64);
         }
+        // Nobody listening is fine: the feed is best effort, the files are the record.
+        let _ = self.stored.send(report.summary());
         let evicted = self.enforce_retention();
         Ok(Inserted::Stored { evicted })
     }
@@ -293,14 +308,14 @@ impl Store {
             .values()
             .map(|e| e.summary.as_ref())
             .filter(|s| s.group_id.as_deref() == Some(id))
-            .map(crate::groups::summary_workload)
+            .map(crate::model::summary_workload)
             .next()?;
         // The group's flags depend on the workload's other crashes: group them all.
         crate::groups::group(
             idx.by_time
                 .values()
                 .map(|e| e.summary.as_ref())
-                .filter(|s| crate::groups::summary_workload(s) == members),
+                .filter(|s| crate::model::summary_workload(s) == members),
         )
         .into_iter()
         .find(|g| g.id == id)
@@ -327,15 +342,13 @@ fn read_report(path: &Path) -> Result<(CrashReport, u64), StoreError> {
         path: path.to_path_buf(),
         source,
     })?;
-    let mut report: CrashReport =
+    // Served as written: the report was finished when it was built, and the store never
+    // rewrites what the agent said at the time.
+    let report: CrashReport =
         serde_json::from_slice(&bytes).map_err(|source| StoreError::Corrupt {
             path: path.to_path_buf(),
             source,
         })?;
-    if report.diagnosis.is_none() {
-        // Written before diagnosis existed: the rules are pure, so the answer is the same now.
-        report.diagnosis = Some(crate::diagnose::diagnose(&report));
-    }
     Ok((report, bytes.len() as u64))
 }
 

@@ -3,7 +3,7 @@ use crate::model::*;
 
 fn report(id_seed: u32, secs: i64, outcome: Outcome, pod: &str) -> CrashReport {
     let exited_at = DateTime::from_timestamp(1_700_000_000 + secs, 0).unwrap();
-    CrashReport {
+    let mut r = CrashReport {
         schema_version: SCHEMA_VERSION,
         id: report_id("k8s.io", &format!("c{id_seed}"), id_seed),
         outcome,
@@ -31,7 +31,10 @@ fn report(id_seed: u32, secs: i64, outcome: Outcome, pod: &str) -> CrashReport {
         agent: AgentInfo::default(),
         recorder: None,
         diagnosis: None,
-    }
+    };
+    // As the agent stores it: finished, diagnosis included.
+    r.diagnosis = Some(crate::diagnose::diagnose(&r));
+    r
 }
 
 const ROOMY: Retention = Retention {
@@ -66,10 +69,7 @@ fn reports_survive_reopen_and_are_listed_newest_first() {
         .collect();
     assert_eq!(secs, [4, 3, 2, 1, 0]);
     let full = store.get(&page.items[0].id).unwrap().unwrap();
-    let mut want = report(4, 4, Outcome::Crashed, "p");
-    // Written without a diagnosis (as before diagnosis existed): the store fills it in.
-    want.diagnosis = Some(crate::diagnose::diagnose(&want));
-    assert_eq!(full, want);
+    assert_eq!(full, report(4, 4, Outcome::Crashed, "p"));
     assert_eq!(page.items[0].cause, Some(crate::model::Cause::ExitedError));
 }
 

@@ -11,8 +11,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 
-use crate::containerd::ContainerMeta;
-use crate::model::{CgroupLimits, CollectionError};
+use crate::report::Enriched;
 
 /// `/tasks/oom` arrives 1 to 75 times for one OOM kill within a few milliseconds; events closer
 /// together than this are one OOM episode.
@@ -22,25 +21,6 @@ pub const OOM_EPISODE_GAP: Duration = Duration::from_millis(500);
 pub struct Key {
     pub namespace: String,
     pub id: String,
-}
-
-/// What enrichment learned about a container. Any part may be missing; `errors` says why.
-#[derive(Debug, Clone, Default)]
-pub struct Enriched {
-    pub meta: Option<ContainerMeta>,
-    pub image_digest: Option<String>,
-    /// The container's cgroup path below the cgroup roots.
-    pub cgroup_path: Option<String>,
-    pub limits: Option<CgroupLimits>,
-    /// Inode of the container's cgroup2 directory: the flight recorder's key.
-    pub cgroup_id: Option<u64>,
-    pub errors: Vec<CollectionError>,
-}
-
-impl Enriched {
-    pub fn is_sandbox(&self) -> bool {
-        self.meta.as_ref().is_some_and(|m| m.is_sandbox)
-    }
 }
 
 pub type EnrichedRx = watch::Receiver<Option<Arc<Enriched>>>;
@@ -102,12 +82,9 @@ impl Registry {
         self.live.remove(key)
     }
 
+    #[allow(clippy::len_without_is_empty)] // only the gauge of tracked containers needs it
     pub fn len(&self) -> usize {
         self.live.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.live.is_empty()
     }
 
     pub fn keys(&self) -> impl Iterator<Item = &Key> {

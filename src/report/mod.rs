@@ -1,55 +1,26 @@
-//! Joins an exit with what was recorded about the container into one [`CrashReport`].
+//! The one place a report is made: [`build_report`] turns the inputs the agent gathered (the exit,
+//! what enrichment learned, the cgroup figures read at exit, the flight recorder's drain) into the
+//! finished [`CrashReport`], diagnosis included.
 //!
-//! Pure: the agent gathers the inputs (event, enrichment, cgroup figures read at exit) and this
-//! file decides what the report says, including what is withheld for secrecy.
+//! Pure: no I/O, no clock, no metrics. Everything read from the node arrives in [`Inputs`]; what
+//! the report withholds for secrecy is decided here too ([`Redaction`]).
 
-use std::collections::{BTreeMap, BTreeSet};
+mod inputs;
 
-use chrono::{DateTime, Utc};
+pub use inputs::{Enriched, ExitEvent, Inputs, Redaction};
+
+use std::collections::BTreeMap;
 
 use crate::model::{
-    report_id, AgentInfo, CgroupReport, CgroupUsage, CgroupVersion, CollectionError, ContainerInfo,
-    CrashReport, ExitStatus, Lifecycle, OomInfo, Outcome, SCHEMA_VERSION,
+    report_id, CgroupReport, ContainerInfo, CrashReport, ExitStatus, Lifecycle, OomInfo, Outcome,
+    SCHEMA_VERSION,
 };
 use crate::redact::redact_args;
-use crate::registry::Enriched;
 
-/// What may leave the node in a report.
-#[derive(Debug, Clone, Default)]
-pub struct Redaction {
-    /// Environment variables whose values may be stored.
-    pub env_allow: BTreeSet<String>,
-    /// Keep arguments as they are (credential-looking values are redacted otherwise).
-    pub keep_args: bool,
-}
-
-/// The exit as containerd reported it.
-#[derive(Debug, Clone)]
-pub struct ExitEvent {
-    pub namespace: String,
-    pub container_id: String,
-    pub pid: u32,
-    pub exit_status: u32,
-    pub exited_at: DateTime<Utc>,
-}
-
-/// Everything known when the report is written.
-pub struct Inputs<'a> {
-    pub exit: &'a ExitEvent,
-    pub created_at: Option<DateTime<Utc>>,
-    pub started_at: Option<DateTime<Utc>>,
-    pub enriched: &'a Enriched,
-    pub cgroup_version: Option<CgroupVersion>,
-    pub usage: Option<CgroupUsage>,
-    pub oom_events: u32,
-    pub recovered: bool,
-    /// Errors met at exit time (e.g. the cgroup was already gone).
-    pub errors: Vec<CollectionError>,
-    pub agent: AgentInfo,
-    pub reported_at: DateTime<Utc>,
-}
-
-pub fn build(inputs: Inputs<'_>, redaction: &Redaction) -> CrashReport {
+/// The finished report of one exit. The exit status is the kernel's wait status when the recorder
+/// saw init die (exact where containerd's number is ambiguous: `exit(137)` versus SIGKILL, and it
+/// carries the core-dump flag), else containerd's.
+pub fn build_report(inputs: Inputs<'_>, redaction: &Redaction) -> CrashReport {
     let Inputs {
         exit,
         created_at,
@@ -62,9 +33,17 @@ pub fn build(inputs: Inputs<'_>, redaction: &Redaction) -> CrashReport {
         errors,
         agent,
         reported_at,
+        recorder,
+        init_wait_status,
     } = inputs;
     let meta = enriched.meta.as_ref();
-    let status = ExitStatus::from_containerd(exit.exit_status);
+    let status = match init_wait_status {
+        Some(ws) => ExitStatus {
+            status: exit.exit_status,
+            ..ExitStatus::from_wait_status(ws)
+        },
+        None => ExitStatus::from_containerd(exit.exit_status),
+    };
     let oom_kills = usage.as_ref().and_then(|u| u.oom_kill_count);
     let oom = OomInfo {
         killed: oom_events > 0 || oom_kills.is_some_and(|k| k > 0),
@@ -105,7 +84,7 @@ pub fn build(inputs: Inputs<'_>, redaction: &Redaction) -> CrashReport {
     let mut collection_errors = enriched.errors.clone();
     collection_errors.extend(errors);
 
-    CrashReport {
+    let mut report = CrashReport {
         schema_version: SCHEMA_VERSION,
         id: report_id(&exit.namespace, &exit.container_id, exit.pid),
         outcome: if status.is_success() {
@@ -147,15 +126,20 @@ pub fn build(inputs: Inputs<'_>, redaction: &Redaction) -> CrashReport {
         recovered,
         collection_errors,
         agent,
-        recorder: None,
+        recorder,
         diagnosis: None,
-    }
+    };
+    report.diagnosis = Some(crate::diagnose::diagnose(&report));
+    report
 }
 
 #[cfg(test)]
 mod tests {
+    use chrono::{DateTime, Utc};
+
     use super::*;
     use crate::containerd::ContainerMeta;
+    use crate::model::{AgentInfo, CgroupUsage, CgroupVersion};
 
     fn exit(status: u32) -> ExitEvent {
         ExitEvent {
@@ -200,13 +184,15 @@ mod tests {
             errors: vec![],
             agent: AgentInfo::default(),
             reported_at: Utc::now(),
+            recorder: None,
+            init_wait_status: None,
         }
     }
 
     #[test]
     fn env_values_are_withheld_unless_allow_listed() {
         let (e, en) = (exit(1), enriched());
-        let r = build(inputs(&e, &en, None, 0), &Redaction::default());
+        let r = build_report(inputs(&e, &en, None, 0), &Redaction::default());
         assert_eq!(r.container.env_keys, ["PATH", "DB_PASSWORD"]);
         assert!(r.container.env_values.is_empty());
         assert!(!serde_json::to_string(&r).unwrap().contains("hunter2"));
@@ -214,7 +200,7 @@ mod tests {
             env_allow: ["PATH".to_string()].into(),
             keep_args: false,
         };
-        let r = build(inputs(&e, &en, None, 0), &allow);
+        let r = build_report(inputs(&e, &en, None, 0), &allow);
         assert_eq!(
             r.container.env_values.get("PATH").map(String::as_str),
             Some("/bin")
@@ -228,7 +214,7 @@ mod tests {
             oom_kill_count: Some(0),
             ..Default::default()
         };
-        let r = build(inputs(&e, &en, Some(usage), 0), &Redaction::default());
+        let r = build_report(inputs(&e, &en, Some(usage), 0), &Redaction::default());
         assert!(!r.oom.killed);
         assert_eq!(r.exit.signal_name.as_deref(), Some("SIGKILL"));
         assert_eq!(r.outcome, Outcome::Crashed);
@@ -241,7 +227,7 @@ mod tests {
             oom_kill_count: Some(1),
             ..Default::default()
         };
-        let r = build(inputs(&e, &en, Some(usage), 0), &Redaction::default());
+        let r = build_report(inputs(&e, &en, Some(usage), 0), &Redaction::default());
         assert!(r.oom.killed);
         assert_eq!(r.oom.kills, Some(1));
     }
@@ -251,14 +237,14 @@ mod tests {
         let (e, en) = (exit(2), enriched());
         let mut i = inputs(&e, &en, None, 0);
         i.started_at = Some(e.exited_at + chrono::Duration::microseconds(300));
-        let r = build(i, &Redaction::default());
+        let r = build_report(i, &Redaction::default());
         assert_eq!(r.lifecycle.runtime_ms, Some(0));
     }
 
     #[test]
     fn clean_exit_is_completed_with_runtime() {
         let (e, en) = (exit(0), enriched());
-        let r = build(inputs(&e, &en, None, 0), &Redaction::default());
+        let r = build_report(inputs(&e, &en, None, 0), &Redaction::default());
         assert_eq!(r.outcome, Outcome::Completed);
         assert_eq!(r.lifecycle.runtime_ms, Some(500));
         assert_eq!(r.id, report_id("k8s.io", "abc", 4242));

@@ -1,0 +1,52 @@
+//! What the node says about one container, looked up beside the event loop: containerd's record
+//! (command, image, labels, Kubernetes identity, cgroup path), the image digest, and the cgroup
+//! limits snapshotted while the container lives. Every failure becomes a collection error in the
+//! report and its metric, under one label ([`Shared::collection_error`]).
+
+use super::registry::Key;
+use super::Shared;
+use crate::cgroup::CgroupFs;
+use crate::containerd::Containerd;
+use crate::report::Enriched;
+
+/// Looks a container up in containerd and snapshots its cgroup limits.
+pub(super) async fn enrich(shared: &Shared, client: Option<&Containerd>, key: &Key) -> Enriched {
+    let mut out = Enriched::default();
+    let Some(client) = client else {
+        let e = shared.collection_error("containerd_metadata", "not connected to containerd");
+        out.errors.push(e);
+        return out;
+    };
+    let meta = match client.container_meta(&key.namespace, &key.id).await {
+        Ok(m) => m,
+        Err(e) => {
+            out.errors.push(shared.collection_error(e.label(), &e));
+            return out;
+        }
+    };
+    if let Some(spec_path) = &meta.cgroups_path {
+        match CgroupFs::resolve_spec_path(spec_path) {
+            // A sandbox needs only its recorder key, so its recording can be freed at exit.
+            Ok(path) if meta.is_sandbox => out.cgroup_id = shared.cgroups.unified_cgroup_id(&path),
+            Ok(path) => {
+                out.cgroup_id = shared.cgroups.unified_cgroup_id(&path);
+                match shared.cgroups.read_limits(&path) {
+                    Ok(limits) => out.limits = Some(limits),
+                    Err(e) => out.errors.push(shared.collection_error(e.label(), &e)),
+                }
+                out.cgroup_path = Some(path);
+            }
+            Err(e) => out.errors.push(shared.collection_error(e.label(), &e)),
+        }
+    }
+    if !meta.is_sandbox {
+        if let Some(image) = &meta.image {
+            match client.image_digest(&key.namespace, image).await {
+                Ok(d) => out.image_digest = d,
+                Err(e) => out.errors.push(shared.collection_error("image_digest", &e)),
+            }
+        }
+    }
+    out.meta = Some(meta);
+    out
+}

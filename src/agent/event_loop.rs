@@ -1,0 +1,358 @@
+//! The agent's event loop: owns the registry of live containers, turns containerd's events into
+//! tracking and exits, reconciles with the task list after each (re)connect, and sweeps host
+//! cgroups out of the recorder. It never waits on the network: enrichment and finishing run in
+//! their own tasks. The only work done inline at an exit is reading the cgroup's usage files,
+//! because the kernel deletes them within 5-25 ms.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+use tracing::{debug, warn};
+
+use super::finish::{self, Pending};
+use super::registry::{EnrichedTx, Key, OomEpisodes, Registry, Tracked};
+use super::{enrich, Shared};
+use crate::containerd::watch::WatchMsg;
+use crate::containerd::{Containerd, Decoded, Event, TaskState};
+use crate::model::report_id;
+use crate::report::ExitEvent;
+
+pub(super) struct EventLoop {
+    shared: Arc<Shared>,
+    registry: Registry,
+    client: Option<Containerd>,
+    finishing: JoinSet<()>,
+    /// Recorded cgroups no tracked container owns, with how many sweeps have seen them.
+    unclaimed: HashMap<u64, u32>,
+}
+
+/// How often the loop looks for recorded cgroups that belong to the host.
+const HOST_SWEEP: Duration = Duration::from_secs(5);
+/// Sweeps a cgroup must stay unclaimed by any container before it is taken for the host's.
+const HOST_SWEEPS: u32 = 3;
+
+impl EventLoop {
+    pub(super) fn new(shared: Arc<Shared>) -> EventLoop {
+        EventLoop {
+            shared,
+            registry: Registry::default(),
+            client: None,
+            finishing: JoinSet::new(),
+            unclaimed: HashMap::new(),
+        }
+    }
+
+    /// Waits for the reports being written to be stored.
+    pub(super) async fn drain(&mut self) {
+        while self.finishing.join_next().await.is_some() {}
+    }
+
+    pub(super) async fn run(&mut self, mut rx: mpsc::Receiver<WatchMsg>) {
+        let mut sweep = tokio::time::interval(HOST_SWEEP);
+        sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let msg = tokio::select! {
+                msg = rx.recv() => match msg {
+                    Some(m) => m,
+                    None => break,
+                },
+                _ = sweep.tick() => {
+                    self.sweep_host_cgroups();
+                    self.publish_recorder_totals();
+                    continue;
+                }
+            };
+            match msg {
+                WatchMsg::Connected {
+                    client,
+                    tasks,
+                    reconnect,
+                } => {
+                    self.client = Some(client);
+                    self.reconcile(tasks, reconnect);
+                    self.shared.health.connected();
+                    self.shared.metrics.ready.set(1);
+                }
+                WatchMsg::Event { decoded, received } => self.handle(decoded, received),
+                WatchMsg::Disconnected { reason } => self.shared.health.disconnected(reason),
+            }
+            self.shared
+                .metrics
+                .tracked_containers
+                .set(self.registry.len() as i64);
+            // Reap finished report tasks so the set does not grow.
+            while self.finishing.try_join_next().is_some() {}
+        }
+    }
+
+    /// The kernel records every new cgroup from its first syscall, before anyone knows whose it
+    /// is. A cgroup no container has claimed for a few sweeps belongs to the host (a service, a
+    /// session): stop recording it.
+    fn sweep_host_cgroups(&mut self) {
+        if !self.shared.recorder.is_loaded() {
+            return;
+        }
+        let claimed: HashSet<u64> = self
+            .registry
+            .tracked()
+            .filter_map(|t| t.ready().and_then(|e| e.cgroup_id))
+            .collect();
+        let recorded = self.shared.recorder.recorded_cgroups();
+        let recorded_set: HashSet<u64> = recorded.iter().copied().collect();
+        self.unclaimed
+            .retain(|cg, _| recorded_set.contains(cg) && !claimed.contains(cg));
+        for cg in recorded {
+            if claimed.contains(&cg) {
+                continue;
+            }
+            let seen = self.unclaimed.entry(cg).or_insert(0);
+            *seen += 1;
+            if *seen >= HOST_SWEEPS {
+                debug!(
+                    cgroup_id = cg,
+                    "recorded cgroup claimed by no container: treated as host"
+                );
+                self.shared.recorder.ignore_cgroup(cg);
+                self.unclaimed.remove(&cg);
+            }
+        }
+    }
+
+    fn publish_recorder_totals(&self) {
+        match self.shared.recorder.totals() {
+            Some(Ok(t)) => self.shared.metrics.recorder_totals(&t),
+            Some(Err(e)) => warn!(error = %e, "reading the recorder's kernel counters"),
+            None => {}
+        }
+    }
+
+    fn handle(&mut self, d: Decoded, received: Instant) {
+        let ns = d.namespace;
+        match d.event {
+            Event::TaskCreate { container_id, pid } => {
+                let key = Key {
+                    namespace: ns,
+                    id: container_id,
+                };
+                self.track(key, pid, d.timestamp, None);
+            }
+            Event::TaskStart { container_id, pid } => {
+                let key = Key {
+                    namespace: ns,
+                    id: container_id,
+                };
+                match self.registry.get_mut(&key) {
+                    Some(t) => {
+                        t.started_at = d.timestamp;
+                        t.pid = pid;
+                    }
+                    None => self.track(key, pid, None, d.timestamp),
+                }
+            }
+            Event::TaskOom { container_id } => {
+                if let Some(t) = self.registry.get_mut(&Key {
+                    namespace: ns,
+                    id: container_id,
+                }) {
+                    t.oom.note(received);
+                }
+            }
+            Event::TaskExit {
+                container_id,
+                exec_id,
+                pid,
+                exit_status,
+                exited_at,
+            } => {
+                if !exec_id.is_empty() && exec_id != container_id {
+                    return; // an exec'd process, not the container's init
+                }
+                let key = Key {
+                    namespace: ns,
+                    id: container_id,
+                };
+                let exit = ExitEvent {
+                    namespace: key.namespace.clone(),
+                    container_id: key.id.clone(),
+                    pid,
+                    exit_status,
+                    exited_at: exited_at.or(d.timestamp).unwrap_or_else(Utc::now),
+                };
+                let tracked = self.registry.remove(&key);
+                self.exit(exit, tracked, false, received);
+            }
+            Event::TaskDelete { container_id, pid } => {
+                let key = Key {
+                    namespace: ns,
+                    id: container_id,
+                };
+                if self
+                    .registry
+                    .get(&key)
+                    .is_some_and(|t| t.pid == pid || pid == 0)
+                {
+                    self.registry.remove(&key);
+                }
+            }
+            Event::ContainerDelete { container_id } => {
+                self.registry.remove(&Key {
+                    namespace: ns,
+                    id: container_id,
+                });
+            }
+            Event::Other => {}
+        }
+    }
+
+    /// Starts tracking a container and its enrichment.
+    fn track(
+        &mut self,
+        key: Key,
+        pid: u32,
+        created_at: Option<DateTime<Utc>>,
+        started_at: Option<DateTime<Utc>>,
+    ) {
+        let (tx, rx) = watch::channel(None);
+        self.spawn_enrichment(key.clone(), tx);
+        self.registry.insert(
+            key,
+            Tracked {
+                pid,
+                created_at,
+                started_at,
+                oom: OomEpisodes::default(),
+                enriched: rx,
+            },
+        );
+    }
+
+    fn spawn_enrichment(&self, key: Key, tx: EnrichedTx) {
+        let shared = self.shared.clone();
+        let client = self.client.clone();
+        tokio::spawn(async move {
+            let enriched = enrich::enrich(&shared, client.as_ref(), &key).await;
+            let _ = tx.send(Some(Arc::new(enriched)));
+        });
+    }
+
+    /// Turns an exit into a report, reading the cgroup's usage now if its path is known.
+    fn exit(
+        &mut self,
+        exit: ExitEvent,
+        tracked: Option<Tracked>,
+        recovered: bool,
+        received: Instant,
+    ) {
+        let id = report_id(&exit.namespace, &exit.container_id, exit.pid);
+        if !self.shared.claim(&id) {
+            debug!(id, "exit already reported");
+            return;
+        }
+        let ready = tracked.as_ref().and_then(Tracked::ready);
+        if let Some(sandbox) = ready.as_ref().filter(|e| e.is_sandbox()) {
+            if let Some(cg) = sandbox.cgroup_id {
+                self.shared.recorder.discard(cg);
+            }
+            self.shared.release(&id);
+            return;
+        }
+        let usage = ready
+            .as_ref()
+            .and_then(|e| e.cgroup_path.as_deref())
+            .map(|path| finish::read_usage(&self.shared, path));
+        let enriched = match tracked.as_ref() {
+            Some(t) => Some(t.enriched.clone()),
+            None => {
+                // Not tracked (created before a namespace was watched, or a missed create): look
+                // it up now; the cgroup is most likely gone, which the report will say.
+                let (tx, rx) = watch::channel(None);
+                self.spawn_enrichment(
+                    Key {
+                        namespace: exit.namespace.clone(),
+                        id: exit.container_id.clone(),
+                    },
+                    tx,
+                );
+                Some(rx)
+            }
+        };
+        let pending = Pending {
+            exit,
+            created_at: tracked.as_ref().and_then(|t| t.created_at),
+            started_at: tracked.as_ref().and_then(|t| t.started_at),
+            oom_events: tracked.as_ref().map_or(0, |t| t.oom.count),
+            enriched,
+            usage,
+            recovered,
+            received,
+        };
+        let shared = self.shared.clone();
+        self.finishing.spawn(async move {
+            finish::finish(shared.clone(), pending).await;
+            shared.release(&id);
+        });
+    }
+
+    /// Brings the registry in line with containerd's task list after a (re)connect.
+    fn reconcile(&mut self, tasks: Vec<(String, TaskState)>, reconnect: bool) {
+        let mut listed = HashSet::new();
+        let now = Instant::now();
+        for (namespace, task) in tasks {
+            let key = Key {
+                namespace,
+                id: task.container_id,
+            };
+            listed.insert(key.clone());
+            match task.exited {
+                Some((exit_status, exited_at)) => {
+                    let tracked = self.registry.remove(&key);
+                    let exit = ExitEvent {
+                        namespace: key.namespace,
+                        container_id: key.id,
+                        pid: task.pid,
+                        exit_status,
+                        exited_at,
+                    };
+                    self.exit(exit, tracked, true, now);
+                }
+                None => {
+                    if self.registry.get(&key).is_none_or(|t| t.pid != task.pid) {
+                        let started = process_start_time(task.pid);
+                        self.track(key, task.pid, None, started);
+                    }
+                }
+            }
+        }
+        if reconnect {
+            let lost: Vec<Key> = self
+                .registry
+                .keys()
+                .filter(|k| !listed.contains(*k))
+                .cloned()
+                .collect();
+            for key in lost {
+                // Exited and deleted while we were away: containerd keeps no record of the status.
+                warn!(namespace = %key.namespace, container = %key.id, "container exited while disconnected; its exit status is lost");
+                self.shared.metrics.collection_error("exit_lost");
+                self.registry.remove(&key);
+            }
+        }
+    }
+}
+
+/// When a process started, from `/proc/<pid>/stat` (for tasks found running at start-up).
+fn process_start_time(pid: u32) -> Option<DateTime<Utc>> {
+    let stat = procfs::process::Process::new(pid as i32)
+        .ok()?
+        .stat()
+        .ok()?;
+    let boot = procfs::boot_time_secs().ok()?;
+    let ticks = procfs::ticks_per_second();
+    let nanos =
+        (boot as i128 * 1_000_000_000) + (stat.starttime as i128 * 1_000_000_000 / ticks as i128);
+    DateTime::from_timestamp_nanos(i64::try_from(nanos).ok()?).into()
+}

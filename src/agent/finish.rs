@@ -1,0 +1,148 @@
+//! One exit, finished: gathers the inputs the event loop could not wait for (the container's
+//! enrichment, the cgroup usage when its path was not known at the exit, the flight recorder's
+//! drain), has [`build_report`] make the report, stores it and counts it.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use tracing::{debug, error, info};
+
+use super::registry::EnrichedRx;
+use super::Shared;
+use crate::model::{CgroupUsage, CollectionError, CrashReport, ExitStatus};
+use crate::report::{build_report, Enriched, ExitEvent, Inputs};
+use crate::store::Inserted;
+
+/// How long an exit waits for its container's enrichment before writing what it has.
+const ENRICH_WAIT: Duration = Duration::from_secs(10);
+
+/// An exit waiting to become a report.
+pub(super) struct Pending {
+    pub exit: ExitEvent,
+    pub created_at: Option<DateTime<Utc>>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub oom_events: u32,
+    pub enriched: Option<EnrichedRx>,
+    /// Usage read at the moment of the exit event, when the cgroup path was already known.
+    pub usage: Option<Result<CgroupUsage, CollectionError>>,
+    pub recovered: bool,
+    pub received: Instant,
+}
+
+pub(super) async fn finish(shared: Arc<Shared>, p: Pending) {
+    let mut errors = Vec::new();
+    let enriched = match p.enriched {
+        Some(mut rx) => match tokio::time::timeout(ENRICH_WAIT, rx.wait_for(Option::is_some)).await
+        {
+            Ok(Ok(v)) => v.clone().unwrap_or_default(),
+            _ => {
+                errors.push(
+                    shared
+                        .collection_error("containerd_metadata", "container lookup did not finish"),
+                );
+                Arc::new(Enriched::default())
+            }
+        },
+        None => Arc::new(Enriched::default()),
+    };
+    if enriched.is_sandbox() {
+        if let Some(cg) = enriched.cgroup_id {
+            shared.recorder.discard(cg);
+        }
+        return;
+    }
+    // The path not known at the exit: try now; usually the cgroup is gone by then.
+    let usage = p.usage.or_else(|| {
+        let path = enriched.cgroup_path.as_deref()?;
+        Some(read_usage(&shared, path))
+    });
+    let usage = match usage {
+        Some(Ok(u)) => Some(u),
+        Some(Err(e)) => {
+            errors.push(e);
+            None
+        }
+        None => None,
+    };
+    // Drain the kernel's recording (blocking BPF syscalls) off the async workers.
+    let (recorder, init_wait_status) = {
+        let shared = shared.clone();
+        let cg = enriched.cgroup_id;
+        let (pid, status) = (p.exit.pid, ExitStatus::from_containerd(p.exit.exit_status));
+        tokio::task::spawn_blocking(move || shared.recorder.drain(cg, pid, &status))
+            .await
+            .unwrap_or_else(|_| {
+                let failed = crate::recorder::failed_report("the recorder drain failed");
+                (failed, None)
+            })
+    };
+    let report = build_report(
+        Inputs {
+            exit: &p.exit,
+            created_at: p.created_at,
+            started_at: p.started_at,
+            enriched: &enriched,
+            cgroup_version: shared.cgroups.version(),
+            usage,
+            oom_events: p.oom_events,
+            recovered: p.recovered,
+            errors,
+            agent: shared.agent.clone(),
+            reported_at: Utc::now(),
+            recorder: Some(recorder),
+            init_wait_status,
+        },
+        &shared.redaction,
+    );
+    store_report(&shared, report, p.received).await;
+}
+
+/// Reads a cgroup's usage, counting a failure under its stable label.
+pub(super) fn read_usage(shared: &Shared, path: &str) -> Result<CgroupUsage, CollectionError> {
+    shared
+        .cgroups
+        .read_usage(path)
+        .map_err(|e| shared.collection_error(e.label(), &e))
+}
+
+async fn store_report(shared: &Shared, report: CrashReport, received: Instant) {
+    let store = shared.store.clone();
+    let to_store = report.clone();
+    let result = tokio::task::spawn_blocking(move || store.insert(&to_store)).await;
+    match result {
+        Ok(Ok(Inserted::Stored { evicted })) => {
+            let latency = (Utc::now() - report.lifecycle.exited_at)
+                .to_std()
+                .unwrap_or_default();
+            shared
+                .metrics
+                .exit_to_report_seconds
+                .observe(latency.as_secs_f64());
+            shared.metrics.count_report(&report);
+            shared.update_store_gauges();
+            info!(
+                id = %report.id,
+                namespace = %report.container.namespace,
+                container = %report.container.id,
+                pod = report.kubernetes.as_ref().map(|k| k.pod.as_str()).unwrap_or(""),
+                outcome = report.outcome.as_str(),
+                exit_code = report.exit.code,
+                oom_killed = report.oom.killed,
+                recovered = report.recovered,
+                handled_ms = received.elapsed().as_secs_f64() * 1000.0,
+                evicted,
+                "report stored"
+            );
+        }
+        Ok(Ok(Inserted::Duplicate)) => debug!(id = %report.id, "duplicate report ignored"),
+        Ok(Err(e)) => {
+            shared.metrics.collection_error(e.label());
+            error!(id = %report.id, error = %e, "report could not be stored");
+        }
+        Err(e) => {
+            shared.metrics.collection_error("store_write");
+            error!(id = %report.id, error = %e, "report store task failed");
+        }
+    }
+}

@@ -1,0 +1,221 @@
+//! The running agent: wires the sources (containerd, cgroups, the flight recorder) to the report
+//! build, the store and the HTTP outputs, and owns nothing else.
+//!
+//! - [`event_loop`]: the one loop that owns the live-container registry, reconciles after a
+//!   (re)connect and sweeps host cgroups out of the recorder. It never waits on the network.
+//! - [`enrich`]: what containerd and the cgroup files say about a container, looked up beside the
+//!   loop.
+//! - [`finish`]: one exit's inputs gathered (enrichment, usage, the recorder's drain), the report
+//!   built by [`crate::report::build_report`], stored, counted.
+
+mod enrich;
+mod event_loop;
+mod finish;
+mod registry;
+
+use std::collections::{BTreeSet, HashSet};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+use tracing::{error, info, warn};
+
+use crate::cgroup::CgroupFs;
+use crate::config::AgentArgs;
+use crate::containerd::watch::Watcher;
+use crate::health::Health;
+use crate::metrics::Metrics;
+use crate::model::{AgentInfo, CollectionError};
+use crate::recorder::FlightRecorder;
+use crate::report::Redaction;
+use crate::store::{Retention, Store, StoreError};
+
+use event_loop::EventLoop;
+
+/// How long shutdown waits for reports still being written.
+const DRAIN_WAIT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Cgroup(#[from] crate::cgroup::Error),
+    #[error("listening on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("serving HTTP: {0}")]
+    Serve(std::io::Error),
+}
+
+/// What the agent's tasks share. The HTTP layer gets its own [`crate::http::AppState`].
+struct Shared {
+    store: Arc<Store>,
+    metrics: Arc<Metrics>,
+    health: Arc<Health>,
+    cgroups: CgroupFs,
+    recorder: FlightRecorder,
+    redaction: Redaction,
+    agent: AgentInfo,
+    /// Report ids being written right now, so an exit seen twice (event and reconcile) is
+    /// finished once.
+    inflight: Mutex<HashSet<String>>,
+}
+
+/// Runs the agent until `shutdown` resolves.
+pub async fn run(
+    args: AgentArgs,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), AgentError> {
+    let cgroups = CgroupFs::detect()?;
+    info!(version = ?cgroups.version(), "cgroup hierarchy detected");
+    let retention = Retention {
+        max_reports: args.max_reports,
+        max_bytes: args.max_store_bytes,
+    };
+    let data_dir = args.data_dir.clone();
+    let (store, skipped) = tokio::task::spawn_blocking(move || Store::open(&data_dir, retention))
+        .await
+        .expect("store open does not panic")?;
+    let metrics = Arc::new(Metrics::new());
+    // Before serving: a verifier failure is known (and shown) from the start.
+    let recorder = if args.no_recorder {
+        FlightRecorder::disabled()
+    } else {
+        let (containers, ring) = (args.recorder_containers, args.recorder_ring);
+        tokio::task::spawn_blocking(move || FlightRecorder::start(containers, ring))
+            .await
+            .expect("recorder start does not panic")
+    };
+    metrics.recorder_loaded.set(i64::from(recorder.is_loaded()));
+    metrics
+        .recorder_kernel_memory_bytes
+        .set(i64::try_from(recorder.kernel_memory_bytes()).unwrap_or(i64::MAX));
+    if let Some(own) = own_cgroup_id(&cgroups) {
+        // The agent's own syscalls are not a container's.
+        recorder.ignore_cgroup(own);
+    }
+    for _ in 0..skipped {
+        metrics.collection_error("store_corrupt");
+    }
+    let health = Arc::new(Health::new(
+        args.containerd_socket.clone(),
+        recorder.status(),
+    ));
+    let shared = Arc::new(Shared {
+        store: Arc::new(store),
+        metrics: metrics.clone(),
+        health: health.clone(),
+        cgroups,
+        recorder,
+        redaction: Redaction {
+            env_allow: args.env_allow.iter().cloned().collect::<BTreeSet<_>>(),
+            keep_args: args.no_redact_args,
+        },
+        agent: AgentInfo {
+            node: args.node_name.clone(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+        },
+        inflight: Mutex::new(HashSet::new()),
+    });
+    shared.update_store_gauges();
+
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|source| AgentError::Listen {
+            addr: args.listen,
+            source,
+        })?;
+    let local = listener.local_addr().map_err(|source| AgentError::Listen {
+        addr: args.listen,
+        source,
+    })?;
+    info!(listen = %local, data_dir = %args.data_dir.display(), "serving HTTP");
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let router = crate::http::router(crate::http::AppState {
+        store: shared.store.clone(),
+        metrics: metrics.clone(),
+        health,
+    });
+    let mut http_stop = stop_rx.clone();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                let _ = http_stop.wait_for(|s| *s).await;
+            })
+            .await
+    });
+
+    let (tx, rx) = mpsc::channel(4096);
+    let watcher = Watcher {
+        socket: args.containerd_socket.clone(),
+        namespaces: args.namespaces.clone(),
+        metrics,
+    };
+    let watcher = tokio::spawn(watcher.run(tx));
+
+    let mut event_loop = EventLoop::new(shared.clone());
+    tokio::select! {
+        _ = event_loop.run(rx) => warn!("event loop ended"),
+        _ = shutdown => info!("shutting down"),
+    }
+    watcher.abort();
+    // Reports already being written are finished; their writes are atomic either way.
+    if tokio::time::timeout(DRAIN_WAIT, event_loop.drain())
+        .await
+        .is_err()
+    {
+        warn!("some reports were still being written at shutdown");
+    }
+    let _ = stop_tx.send(true);
+    match server.await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(AgentError::Serve(e)),
+        Err(e) => {
+            error!(error = %e, "HTTP server task failed");
+            Ok(())
+        }
+    }
+}
+
+impl Shared {
+    fn update_store_gauges(&self) {
+        let (n, bytes) = self.store.stats();
+        self.metrics.reports_stored.set(n as i64);
+        self.metrics.store_bytes.set(bytes as i64);
+    }
+
+    /// A collection error for the report and its count in `coroner_collection_errors_total`,
+    /// under one stable label.
+    fn collection_error(&self, label: &'static str, message: impl ToString) -> CollectionError {
+        self.metrics.collection_error(label);
+        CollectionError {
+            stage: label.into(),
+            message: message.to_string(),
+        }
+    }
+
+    /// Reserves a report id; false when the report exists or is being written.
+    fn claim(&self, id: &str) -> bool {
+        let mut inflight = self.inflight.lock().unwrap_or_else(|p| p.into_inner());
+        !self.store.contains(id) && inflight.insert(id.to_string())
+    }
+
+    fn release(&self, id: &str) {
+        self.inflight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
+    }
+}
+
+/// Inode of the agent's own cgroup2 directory, to keep its syscalls out of the recorder.
+fn own_cgroup_id(cgroups: &CgroupFs) -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    let path = text.lines().find_map(|l| l.strip_prefix("0::"))?;
+    cgroups.unified_cgroup_id(path)
+}

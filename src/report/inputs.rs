@@ -1,0 +1,69 @@
+//! What [`super::build_report`] is given: everything the agent learned about one exit, as plain
+//! values. The agent's sources fill these; nothing here does I/O.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
+
+use crate::containerd::ContainerMeta;
+use crate::model::{
+    AgentInfo, CgroupLimits, CgroupUsage, CgroupVersion, CollectionError, RecorderReport,
+};
+
+/// What enrichment learned about a container. Any part may be missing; `errors` says why.
+#[derive(Debug, Clone, Default)]
+pub struct Enriched {
+    pub meta: Option<ContainerMeta>,
+    pub image_digest: Option<String>,
+    /// The container's cgroup path below the cgroup roots.
+    pub cgroup_path: Option<String>,
+    pub limits: Option<CgroupLimits>,
+    /// Inode of the container's cgroup2 directory: the flight recorder's key.
+    pub cgroup_id: Option<u64>,
+    pub errors: Vec<CollectionError>,
+}
+
+impl Enriched {
+    pub fn is_sandbox(&self) -> bool {
+        self.meta.as_ref().is_some_and(|m| m.is_sandbox)
+    }
+}
+
+/// What may leave the node in a report.
+#[derive(Debug, Clone, Default)]
+pub struct Redaction {
+    /// Environment variables whose values may be stored.
+    pub env_allow: BTreeSet<String>,
+    /// Keep arguments as they are (credential-looking values are redacted otherwise).
+    pub keep_args: bool,
+}
+
+/// The exit as containerd reported it.
+#[derive(Debug, Clone)]
+pub struct ExitEvent {
+    pub namespace: String,
+    pub container_id: String,
+    pub pid: u32,
+    pub exit_status: u32,
+    pub exited_at: DateTime<Utc>,
+}
+
+/// Everything known when the report is written.
+pub struct Inputs<'a> {
+    pub exit: &'a ExitEvent,
+    pub created_at: Option<DateTime<Utc>>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub enriched: &'a Enriched,
+    pub cgroup_version: Option<CgroupVersion>,
+    pub usage: Option<CgroupUsage>,
+    pub oom_events: u32,
+    pub recovered: bool,
+    /// Errors met at exit time (e.g. the cgroup was already gone).
+    pub errors: Vec<CollectionError>,
+    pub agent: AgentInfo,
+    pub reported_at: DateTime<Utc>,
+    /// The flight recorder's section (`None` only where no recorder section is wanted, in tests).
+    pub recorder: Option<RecorderReport>,
+    /// Init's wait status as the kernel saw it at exit, when the recorder caught it.
+    pub init_wait_status: Option<i32>,
+}
