@@ -13,11 +13,12 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tracing::{debug, warn};
 
-use super::finish::{self, Pending};
+use super::finish::{self, Pending, Seen};
 use super::registry::{EnrichedTx, Key, OomEpisodes, Registry, Tracked};
 use super::{enrich, Shared};
+use crate::containerd::cri::CRI_NAMESPACE;
 use crate::containerd::watch::WatchMsg;
-use crate::containerd::{Containerd, Decoded, Event, TaskState};
+use crate::containerd::{Containerd, CriExit, Decoded, Event, TaskState};
 use crate::model::report_id;
 use crate::report::ExitEvent;
 
@@ -70,10 +71,11 @@ impl EventLoop {
                 WatchMsg::Connected {
                     client,
                     tasks,
+                    cri_exits,
                     reconnect,
                 } => {
                     self.client = Some(client);
-                    self.reconcile(tasks, reconnect);
+                    self.reconcile(tasks, cri_exits, reconnect);
                     self.shared.health.connected();
                     self.shared.metrics.ready.set(1);
                 }
@@ -183,7 +185,7 @@ impl EventLoop {
                     exited_at: exited_at.or(d.timestamp).unwrap_or_else(Utc::now),
                 };
                 let tracked = self.registry.remove(&key);
-                self.exit(exit, tracked, false, received);
+                self.exit(exit, tracked, Seen::Live, received);
             }
             Event::TaskDelete { container_id, pid } => {
                 let key = Key {
@@ -240,14 +242,8 @@ impl EventLoop {
     }
 
     /// Turns an exit into a report, reading the cgroup's usage now if its path is known.
-    fn exit(
-        &mut self,
-        exit: ExitEvent,
-        tracked: Option<Tracked>,
-        recovered: bool,
-        received: Instant,
-    ) {
-        let id = report_id(&exit.namespace, &exit.container_id, exit.pid);
+    fn exit(&mut self, exit: ExitEvent, tracked: Option<Tracked>, seen: Seen, received: Instant) {
+        let id = report_id(&exit.namespace, &exit.container_id, exit.exited_at);
         if !self.shared.claim(&id) {
             debug!(id, "exit already reported");
             return;
@@ -287,7 +283,7 @@ impl EventLoop {
             oom_events: tracked.as_ref().map_or(0, |t| t.oom.count),
             enriched,
             usage,
-            recovered,
+            seen,
             received,
         };
         let shared = self.shared.clone();
@@ -297,8 +293,16 @@ impl EventLoop {
         });
     }
 
-    /// Brings the registry in line with containerd's task list after a (re)connect.
-    fn reconcile(&mut self, tasks: Vec<(String, TaskState)>, reconnect: bool) {
+    /// Brings the registry in line with what the node knows after a (re)connect: containerd's task
+    /// list (running tasks to track, stopped ones not yet deleted) and the CRI plugin's exited
+    /// containers (kept until kubelet removes them). An exit found either way that has no report
+    /// yet gets one, marked recovered; one already reported has the same id and is skipped.
+    fn reconcile(
+        &mut self,
+        tasks: Vec<(String, TaskState)>,
+        cri_exits: Vec<CriExit>,
+        reconnect: bool,
+    ) {
         let mut listed = HashSet::new();
         let now = Instant::now();
         for (namespace, task) in tasks {
@@ -317,7 +321,7 @@ impl EventLoop {
                         exit_status,
                         exited_at,
                     };
-                    self.exit(exit, tracked, true, now);
+                    self.exit(exit, tracked, Seen::TaskList, now);
                 }
                 None => {
                     if self.registry.get(&key).is_none_or(|t| t.pid != task.pid) {
@@ -326,6 +330,23 @@ impl EventLoop {
                     }
                 }
             }
+        }
+        for cri in cri_exits {
+            let key = Key {
+                namespace: CRI_NAMESPACE.to_string(),
+                id: cri.container_id.clone(),
+            };
+            listed.insert(key.clone());
+            let exit = ExitEvent {
+                namespace: key.namespace.clone(),
+                container_id: key.id.clone(),
+                pid: 0,
+                // The CRI's exit code is containerd's exit status (128+N for a signal).
+                exit_status: cri.exit_code as u32,
+                exited_at: cri.finished_at,
+            };
+            let tracked = self.registry.remove(&key);
+            self.exit(exit, tracked, Seen::Cri(cri), now);
         }
         if reconnect {
             let lost: Vec<Key> = self

@@ -2,6 +2,7 @@
 //! enrichment, the cgroup usage when its path was not known at the exit, the flight recorder's
 //! drain), has [`build_report`] make the report, stores it and counts it.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -10,12 +11,24 @@ use tracing::{debug, error, info};
 
 use super::registry::EnrichedRx;
 use super::Shared;
-use crate::model::{CgroupUsage, CollectionError, CrashReport, ExitStatus};
+use crate::containerd::cri::{parse_cri_log, read_log_tail};
+use crate::containerd::CriExit;
+use crate::model::{CapturedOutput, CgroupUsage, CollectionError, CrashReport, ExitStatus};
 use crate::report::{build_report, Enriched, ExitEvent, Inputs};
 use crate::store::Inserted;
 
 /// How long an exit waits for its container's enrichment before writing what it has.
 const ENRICH_WAIT: Duration = Duration::from_secs(10);
+
+/// How the agent learned of an exit.
+pub(super) enum Seen {
+    /// From containerd's exit event, as it happened.
+    Live,
+    /// From containerd's task list after a (re)connect: the task had stopped, not yet deleted.
+    TaskList,
+    /// From the CRI plugin's exited containers after a (re)connect: the task was already gone.
+    Cri(CriExit),
+}
 
 /// An exit waiting to become a report.
 pub(super) struct Pending {
@@ -26,7 +39,7 @@ pub(super) struct Pending {
     pub enriched: Option<EnrichedRx>,
     /// Usage read at the moment of the exit event, when the cgroup path was already known.
     pub usage: Option<Result<CgroupUsage, CollectionError>>,
-    pub recovered: bool,
+    pub seen: Seen,
     pub received: Instant,
 }
 
@@ -65,6 +78,25 @@ pub(super) async fn finish(shared: Arc<Shared>, p: Pending) {
         }
         None => None,
     };
+    let cri = match &p.seen {
+        Seen::Cri(c) => Some(c),
+        _ => None,
+    };
+    if let Some(c) = cri {
+        errors.push(shared.collection_error(
+            "exit_recovered",
+            "the agent did not see this exit as it happened (it was not running or not connected); \
+             found in the CRI's exited containers: no cgroup usage at the exit, output from the \
+             container's log file",
+        ));
+        if let Some(reason) = &c.reason {
+            debug!(container = %c.container_id, reason, "exit recovered from the CRI");
+        }
+    }
+    let log_output = match cri.and_then(|c| c.log_path.clone()) {
+        Some(path) => read_log_output(&shared, path, &mut errors).await,
+        None => None,
+    };
     // Drain the kernel's recording (blocking BPF syscalls) off the async workers.
     let (recorder, init_wait_status) = {
         let shared = shared.clone();
@@ -86,16 +118,38 @@ pub(super) async fn finish(shared: Arc<Shared>, p: Pending) {
             cgroup_version: shared.cgroups.version(),
             usage,
             oom_events: p.oom_events,
-            recovered: p.recovered,
+            recovered: !matches!(p.seen, Seen::Live),
             errors,
             agent: shared.agent.clone(),
             reported_at: Utc::now(),
             recorder: Some(recorder),
             init_wait_status,
+            cri,
+            log_output,
         },
         &shared.redaction,
     );
     store_report(&shared, report, p.received).await;
+}
+
+/// The container's output from the tail of its CRI log file.
+async fn read_log_output(
+    shared: &Shared,
+    path: String,
+    errors: &mut Vec<CollectionError>,
+) -> Option<CapturedOutput> {
+    let read = tokio::task::spawn_blocking(move || {
+        read_log_tail(Path::new(&path)).map_err(|e| format!("reading {path}: {e}"))
+    })
+    .await
+    .unwrap_or_else(|e| Err(format!("reading the log file: {e}")));
+    match read {
+        Ok((tail, cut)) => Some(parse_cri_log(&tail, cut)),
+        Err(message) => {
+            errors.push(shared.collection_error("log_read", message));
+            None
+        }
+    }
 }
 
 /// Reads a cgroup's usage, counting a failure under its stable label.

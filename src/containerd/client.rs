@@ -14,11 +14,12 @@ use containerd_client::services::v1::{
 use containerd_client::types::Envelope;
 use tonic::transport::Channel;
 
+use super::cri::CriExit;
 use super::decode::{decode_container, decode_task, ContainerMeta, DecodeError, TaskState};
 use tonic::{Code, Request, Streaming};
 
 /// Deadline of a unary call.
-const CALL_TIMEOUT: Duration = Duration::from_secs(5);
+pub(super) const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -151,6 +152,11 @@ impl Containerd {
                 status,
             })?;
         Ok(resp.into_inner().tasks.iter().map(decode_task).collect())
+    }
+
+    /// Every exited container the CRI plugin still lists, with its status.
+    pub async fn cri_exits(&self) -> Result<Vec<CriExit>, ClientError> {
+        super::cri::exited(self.channel.clone()).await
     }
 
     /// What the container record says: command, image, labels, cgroup path, Kubernetes identity.

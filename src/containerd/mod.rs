@@ -1,9 +1,11 @@
-//! Everything that talks to containerd: the client ([`client`]), pure decoding of its messages
-//! ([`decode`]) and the event subscription that survives containerd restarts ([`watch`]).
+//! Everything that talks to containerd: the client ([`client`]), the CRI plugin's record of exited
+//! containers ([`cri`]), pure decoding of its messages ([`decode`]) and the event subscription that survives containerd restarts ([`watch`]).
 
 pub mod client;
+pub mod cri;
 pub mod decode;
 pub mod watch;
 
 pub use client::{ClientError, Containerd, LookupError};
+pub use cri::CriExit;
 pub use decode::{ContainerMeta, Decoded, Event, TaskState};

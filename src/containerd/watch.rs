@@ -13,19 +13,25 @@ use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use super::client::{ClientError, Containerd};
+use super::cri::{CriExit, CRI_NAMESPACE};
 use super::decode::{decode_envelope, topic_label, Decoded, TaskState};
 use crate::metrics::{Metrics, TopicLabels};
 
-const BACKOFF_START: Duration = Duration::from_millis(100);
-const BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// Retries come fast and stay fast: containerd accepts again within a second of its restart, and
+/// every moment the agent is away is exits it must recover instead of seeing. A failed connect
+/// to a local socket costs microseconds, so a 100 ms ceiling costs nothing.
+const BACKOFF_START: Duration = Duration::from_millis(20);
+const BACKOFF_MAX: Duration = Duration::from_millis(100);
 
 /// What the watcher tells the agent.
 #[derive(Debug)]
 pub enum WatchMsg {
-    /// A subscription is live; `tasks` is what each watched namespace lists right after it began.
+    /// A subscription is live; `tasks` is what each watched namespace lists right after it began,
+    /// `cri_exits` the exited containers the CRI plugin still knows (when `k8s.io` is watched).
     Connected {
         client: Containerd,
         tasks: Vec<(String, TaskState)>,
+        cri_exits: Vec<CriExit>,
         reconnect: bool,
     },
     Event {
@@ -49,16 +55,20 @@ impl Watcher {
     pub async fn run(self, tx: mpsc::Sender<WatchMsg>) {
         let mut backoff = BACKOFF_START;
         let mut connected_before = false;
+        // Failed attempts since the stream was last up: the first is a warning, the rest debug.
+        let mut failures = 0u32;
         loop {
             let started = Instant::now();
             let reason = match self.session(&tx, connected_before).await {
                 Ok(SessionEnd::ReceiverGone) => return,
                 Ok(SessionEnd::StreamEnded(reason)) => {
                     connected_before = true;
+                    failures = 0;
                     reason
                 }
                 Err(e) => e.to_string(),
             };
+            failures += 1;
             if tx
                 .send(WatchMsg::Disconnected {
                     reason: reason.clone(),
@@ -72,7 +82,11 @@ impl Watcher {
             if started.elapsed() > BACKOFF_MAX * 2 {
                 backoff = BACKOFF_START;
             }
-            warn!(socket = %self.socket.display(), %reason, retry_in_ms = backoff.as_millis() as u64, "containerd event stream lost");
+            if failures == 1 {
+                warn!(socket = %self.socket.display(), %reason, retry_in_ms = backoff.as_millis() as u64, "containerd event stream lost");
+            } else {
+                debug!(socket = %self.socket.display(), %reason, failures, "containerd still unreachable");
+            }
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(BACKOFF_MAX);
         }
@@ -109,14 +123,29 @@ impl Watcher {
                 tasks.push((ns.clone(), t));
             }
         }
+        let cri_exits = if namespaces.iter().any(|ns| ns == CRI_NAMESPACE) {
+            match client.cri_exits().await {
+                Ok(exits) => exits,
+                Err(e) => {
+                    // A containerd without the CRI plugin (or with it disabled): there is nothing
+                    // beyond the task list to recover from.
+                    self.metrics.collection_error("cri_list");
+                    warn!(error = %e, "listing the CRI's exited containers failed; exits while the agent was away may be missed");
+                    Vec::new()
+                }
+            }
+        } else {
+            Vec::new()
+        };
         if reconnect {
             self.metrics.reconnects.inc();
         }
-        info!(namespaces = ?namespaces, tasks = tasks.len(), reconnect, "subscribed to containerd events");
+        info!(namespaces = ?namespaces, tasks = tasks.len(), cri_exited = cri_exits.len(), reconnect, "subscribed to containerd events");
         if tx
             .send(WatchMsg::Connected {
                 client,
                 tasks,
+                cri_exits,
                 reconnect,
             })
             .await

@@ -23,7 +23,7 @@ pub const SCHEMA_VERSION: u32 = 1;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CrashReport {
     pub schema_version: u32,
-    /// Stable id derived from the containerd namespace, container id and init pid.
+    /// Stable id derived from the containerd namespace, container id and exit time ([`report_id`]).
     pub id: String,
     pub outcome: Outcome,
     pub container: ContainerInfo,
@@ -36,6 +36,9 @@ pub struct CrashReport {
     /// True when the exit was found by reconciling containerd's task list (the agent was disconnected
     /// or not running when it happened); figures read at exit time may then be missing.
     pub recovered: bool,
+    /// What kubelet's runtime (the CRI plugin) said of the exit, for recovered reports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cri: Option<CriStatus>,
     /// What could not be collected, with a stable reason, so a missing figure is explained.
     #[serde(default)]
     pub collection_errors: Vec<CollectionError>,
@@ -106,6 +109,14 @@ pub struct KubernetesInfo {
     pub attempt: Option<u32>,
     pub log_path: Option<String>,
     pub sandbox_id: Option<String>,
+}
+
+/// The CRI plugin's word on an exit: what `kubectl describe` shows as the last state.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct CriStatus {
+    /// `OOMKilled`, `Error`, `Completed`, `StartError`, ...
+    pub reason: Option<String>,
+    pub message: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -260,16 +271,23 @@ impl CrashReport {
     }
 }
 
-/// The report id for one exit: the same exit always gets the same id, so a report found again by
-/// reconciling after a restart is recognised instead of duplicated.
-pub fn report_id(namespace: &str, container_id: &str, pid: u32) -> String {
+/// The report id for one exit: the same exit always gets the same id, whoever saw it, so a report
+/// found again after a restart is recognised instead of duplicated. The exit time is containerd's
+/// own stamp, to the nanosecond: the task exit event, the task list and the CRI plugin's
+/// `finishedAt` all carry that one value, and the CRI knows no pid.
+pub fn report_id(namespace: &str, container_id: &str, exited_at: DateTime<Utc>) -> String {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
     h.update(namespace.as_bytes());
     h.update([0]);
     h.update(container_id.as_bytes());
     h.update([0]);
-    h.update(pid.to_le_bytes());
+    h.update(
+        exited_at
+            .timestamp_nanos_opt()
+            .unwrap_or_default()
+            .to_le_bytes(),
+    );
     let digest = h.finalize();
     digest[..10].iter().map(|b| format!("{b:02x}")).collect()
 }

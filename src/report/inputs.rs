@@ -5,9 +5,10 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 
-use crate::containerd::ContainerMeta;
+use crate::containerd::{ContainerMeta, CriExit};
 use crate::model::{
-    AgentInfo, CgroupLimits, CgroupUsage, CgroupVersion, CollectionError, RecorderReport,
+    AgentInfo, CapturedOutput, CgroupLimits, CgroupUsage, CgroupVersion, CollectionError,
+    RecorderReport,
 };
 
 /// What enrichment learned about a container. Any part may be missing; `errors` says why.
@@ -66,4 +67,8 @@ pub struct Inputs<'a> {
     pub recorder: Option<RecorderReport>,
     /// Init's wait status as the kernel saw it at exit, when the recorder caught it.
     pub init_wait_status: Option<i32>,
+    /// What the CRI plugin still knew of an exit the agent did not see live.
+    pub cri: Option<&'a CriExit>,
+    /// The container's output from its CRI log file, when the recorder has none.
+    pub log_output: Option<CapturedOutput>,
 }

@@ -12,8 +12,8 @@ pub use inputs::{Enriched, ExitEvent, Inputs, Redaction};
 use std::collections::BTreeMap;
 
 use crate::model::{
-    report_id, CgroupReport, ContainerInfo, CrashReport, ExitStatus, Lifecycle, OomInfo, Outcome,
-    SCHEMA_VERSION,
+    report_id, CgroupReport, ContainerInfo, CrashReport, CriStatus, ExitStatus, Lifecycle, OomInfo,
+    Outcome, SCHEMA_VERSION,
 };
 use crate::redact::redact_args;
 
@@ -33,8 +33,10 @@ pub fn build_report(inputs: Inputs<'_>, redaction: &Redaction) -> CrashReport {
         errors,
         agent,
         reported_at,
-        recorder,
+        mut recorder,
         init_wait_status,
+        cri,
+        log_output,
     } = inputs;
     let meta = enriched.meta.as_ref();
     let status = match init_wait_status {
@@ -45,11 +47,15 @@ pub fn build_report(inputs: Inputs<'_>, redaction: &Redaction) -> CrashReport {
         None => ExitStatus::from_containerd(exit.exit_status),
     };
     let oom_kills = usage.as_ref().and_then(|u| u.oom_kill_count);
+    // kubelet's `OOMKilled` is the CRI plugin's reading of containerd's OOM event: evidence too.
+    let cri_oom = cri.is_some_and(|c| c.reason.as_deref() == Some("OOMKilled"));
     let oom = OomInfo {
-        killed: oom_events > 0 || oom_kills.is_some_and(|k| k > 0),
+        killed: oom_events > 0 || oom_kills.is_some_and(|k| k > 0) || cri_oom,
         events: oom_events,
         kills: oom_kills,
     };
+    let created_at = created_at.or(cri.and_then(|c| c.created_at));
+    let started_at = started_at.or(cri.and_then(|c| c.started_at));
     let started = started_at
         .or(created_at)
         .or(meta.and_then(|m| m.created_at));
@@ -84,9 +90,12 @@ pub fn build_report(inputs: Inputs<'_>, redaction: &Redaction) -> CrashReport {
     let mut collection_errors = enriched.errors.clone();
     collection_errors.extend(errors);
 
+    if let (Some(r), Some(out)) = (recorder.as_mut(), log_output) {
+        r.output.get_or_insert(out);
+    }
     let mut report = CrashReport {
         schema_version: SCHEMA_VERSION,
-        id: report_id(&exit.namespace, &exit.container_id, exit.pid),
+        id: report_id(&exit.namespace, &exit.container_id, exit.exited_at),
         outcome: if status.is_success() {
             Outcome::Completed
         } else {
@@ -124,6 +133,10 @@ pub fn build_report(inputs: Inputs<'_>, redaction: &Redaction) -> CrashReport {
             usage,
         },
         recovered,
+        cri: cri.map(|c| CriStatus {
+            reason: c.reason.clone(),
+            message: c.message.clone(),
+        }),
         collection_errors,
         agent,
         recorder,
@@ -186,6 +199,8 @@ mod tests {
             reported_at: Utc::now(),
             recorder: None,
             init_wait_status: None,
+            cri: None,
+            log_output: None,
         }
     }
 
@@ -247,6 +262,6 @@ mod tests {
         let r = build_report(inputs(&e, &en, None, 0), &Redaction::default());
         assert_eq!(r.outcome, Outcome::Completed);
         assert_eq!(r.lifecycle.runtime_ms, Some(500));
-        assert_eq!(r.id, report_id("k8s.io", "abc", 4242));
+        assert_eq!(r.id, report_id("k8s.io", "abc", e.exited_at));
     }
 }

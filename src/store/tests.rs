@@ -5,7 +5,7 @@ fn report(id_seed: u32, secs: i64, outcome: Outcome, pod: &str) -> CrashReport {
     let exited_at = DateTime::from_timestamp(1_700_000_000 + secs, 0).unwrap();
     let mut r = CrashReport {
         schema_version: SCHEMA_VERSION,
-        id: report_id("k8s.io", &format!("c{id_seed}"), id_seed),
+        id: report_id("k8s.io", &format!("c{id_seed}"), exited_at),
         outcome,
         container: ContainerInfo {
             namespace: "k8s.io".into(),
@@ -27,6 +27,7 @@ fn report(id_seed: u32, secs: i64, outcome: Outcome, pod: &str) -> CrashReport {
         oom: OomInfo::default(),
         cgroup: CgroupReport::default(),
         recovered: false,
+        cri: None,
         collection_errors: vec![],
         agent: AgentInfo::default(),
         recorder: None,
