@@ -95,7 +95,7 @@ fn decode_with(
         fds,
     };
     let args = match name.and_then(|n| signature(arch, n)) {
-        Some(sig) => decode_args(&ctx, name.unwrap_or_default(), sig),
+        Some(sig) => decode_args(&ctx, sig),
         None => raw.args.iter().map(|&a| hex(a)).collect(),
     };
     // F_GETOWN returns a process group as a negative number, which is not an error.
@@ -120,18 +120,15 @@ struct Ctx<'a> {
     fds: Option<&'a FdTracker>,
 }
 
-fn decode_args(ctx: &Ctx, name: &str, sig: &[Arg]) -> Vec<String> {
+fn decode_args(ctx: &Ctx, sig: &[Arg]) -> Vec<String> {
     let a = &ctx.raw.args;
     let mut n = sig.len();
-    match name {
+    // A last argument that only means something for some values of the ones before it (the
+    // table's tests check where these sit).
+    match sig.last() {
         // The mode of open/openat only means something when a file may be created.
-        "open" | "openat" => {
-            let flags = a[sig.len() - 2];
-            if flags & (O_CREAT | O_TMPFILE_BIT) == 0 {
-                n -= 1;
-            }
-        }
-        "fcntl" if !fcntl_takes_arg(int(a[1])) => n -= 1,
+        Some(OpenMode) if a[n - 2] & (O_CREAT | O_TMPFILE_BIT) == 0 => n -= 1,
+        Some(FcntlValue) if !fcntl_takes_arg(int(a[1])) => n -= 1,
         _ => {}
     }
     sig.iter()
