@@ -244,7 +244,9 @@ impl EventLoop {
     /// Turns an exit into a report, reading the cgroup's usage now if its path is known.
     fn exit(&mut self, exit: ExitEvent, tracked: Option<Tracked>, seen: Seen, received: Instant) {
         let id = report_id(&exit.namespace, &exit.container_id, exit.exited_at);
-        if !self.shared.claim(&id) {
+        let container_id = exit.container_id.clone();
+        let once = matches!(seen, Seen::Cri(_));
+        if !self.shared.claim(&id, &container_id, once) {
             debug!(id, "exit already reported");
             return;
         }
@@ -253,7 +255,7 @@ impl EventLoop {
             if let Some(cg) = sandbox.cgroup_id {
                 self.shared.recorder.discard(cg);
             }
-            self.shared.release(&id);
+            self.shared.release(&id, &container_id);
             return;
         }
         let usage = ready
@@ -289,7 +291,7 @@ impl EventLoop {
         let shared = self.shared.clone();
         self.finishing.spawn(async move {
             finish::finish(shared.clone(), pending).await;
-            shared.release(&id);
+            shared.release(&id, &container_id);
         });
     }
 

@@ -13,7 +13,7 @@ mod event_loop;
 mod finish;
 mod registry;
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -60,9 +60,16 @@ struct Shared {
     recorder: FlightRecorder,
     redaction: Redaction,
     agent: AgentInfo,
-    /// Report ids being written right now, so an exit seen twice (event and reconcile) is
+    /// Reports being written right now, so an exit seen twice (event and reconcile) is
     /// finished once.
-    inflight: Mutex<HashSet<String>>,
+    inflight: Mutex<Inflight>,
+}
+
+/// Report ids, and their container ids, being written right now.
+#[derive(Default)]
+struct Inflight {
+    ids: HashSet<String>,
+    containers: HashMap<String, usize>,
 }
 
 /// Runs the agent until `shutdown` resolves.
@@ -119,7 +126,7 @@ pub async fn run(
             node: args.node_name.clone(),
             version: env!("CARGO_PKG_VERSION").to_string(),
         },
-        inflight: Mutex::new(HashSet::new()),
+        inflight: Mutex::new(Inflight::default()),
     });
     shared.update_store_gauges();
 
@@ -199,17 +206,38 @@ impl Shared {
         }
     }
 
-    /// Reserves a report id; false when the report exists or is being written.
-    fn claim(&self, id: &str) -> bool {
+    /// Reserves a report id for an exit of `container_id`; false when the report exists or is
+    /// being written. With `once_per_container` (a CRI container, which runs once), also false
+    /// when any report of the container exists or is being written: after a containerd restart
+    /// the CRI may hold an exit time of its own making for an exit the agent saw live.
+    fn claim(&self, id: &str, container_id: &str, once_per_container: bool) -> bool {
         let mut inflight = self.inflight.lock().unwrap_or_else(|p| p.into_inner());
-        !self.store.contains(id) && inflight.insert(id.to_string())
+        if self.store.contains(id) || inflight.ids.contains(id) {
+            return false;
+        }
+        if once_per_container
+            && (inflight.containers.contains_key(container_id)
+                || self.store.has_container(container_id))
+        {
+            return false;
+        }
+        inflight.ids.insert(id.to_string());
+        *inflight
+            .containers
+            .entry(container_id.to_string())
+            .or_default() += 1;
+        true
     }
 
-    fn release(&self, id: &str) {
-        self.inflight
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(id);
+    fn release(&self, id: &str, container_id: &str) {
+        let mut inflight = self.inflight.lock().unwrap_or_else(|p| p.into_inner());
+        inflight.ids.remove(id);
+        if let Some(n) = inflight.containers.get_mut(container_id) {
+            *n -= 1;
+            if *n == 0 {
+                inflight.containers.remove(container_id);
+            }
+        }
     }
 }
 

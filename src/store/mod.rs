@@ -76,6 +76,8 @@ struct Entry {
 struct Index {
     by_time: BTreeMap<Key, Entry>,
     by_id: HashMap<String, DateTime<Utc>>,
+    /// Reports per container id: a CRI container runs once, so one report is its exit.
+    by_container: HashMap<String, usize>,
     bytes: u64,
 }
 
@@ -166,6 +168,11 @@ impl Store {
         self.dir.join(format!("{id}{REPORT_SUFFIX}"))
     }
 
+    /// Whether any stored report is of this container.
+    pub fn has_container(&self, container_id: &str) -> bool {
+        self.lock().by_container.contains_key(container_id)
+    }
+
     pub fn contains(&self, id: &str) -> bool {
         self.lock().by_id.contains_key(id)
     }
@@ -223,6 +230,7 @@ impl Store {
                     break;
                 };
                 idx.by_id.remove(&key.1);
+                idx.forget_container(&entry.summary.container_id);
                 idx.bytes -= entry.bytes;
                 victims.push(key.1);
             }
@@ -323,7 +331,20 @@ impl Store {
 }
 
 impl Index {
+    fn forget_container(&mut self, container_id: &str) {
+        if let Some(n) = self.by_container.get_mut(container_id) {
+            *n -= 1;
+            if *n == 0 {
+                self.by_container.remove(container_id);
+            }
+        }
+    }
+
     fn add(&mut self, summary: CrashSummary, bytes: u64) {
+        *self
+            .by_container
+            .entry(summary.container_id.clone())
+            .or_default() += 1;
         let key = (summary.exited_at, summary.id.clone());
         self.by_id.insert(summary.id.clone(), summary.exited_at);
         self.bytes += bytes;
