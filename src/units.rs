@@ -1,5 +1,8 @@
-//! Figures as people read them: sizes and durations, the same in the diagnosis summaries, the
-//! exports, the web pages and the CLI. Pure.
+//! Figures as people read them: sizes, durations, shares, moments and ages, the same in the
+//! diagnosis summaries, the Markdown and text renderings, the web pages and the CLI. Pure.
+//!
+//! The one home of figure formatting; sentences built around the figures live in
+//! [`crate::render::words`].
 
 use chrono::{DateTime, Utc};
 
@@ -61,8 +64,42 @@ pub fn offset(base: DateTime<Utc>, t: DateTime<Utc>) -> String {
     format!("{sign}{}", duration_us(us.unsigned_abs()))
 }
 
-/// `12 s ago`, `5 min ago`, `3 h ago`, `2 d ago`.
-pub fn age(then: DateTime<Utc>, now: DateTime<Utc>) -> String {
+/// `part` as a share of `whole` for people to read, one decimal: `100.0%`, `0.3%`; `None` for a
+/// zero whole.
+pub fn percent(part: u64, whole: u64) -> Option<String> {
+    (whole > 0).then(|| format!("{:.1}%", part as f64 * 100.0 / whole as f64))
+}
+
+/// `part` as a whole-number share of `whole`, rounded down: a figure to compute with (a bar's
+/// width, a threshold), not to show. `None` for a zero whole.
+pub fn whole_percent(part: u64, whole: u64) -> Option<u64> {
+    (whole > 0).then(|| (part as u128 * 100 / whole as u128) as u64)
+}
+
+/// `2026-11-23 01:03:44.236 UTC`: a moment of a report (its exit, its creation).
+pub fn timestamp(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%S%.3f UTC").to_string()
+}
+
+/// `2026-11-23 01:03:44 UTC`: a moment in a list of reports, where the second is precise enough.
+pub fn timestamp_seconds(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
+/// `01:03:44.206902`: a time of day in UTC with microseconds, as `strace -tt` prints it, for
+/// events within one run (syscalls, the fatal signal, the OOM kill).
+pub fn time_of_day(t: DateTime<Utc>) -> String {
+    t.format("%H:%M:%S%.6f").to_string()
+}
+
+/// `2026-11-23T01:03:44.218702814Z`: the exact time as recorded, for a tooltip.
+pub fn exact(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
+/// How long ago, in words: `12 s ago`, `5 min ago`, `3 h ago`, `2 d ago`; `just now` for now or a
+/// time ahead of the clock.
+pub fn ago(then: DateTime<Utc>, now: DateTime<Utc>) -> String {
     let s = (now - then).num_seconds();
     match s {
         ..=0 => "just now".to_string(),
@@ -70,6 +107,18 @@ pub fn age(then: DateTime<Utc>, now: DateTime<Utc>) -> String {
         60..=3599 => format!("{} min ago", s / 60),
         3600..=86_399 => format!("{} h ago", s / 3600),
         _ => format!("{} d ago", s / 86_400),
+    }
+}
+
+/// How long ago, for a narrow table column the way kubectl shows ages: `45s`, `12m`, `5h`, `3d`;
+/// `0s` for a time ahead of the clock.
+pub fn short_age(then: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let s = (now - then).num_seconds().max(0);
+    match s {
+        0..120 => format!("{s}s"),
+        120..7_200 => format!("{}m", s / 60),
+        7_200..172_800 => format!("{}h", s / 3600),
+        _ => format!("{}d", s / 86_400),
     }
 }
 
@@ -112,9 +161,42 @@ mod tests {
     #[test]
     fn ages_round_down_to_the_largest_unit() {
         let now = t("2026-11-23T12:00:00Z");
-        assert_eq!(age(t("2026-11-23T12:00:05Z"), now), "just now");
-        assert_eq!(age(t("2026-11-23T11:59:48Z"), now), "12 s ago");
-        assert_eq!(age(t("2026-11-23T11:55:00Z"), now), "5 min ago");
-        assert_eq!(age(t("2026-11-21T12:00:00Z"), now), "2 d ago");
+        assert_eq!(ago(t("2026-11-23T12:00:05Z"), now), "just now");
+        assert_eq!(ago(t("2026-11-23T11:59:48Z"), now), "12 s ago");
+        assert_eq!(ago(t("2026-11-23T11:55:00Z"), now), "5 min ago");
+        assert_eq!(ago(t("2026-11-21T12:00:00Z"), now), "2 d ago");
+    }
+
+    #[test]
+    fn short_ages_read_like_kubectl() {
+        let now = t("2026-11-22T10:00:00Z");
+        assert_eq!(short_age(t("2026-11-22T09:59:15Z"), now), "45s");
+        assert_eq!(short_age(t("2026-11-22T09:48:00Z"), now), "12m");
+        assert_eq!(short_age(t("2026-11-22T05:00:00Z"), now), "5h");
+        assert_eq!(short_age(t("2026-11-19T10:00:00Z"), now), "3d");
+        assert_eq!(
+            short_age(t("2026-11-22T10:00:05Z"), now),
+            "0s",
+            "clock skew"
+        );
+    }
+
+    #[test]
+    fn percents_to_show_have_one_decimal_and_to_compute_with_none() {
+        assert_eq!(percent(1, 0), None);
+        assert_eq!(percent(20 << 20, 20 << 20).as_deref(), Some("100.0%"));
+        assert_eq!(percent(1, 3).as_deref(), Some("33.3%"));
+        assert_eq!(whole_percent(1, 0), None);
+        assert_eq!(whole_percent(u64::MAX, u64::MAX), Some(100));
+        assert_eq!(whole_percent(1, 3), Some(33));
+    }
+
+    #[test]
+    fn times_are_shown_in_utc() {
+        let x = t("2026-11-23T02:03:44.218702814+01:00");
+        assert_eq!(timestamp(x), "2026-11-23 01:03:44.218 UTC");
+        assert_eq!(timestamp_seconds(x), "2026-11-23 01:03:44 UTC");
+        assert_eq!(time_of_day(x), "01:03:44.218702");
+        assert_eq!(exact(x), "2026-11-23T01:03:44.218702814Z");
     }
 }

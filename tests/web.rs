@@ -108,8 +108,10 @@ fn oom_report_page_shows_the_diagnosis_memory_timeline_syscalls_and_stderr(
         .as_u64()
         .unwrap();
     assert_eq!(limit, 20 << 20);
+    // Shown with one decimal, as the Markdown shows it; the bar's width is the whole percent.
     let pct = peak * 100 / limit;
-    let figures = format!("peak {} of 20.0 MiB ({pct}%)", mib(peak));
+    let shown = format!("{:.1}%", peak as f64 * 100.0 / limit as f64);
+    let figures = format!("peak {} of 20.0 MiB ({shown})", mib(peak));
     assert!(
         dom.contains(&figures),
         "memory figures {figures:?} missing:\n{dom}"
@@ -122,7 +124,7 @@ fn oom_report_page_shows_the_diagnosis_memory_timeline_syscalls_and_stderr(
     let timeline = section(&dom, "timeline");
     assert!(timeline.contains("<td>exec</td>"), "{timeline}");
     assert!(
-        timeline.contains("tail /dev/zero ("),
+        timeline.contains("<code>tail /dev/zero</code>"),
         "the exec of tail: {timeline}"
     );
     let syscalls = section(&dom, "syscalls");

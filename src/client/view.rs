@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use super::table::{sanitize, Column};
+use crate::units::short_age;
 
 /// The fields of a crash summary (`/api/v1/crashes` items, `crash` events) the client shows.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -85,17 +86,6 @@ pub const GROUP_COLUMNS: [Column; 10] = [
 
 const NONE: &str = "-";
 
-/// Time since `t`, the way kubectl shows ages: `45s`, `12m`, `5h`, `3d`.
-pub fn age(now: DateTime<Utc>, t: DateTime<Utc>) -> String {
-    let s = (now - t).num_seconds().max(0);
-    match s {
-        0..120 => format!("{s}s"),
-        120..7_200 => format!("{}m", s / 60),
-        7_200..172_800 => format!("{}h", s / 3600),
-        _ => format!("{}d", s / 86_400),
-    }
-}
-
 /// `1`, `137/SIGKILL`, `137/SIGKILL OOM`.
 pub fn exit(c: &Crash) -> String {
     let mut s = match &c.signal_name {
@@ -110,7 +100,7 @@ pub fn exit(c: &Crash) -> String {
 
 pub fn crash_row(c: &Crash, now: DateTime<Utc>) -> Vec<String> {
     vec![
-        age(now, c.exited_at),
+        short_age(c.exited_at, now),
         c.namespace.clone(),
         c.pod.clone().unwrap_or_else(|| NONE.into()),
         c.container.clone(),
@@ -133,8 +123,8 @@ pub fn group_status(g: &Group) -> String {
 
 pub fn group_row(g: &Group, now: DateTime<Utc>) -> Vec<String> {
     vec![
-        age(now, g.last_seen),
-        age(now, g.first_seen),
+        short_age(g.last_seen, now),
+        short_age(g.first_seen, now),
         g.count.to_string(),
         g.workload.namespace.clone(),
         g.workload.owner.clone().unwrap_or_else(|| NONE.into()),
@@ -231,16 +221,6 @@ mod tests {
         json["added_later"] = 1.into();
         let c: Crash = serde_json::from_value(json).unwrap();
         assert_eq!(c.cause.as_deref(), Some("seccomp_denied"));
-    }
-
-    #[test]
-    fn ages_read_like_kubectl() {
-        let now = t("2026-11-22T10:00:00Z");
-        assert_eq!(age(now, t("2026-11-22T09:59:15Z")), "45s");
-        assert_eq!(age(now, t("2026-11-22T09:48:00Z")), "12m");
-        assert_eq!(age(now, t("2026-11-22T05:00:00Z")), "5h");
-        assert_eq!(age(now, t("2026-11-19T10:00:00Z")), "3d");
-        assert_eq!(age(now, t("2026-11-22T10:00:05Z")), "0s", "clock skew");
     }
 
     #[test]

@@ -5,13 +5,13 @@
 //! rendering lives in the pure modules below it, and every value reaches the page through the
 //! escaping writer in [`html`]. The JSON API (`/api/v1`) is the contract; these pages only show it.
 
+mod doc;
 mod filters;
 mod group;
 mod html;
 mod layout;
 mod list;
 mod report;
-mod units;
 
 /// The HTML of a report page (`/crashes/{id}`), also timed by `benches/diagnose_render.rs`.
 pub use report::render as report_html;

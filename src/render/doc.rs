@@ -1,6 +1,7 @@
-//! A small document model between the report and the two writers: the postmortem decides what is
+//! A small document model between the report and its writers: the postmortem decides what is
 //! said once ([`super::postmortem`]), and the Markdown and text writers only decide how it looks,
-//! so both renderings carry the same facts in the same order.
+//! so both renderings carry the same facts in the same order. The HTML report page writes the
+//! same model for the sections and phrases it shares (`crate::http::pages::doc`).
 
 /// A run of text within a paragraph, list item or table cell.
 #[derive(Debug, Clone, PartialEq)]

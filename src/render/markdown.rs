@@ -5,9 +5,9 @@
 //! longer than any inside it, table cells escape `|` and newlines, and fenced blocks use a fence
 //! longer than any backtick run in the captured output, so no report can break out of its place.
 
-use super::common::visible;
 use super::doc::{Block, Inline};
 use super::postmortem::postmortem;
+use super::words::visible;
 use crate::model::CrashReport;
 
 pub fn markdown(r: &CrashReport) -> String {

@@ -1,17 +1,23 @@
-//! What the postmortem says, section by section: a report in, a [`Block`] list out. Wording and
-//! order live here; Markdown and text syntax live in the writers.
+//! What the postmortem says, section by section: a report in, a [`Block`] list out. Content and
+//! order live here; Markdown and text syntax live in the writers, shared phrases in
+//! [`super::words`], figures in [`crate::units`].
+//!
+//! [`processes`] and [`resources_table`] are also the content of the HTML report page's process
+//! timeline and cgroup table.
 
 use chrono::{DateTime, Utc};
 
-use super::common::{
-    bytes, duration_ms, duration_us, offset, percent, shell_join, strace_lines, time_of_day,
-    timestamp,
-};
 use super::doc::{code, prose, strong, text, Block, Inline, Line};
-use crate::model::{
-    CapturedOutput, CrashReport, ProcessEvent, ProcessEventKind, RecorderReport, RecorderState,
-    SignalOrigin, StreamCapture, SyscallStat,
+use super::words::{
+    captured_by, confidence, cpu_quota, cpu_throttling, errno_counts, fatal_signal, oom_victim,
+    recorder_gap, shell_join, strace_lines, syscall_totals, NO_CGROUP_FIGURES, NO_DIAGNOSIS,
+    RECOVERED,
 };
+use crate::model::{
+    CapturedOutput, CrashReport, ProcessEvent, ProcessEventKind, RecorderState, StreamCapture,
+    SyscallStat,
+};
+use crate::units::{bytes, duration_ms, duration_us, offset, percent, timestamp};
 
 /// Rows of the syscall summary table.
 const TOP_SYSCALLS: usize = 15;
@@ -68,9 +74,7 @@ fn code_or_unknown(v: Option<&String>) -> Line {
 fn diagnosis(r: &CrashReport, doc: &mut Vec<Block>) {
     doc.push(Block::Heading(2, "Diagnosis".into()));
     let Some(d) = &r.diagnosis else {
-        doc.push(Block::Para(vec![text(
-            "This report has no diagnosis (it was written before diagnosis existed).",
-        )]));
+        doc.push(Block::Para(vec![text(NO_DIAGNOSIS)]));
         return;
     };
     if !d.summary.trim().is_empty() {
@@ -103,14 +107,6 @@ fn diagnosis(r: &CrashReport, doc: &mut Vec<Block>) {
             })
             .collect(),
     ));
-}
-
-fn confidence(c: crate::model::Confidence) -> &'static str {
-    match c {
-        crate::model::Confidence::High => "high",
-        crate::model::Confidence::Medium => "medium",
-        crate::model::Confidence::Low => "low",
-    }
 }
 
 fn identity(r: &CrashReport, doc: &mut Vec<Block>) {
@@ -193,25 +189,31 @@ fn timeline(r: &CrashReport, doc: &mut Vec<Block>) {
     }));
 
     doc.push(Block::Heading(3, "Processes".into()));
+    doc.extend(processes(r));
+}
+
+/// The process timeline: a sentence saying what it shows, then one row per step (a fork that
+/// only led to an exec is part of the exec's row; repeats are one row), times since creation.
+pub fn processes(r: &CrashReport) -> Vec<Block> {
     let processes = r
         .recorder
         .as_ref()
         .map_or(&[][..], |rec| &rec.processes[..]);
     if processes.is_empty() {
-        doc.push(Block::Para(vec![text(
+        return vec![Block::Para(vec![text(
             if recorder_gap(r.recorder.as_ref()).is_some() {
                 "No process events: the flight recorder did not record this container (see Syscalls)."
             } else {
                 "The flight recorder saw no process events."
             },
-        )]));
-        return;
+        )])];
     }
-    doc.push(Block::Para(vec![text(format!(
+    let base = origin(r);
+    let mut doc = vec![Block::Para(vec![text(format!(
         "Fork, exec and exit of every process the flight recorder saw, runc's set-up included; \
          times since creation ({}).",
         timestamp(base)
-    ))]));
+    ))])];
     let steps = steps(processes);
     let runs = runs(&steps);
     let mut rows: Vec<Vec<Line>> = Vec::new();
@@ -236,6 +238,7 @@ fn timeline(r: &CrashReport, doc: &mut Vec<Block>) {
         right: vec![true, true, false, false],
         rows,
     });
+    doc
 }
 
 /// One row of the process timeline before folding: an event, and for an exec the parent that
@@ -397,27 +400,7 @@ fn exit(r: &CrashReport, doc: &mut Vec<Block>) {
     ));
     let rec = r.recorder.as_ref();
     if let Some(s) = rec.and_then(|rec| rec.fatal_signal.as_ref()) {
-        // `who` pid N (`comm`), for the origins that name a process.
-        let process = |who: &str| {
-            let mut l = vec![text(who)];
-            if let Some(pid) = s.sender_pid {
-                l.push(text(format!(" pid {pid}")));
-            }
-            if let Some(comm) = &s.sender_comm {
-                l.extend([text(" ("), code(comm), text(")")]);
-            }
-            l
-        };
-        let mut line = vec![code(&s.signal), text(" from ")];
-        line.extend(match s.origin {
-            SignalOrigin::KernelOom => vec![text("the kernel's OOM killer")],
-            SignalOrigin::KernelFault => process("the kernel, on a fault of"),
-            SignalOrigin::Kernel => vec![text("the kernel")],
-            SignalOrigin::Host => process("a process on the host:"),
-            SignalOrigin::Container => process("a process in the container:"),
-        });
-        line.push(text(format!(" at {}", time_of_day(s.time))));
-        f.push(("Signal sent by".into(), line));
+        f.push(("Signal sent by".into(), fatal_signal(s)));
     }
     let oom = &r.oom;
     let plural = if oom.events == 1 { "" } else { "s" };
@@ -436,32 +419,10 @@ fn exit(r: &CrashReport, doc: &mut Vec<Block>) {
     oom_line.push(text(")"));
     f.push(("OOM killed".into(), oom_line));
     if let Some(v) = rec.and_then(|rec| rec.oom_victim.as_ref()) {
-        f.push((
-            "OOM victim".into(),
-            vec![
-                text(format!("pid {} ", v.pid)),
-                code(&v.comm),
-                text(format!(
-                    "{}, resident {} when chosen at {}",
-                    if v.was_init {
-                        " (the container's init)"
-                    } else {
-                        ""
-                    },
-                    bytes(v.rss_bytes),
-                    time_of_day(v.time)
-                )),
-            ],
-        ));
+        f.push(("OOM victim".into(), oom_victim(v)));
     }
     if r.recovered {
-        f.push((
-            "Recovered".into(),
-            vec![text(
-                "yes: found by reconciling with containerd after the agent was away; \
-                 figures read at exit may be missing",
-            )],
-        ));
+        f.push(("Recovered".into(), vec![text(RECOVERED)]));
     }
     doc.push(Block::Fields(f));
 }
@@ -482,11 +443,16 @@ fn resources(r: &CrashReport, doc: &mut Vec<Block>) {
     }
     line.push(text(")."));
     doc.push(Block::Para(line));
+    doc.push(resources_table(r).unwrap_or_else(|| Block::Para(vec![text(NO_CGROUP_FIGURES)])));
+}
+
+/// The cgroup's limits and usage as a table (resource, used, limit, share of the limit); `None`
+/// when no figures were collected. Rows the cgroup version does not have (OOM events on v1, a
+/// pids count at exit) are left out rather than shown as `n/a`.
+pub fn resources_table(r: &CrashReport) -> Option<Block> {
+    let cg = &r.cgroup;
     if cg.limits.is_none() && cg.usage.is_none() {
-        doc.push(Block::Para(vec![text(
-            "No cgroup figures were collected (see Collection errors).",
-        )]));
-        return;
+        return None;
     }
     let na = || "n/a".to_string();
     let lim = cg.limits.clone().unwrap_or_default();
@@ -537,24 +503,42 @@ fn resources(r: &CrashReport, doc: &mut Vec<Block>) {
         String::new(),
         String::new(),
     ]);
+    if let Some(n) = use_.oom_count {
+        rows.push([
+            "OOM events in cgroup".into(),
+            n.to_string(),
+            String::new(),
+            String::new(),
+        ]);
+    }
     rows.push([
         "PIDs peak".into(),
         used(use_.pids_peak, &count),
         limit(lim.pids_max, &count),
         share(use_.pids_peak, lim.pids_max),
     ]);
+    if let Some(n) = use_.pids_current {
+        rows.push([
+            "PIDs at exit".into(),
+            n.to_string(),
+            limit(lim.pids_max, &count),
+            share(Some(n), lim.pids_max),
+        ]);
+    }
     rows.push([
         "Forks refused by pids.max".into(),
         used(use_.pids_max_events, &count),
         String::new(),
         String::new(),
     ]);
-    let quota = match (lim.cpu_quota_us, lim.cpu_period_us) {
-        (Some(q), Some(p)) if p > 0 => {
-            format!("{:.2} CPU ({q} µs per {p} µs)", q as f64 / p as f64)
-        }
-        _ => limit(None, &count),
-    };
+    // Without a quota, the CPU the cgroup may use is its weight (v2) or shares (v1).
+    let quota = lim
+        .cpu_quota_us
+        .zip(lim.cpu_period_us)
+        .and_then(|(q, p)| cpu_quota(q, p))
+        .or_else(|| lim.cpu_weight.map(|w| format!("no quota, weight {w}")))
+        .or_else(|| lim.cpu_shares.map(|s| format!("no quota, {s} shares")))
+        .unwrap_or_else(|| limit(None, &count));
     rows.push([
         "CPU time".into(),
         used(use_.cpu_usage_usec, &duration_us),
@@ -562,12 +546,7 @@ fn resources(r: &CrashReport, doc: &mut Vec<Block>) {
         String::new(),
     ]);
     let throttled = match (use_.cpu_nr_throttled, use_.cpu_nr_periods) {
-        (Some(t), Some(p)) => {
-            let time = use_
-                .cpu_throttled_usec
-                .map_or_else(String::new, |us| format!(", {}", duration_us(us)));
-            format!("{t} of {p} periods{time}")
-        }
+        (Some(t), Some(p)) => cpu_throttling(t, p, use_.cpu_throttled_usec),
         _ => na(),
     };
     rows.push([
@@ -584,33 +563,14 @@ fn resources(r: &CrashReport, doc: &mut Vec<Block>) {
             String::new(),
         ]);
     }
-    doc.push(Block::Table {
+    Some(Block::Table {
         head: vec!["Resource", "Used", "Limit", "Of limit"],
         right: vec![false, true, true, true],
         rows: rows
             .into_iter()
             .map(|row| row.into_iter().map(|c| vec![text(c)]).collect())
             .collect(),
-    });
-}
-
-/// Why there is no syscall data, when there is none.
-fn recorder_gap(rec: Option<&RecorderReport>) -> Option<String> {
-    let Some(rec) = rec else {
-        return Some(
-            "No flight recorder data: the report was written before the recorder existed.".into(),
-        );
-    };
-    let state = match rec.state {
-        RecorderState::Recorded => return None,
-        RecorderState::NoData => "no_data",
-        RecorderState::Unavailable => "unavailable",
-        RecorderState::Disabled => "disabled",
-    };
-    let reason = rec.reason.as_deref().unwrap_or("no reason given");
-    Some(format!(
-        "No syscall data (flight recorder state: {state}): {reason}."
-    ))
+    })
 }
 
 fn syscalls(r: &CrashReport, doc: &mut Vec<Block>) {
@@ -623,14 +583,7 @@ fn syscalls(r: &CrashReport, doc: &mut Vec<Block>) {
         }
         (None, None) => return,
     };
-    let calls: u64 = rec.summary.iter().map(|s| s.calls).sum();
-    let errors: u64 = rec.summary.iter().map(|s| s.errors).sum();
-    doc.push(Block::Para(prose(&format!(
-        "{calls} calls of {} syscalls ({errors} failed) from the entrypoint's exec on, \
-         like `strace -c -f`; runc's set-up made {} more before it.",
-        rec.summary.len(),
-        rec.setup_syscalls
-    ))));
+    doc.push(Block::Para(syscall_totals(rec)));
     if !rec.summary.is_empty() {
         doc.push(Block::Table {
             head: vec!["Syscall", "Calls", "Errors", "Errnos"],
@@ -690,14 +643,12 @@ fn syscalls(r: &CrashReport, doc: &mut Vec<Block>) {
 }
 
 fn syscall_row(s: &SyscallStat) -> Vec<Line> {
-    let mut errnos: Vec<(&String, &u64)> = s.errnos.iter().collect();
-    errnos.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
     let mut errno_line: Line = Vec::new();
-    for (i, (name, n)) in errnos.iter().enumerate() {
+    for (i, (name, n)) in errno_counts(s).into_iter().enumerate() {
         if i > 0 {
             errno_line.push(text(", "));
         }
-        errno_line.extend([code(name.as_str()), text(format!(" {n}"))]);
+        errno_line.extend([code(name), text(format!(" {n}"))]);
     }
     vec![
         vec![code(&s.syscall)],
@@ -734,10 +685,7 @@ fn output(r: &CrashReport, doc: &mut Vec<Block>) {
         log_note(doc);
         return;
     };
-    doc.push(Block::Para(vec![text(format!(
-        "Captured by {} in the kernel as the container wrote it, independent of the log pipeline.",
-        out.captured_by
-    ))]));
+    doc.push(Block::Para(vec![text(captured_by(out))]));
     stream("stdout", &out.stdout, doc);
     stream("stderr", &out.stderr, doc);
     log_note(doc);

@@ -1,13 +1,15 @@
 //! The renderings of real reports (captured by `tests/diagnosis.rs` from real containers), and of
 //! those reports made hostile: output and names that try to break out of tables and fences.
 
-use super::common::{bytes, duration_us, offset, shell_join, strace_lines, visible, wrap};
 use super::markdown::testing::{code_in_cell, code_in_para, text_in_cell};
+use super::text::wrap;
+use super::words::{shell_join, strace_lines, visible};
 use super::{markdown, text};
 use crate::model::{
     CapturedOutput, CollectionError, Confidence, CrashReport, Diagnosis, Evidence, RecorderState,
     StreamCapture,
 };
+use crate::units::{bytes, duration_us, offset};
 
 const FIXTURES: [(&str, &str); 10] = [
     (

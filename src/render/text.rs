@@ -4,9 +4,9 @@
 //! Strings from the report go through [`visible`], so captured output cannot move the cursor or
 //! recolour the terminal it is printed on.
 
-use super::common::{visible, wrap};
 use super::doc::{plain, Block};
 use super::postmortem::postmortem;
+use super::words::visible;
 use crate::model::CrashReport;
 
 /// Prose is wrapped to this many columns; tables and verbatim lines are not.
@@ -112,4 +112,24 @@ fn push_wrapped(s: &str, first: &str, rest: &str, out: &mut String) {
         out.push_str(line);
         out.push('\n');
     }
+}
+
+/// Greedy word wrap of one paragraph to `width` columns; words longer than a line stay whole.
+pub(super) fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    for source in text.split('\n') {
+        let mut line = String::new();
+        for word in source.split(' ').filter(|w| !w.is_empty()) {
+            let (lw, ww) = (line.chars().count(), word.chars().count());
+            if lw > 0 && lw + 1 + ww > width {
+                lines.push(std::mem::take(&mut line));
+            }
+            if !line.is_empty() {
+                line.push(' ');
+            }
+            line.push_str(word);
+        }
+        lines.push(line);
+    }
+    lines
 }

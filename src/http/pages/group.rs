@@ -4,8 +4,8 @@ use chrono::{DateTime, Utc};
 
 use super::layout::page;
 use super::list::{cause_badge, cause_change, crash_table, workload};
-use super::units::{age, utc};
 use crate::model::{CrashGroup, CrashSummary};
+use crate::units::{ago, timestamp_seconds};
 
 pub fn render(g: &CrashGroup, reports: &[CrashSummary], now: DateTime<Utc>) -> String {
     let who = workload(g);
@@ -23,11 +23,19 @@ pub fn render(g: &CrashGroup, reports: &[CrashSummary], now: DateTime<Utc>) -> S
             ("crashes", g.count.to_string()),
             (
                 "first seen",
-                format!("{} ({})", utc(g.first_seen), age(g.first_seen, now)),
+                format!(
+                    "{} ({})",
+                    timestamp_seconds(g.first_seen),
+                    ago(g.first_seen, now)
+                ),
             ),
             (
                 "last seen",
-                format!("{} ({})", utc(g.last_seen), age(g.last_seen, now)),
+                format!(
+                    "{} ({})",
+                    timestamp_seconds(g.last_seen),
+                    ago(g.last_seen, now)
+                ),
             ),
             ("pods", g.pods.join(", ")),
             (

@@ -4,6 +4,8 @@
 
 use std::fmt::{self, Write};
 
+use crate::render::words::escaped_control;
+
 #[derive(Debug, Default)]
 pub struct Html {
     out: String,
@@ -71,7 +73,8 @@ impl Html {
 
 /// Escapes for text and double-quoted attribute values alike. Control characters and bidi
 /// overrides are shown as `\x1b` / `\u{202e}` rather than passed through: container output is
-/// shown as it was written, not as a terminal (or a spoofed line) would show it.
+/// shown as it was written, not as a terminal (or a spoofed line) would show it, and the same way
+/// the Markdown and text renderings show it ([`escaped_control`]).
 struct Escape<'a>(&'a mut String);
 
 impl Write for Escape<'_> {
@@ -84,19 +87,14 @@ impl Write for Escape<'_> {
                 '"' => self.0.push_str("&quot;"),
                 '\'' => self.0.push_str("&#39;"),
                 '\n' | '\t' | '\r' => self.0.push(c),
-                c if c.is_control() && (c as u32) < 0x80 => write!(self.0, "\\x{:02x}", c as u32)?,
-                c if c.is_control() || is_bidi_control(c) => {
-                    write!(self.0, "\\u{{{:x}}}", c as u32)?
-                }
-                c => self.0.push(c),
+                c => match escaped_control(c) {
+                    Some(shown) => self.0.push_str(&shown),
+                    None => self.0.push(c),
+                },
             }
         }
         Ok(())
     }
-}
-
-fn is_bidi_control(c: char) -> bool {
-    matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
 #[cfg(test)]

@@ -6,9 +6,9 @@ use chrono::{DateTime, Utc};
 use super::filters::Filters;
 use super::html::Html;
 use super::layout::page;
-use super::units::{age, utc};
 use crate::model::{Cause, CrashGroup, CrashSummary};
 use crate::store::Page;
+use crate::units::{ago, timestamp_seconds};
 
 pub struct Index<'a> {
     pub filters: &'a Filters,
@@ -203,9 +203,9 @@ pub fn identity(s: &CrashSummary) -> String {
 
 fn time_cell(h: &mut Html, t: DateTime<Utc>, now: DateTime<Utc>) {
     h.open("td", &[("class", "nowrap")])
-        .text(utc(t))
+        .text(timestamp_seconds(t))
         .raw("<br>")
-        .el("span", &[("class", "muted small")], age(t, now))
+        .el("span", &[("class", "muted small")], ago(t, now))
         .close("td");
 }
 

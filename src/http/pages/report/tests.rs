@@ -1,5 +1,5 @@
 use super::*;
-use crate::model::{Cause, CollectionError, Evidence, StreamCapture};
+use crate::model::{Cause, CollectionError, Confidence, Evidence, StreamCapture};
 
 fn fixture(name: &str) -> CrashReport {
     let path = format!(
@@ -53,7 +53,10 @@ fn oom_report_shows_a_full_memory_bar_with_the_figures() {
         html.contains("<div class=\"fill full\" style=\"width: 100%\">"),
         "{html}"
     );
-    assert!(html.contains("peak 20.0 MiB of 20.0 MiB (100%)"), "{html}");
+    assert!(
+        html.contains("peak 20.0 MiB of 20.0 MiB (100.0%)"),
+        "{html}"
+    );
 }
 
 #[test]
@@ -61,7 +64,7 @@ fn memory_text_says_when_there_is_no_limit() {
     assert_eq!(memory_text(Some(3 << 20), None), "peak 3.0 MiB, no limit");
     assert_eq!(
         memory_text(Some(5 << 20), Some(20 << 20)),
-        "peak 5.0 MiB of 20.0 MiB (25%)"
+        "peak 5.0 MiB of 20.0 MiB (25.0%)"
     );
     assert_eq!(memory_text(None, None), "peak not recorded, no limit");
     let mut r = fixture("oom_killed");
@@ -79,12 +82,12 @@ fn oom_report_shows_identity_signal_victim_and_cgroup_figures() {
         "localhost/coroner-test/busybox:1",
         "sha256:58f344f7fa2d2c04534c6a6a91601c976c563fba75753aae8f3812061ba94575",
         "tail /dev/zero",
-        "SIGKILL from the kernel&#39;s OOM killer",
-        "tail (pid 23494, the container&#39;s init process), 21.0 MiB resident",
-        "<td>OOM kills</td><td></td><td>1</td>",
-        "<td>memory</td><td>20.0 MiB</td><td>224.0 KiB at exit</td>",
-        "<td>pids</td><td>none</td><td>peak 6, 0 at exit</td>",
-        "2026-11-23 01:03:44 UTC (10 min ago)",
+        "<code>SIGKILL</code> from the kernel&#39;s OOM killer at 01:03:44.218702",
+        "pid 23494 <code>tail</code> (the container&#39;s init), resident 21.0 MiB",
+        "<td>OOM kills in cgroup</td><td class=\"num\">1</td>",
+        "<td>Memory at exit</td><td class=\"num\">224.0 KiB</td><td class=\"num\">20.0 MiB</td>",
+        "<td>PIDs at exit</td><td class=\"num\">0</td><td class=\"num\">unlimited</td>",
+        "2026-11-23 01:03:44.236 UTC (10 min ago)",
     ] {
         assert!(html.contains(want), "{want} missing from {html}");
     }
@@ -96,7 +99,7 @@ fn timeline_lists_forks_execs_and_exits() {
     let timeline = section(&html, "timeline");
     assert!(timeline.contains("<td>exec</td>"), "{timeline}");
     assert!(
-        timeline.contains("tail /dev/zero (/usr/bin/tail)"),
+        timeline.contains("<code>tail /dev/zero</code>, forked by 23493"),
         "{timeline}"
     );
     assert!(timeline.contains("killed by SIGKILL"), "{timeline}");
@@ -108,7 +111,11 @@ fn syscall_table_has_calls_errors_and_errnos() {
     let html = render(&fixture("address_in_use"), now());
     let table = section(&html, "syscalls");
     assert!(table.contains("<td class=\"mono\">bind</td>"), "{table}");
-    assert!(table.contains("EADDRINUSE×"), "{table}");
+    assert!(table.contains(">EADDRINUSE 1<"), "{table}");
+    assert!(
+        table.contains(">EBADF 47, EPERM 15<"),
+        "most frequent first: {table}"
+    );
     assert!(table.contains("<tr class=\"failed\">"), "{table}");
 }
 
@@ -154,7 +161,7 @@ fn missing_recorder_data_says_why() {
     let html = render(&fixture("exited_error_no_recorder"), now());
     let notice = section(&html, "recorder-state");
     assert!(
-        notice.starts_with("id=\"recorder-state\">No syscall data (recorder disabled): the flight recorder is disabled (--no-recorder)"),
+        notice.starts_with("id=\"recorder-state\">No syscall data (flight recorder state: disabled): the flight recorder is disabled (--no-recorder)."),
         "{notice}"
     );
 }
@@ -188,12 +195,15 @@ fn links_point_at_the_api_and_markdown_and_nothing_external() {
 }
 
 #[test]
-fn arguments_with_spaces_are_quoted() {
-    let argv = [
-        "sh".to_string(),
-        "-c".to_string(),
-        "echo hi".to_string(),
-        String::new(),
-    ];
-    assert_eq!(shell_words(&argv), "sh -c \"echo hi\" \"\"");
+fn the_page_quotes_a_command_and_words_confidence_as_the_markdown_does() {
+    let mut r = fixture("oom_killed");
+    r.container.command = vec!["sh".into(), "-c".into(), "echo 'hi'".into(), String::new()];
+    let html = render(&r, now());
+    let md = crate::render::markdown(&r);
+    assert!(md.contains(r"sh -c 'echo '\''hi'\''' ''"), "{md}");
+    assert!(
+        html.contains("sh -c &#39;echo &#39;\\&#39;&#39;hi&#39;\\&#39;&#39;&#39; &#39;&#39;"),
+        "{html}"
+    );
+    assert!(md.contains("**confidence:** high") && html.contains("high confidence"));
 }
