@@ -249,6 +249,17 @@ async fn containerd_sigkill_during_crash_loops_loses_no_exit() {
     let loops = tokio::spawn(crash_loops(cri.clone(), "cdkill", stop.clone()));
 
     tokio::time::sleep(Duration::from_millis(1500)).await;
+    // These exit while containerd is down: nobody publishes their exit events.
+    let pod = cri.run_pod("during", "default").await;
+    let mut during = Vec::new();
+    for i in 0..3 {
+        let id = pod
+            .container(&format!("c{i}"))
+            .command(["sh", "-c", "sleep 1; echo bye >&2; exit 5"])
+            .start()
+            .await;
+        during.push(id);
+    }
     cd.kill();
     tokio::time::sleep(Duration::from_secs(2)).await;
     cd.resume().await;
@@ -258,8 +269,27 @@ async fn containerd_sigkill_during_crash_loops_loses_no_exit() {
 
     let cri = cd.cri().await;
     let exited = cri_exited(&cri).await;
+    for id in &during {
+        assert_eq!(
+            exited.get(id),
+            Some(&5),
+            "{id} exited while containerd was down"
+        );
+    }
     let reports = wait_all_reported(&agent, &exited).await;
     let recovered = assert_exactly_one_each(&exited, &reports);
+    for id in &during {
+        let rid = reports[id][0]["id"].as_str().expect("id").to_string();
+        let (_, r) = agent.get(&format!("/api/v1/crashes/{rid}")).await;
+        assert_eq!(r["exit"]["code"], 5, "{}", r["exit"]);
+        // The task stays until containerd is back to delete it, and its cgroup with it.
+        assert!(
+            !r["collection_errors"].to_string().contains("cgroup_gone"),
+            "{}",
+            r["collection_errors"]
+        );
+        assert!(r["cgroup"]["usage"]["memory_peak_bytes"].as_u64() > Some(0));
+    }
     eprintln!(
         "continuity: {} exits across a containerd SIGKILL, {recovered} recovered, 0 lost, 0 duplicated",
         exited.len()
