@@ -241,6 +241,7 @@ async fn start_daemonset_pod(
     let kubelet = Kubelet::new(NODE_NAME)
         .host_path(host_path(socket_volume), cd.dir())
         .host_path(host_path(data_volume), &node_data_dir)
+        .host_path("/var/log/pods", cd.dir().join("pods"))
         // THE deviation from the manifest. The harness has no CNI, so every pod runs in the host
         // network namespace, where the manifest's 0.0.0.0:7464 would bind all of this machine's
         // addresses and collide with parallel tests. In a cluster the pod has its own network
