@@ -1,8 +1,36 @@
-//! What no single rule owns: which rule wins when more than one could answer, and every fixture
-//! at once. Each rule's own tests are in its file.
+//! What no single rule owns: which rule wins when more than one could answer, the order of
+//! [`RULES`] itself, and every fixture at once. Each rule's own tests are in its file.
 
 use super::testing::{check, fixture, without_recorder};
+use super::{FALLBACK, RULES};
 use crate::model::{Cause, Confidence};
+
+#[test]
+fn rules_run_in_the_documented_order_with_unique_names() {
+    let names: Vec<&str> = RULES
+        .iter()
+        .map(|rule| rule.name())
+        .chain([FALLBACK.name()])
+        .collect();
+    // The order documented on `RULES`: changing it changes which cause a report gets.
+    assert_eq!(
+        names,
+        [
+            "oom",
+            "signal",
+            "completed",
+            "exec_failed",
+            "lock_held",
+            "address_in_use",
+            "pids_limit",
+            "exited_error",
+        ]
+    );
+    let mut unique = names.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), names.len(), "{names:?}");
+}
 
 #[test]
 fn exit_137_without_any_evidence_is_never_called_oom() {

@@ -8,6 +8,10 @@ use crate::model::{Cause, Confidence, Diagnosis};
 pub(in crate::diagnose) struct AddressInUse;
 
 impl Rule for AddressInUse {
+    fn name(&self) -> &'static str {
+        "address_in_use"
+    }
+
     fn diagnose(&self, f: &Facts) -> Option<Diagnosis> {
         let (field, e) =
             f.find_failure(|e| e.syscall == "bind" && e.errno.as_deref() == Some("EADDRINUSE"))?;

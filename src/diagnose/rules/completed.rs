@@ -8,6 +8,10 @@ use crate::model::{Cause, Confidence, Diagnosis};
 pub(in crate::diagnose) struct Completed;
 
 impl Rule for Completed {
+    fn name(&self) -> &'static str {
+        "completed"
+    }
+
     fn diagnose(&self, f: &Facts) -> Option<Diagnosis> {
         if !f.r.exit.is_success() {
             return None;

@@ -10,6 +10,10 @@ use crate::model::{Cause, Confidence, Diagnosis, SyscallEvent};
 pub(in crate::diagnose) struct ExecFailed;
 
 impl Rule for ExecFailed {
+    fn name(&self) -> &'static str {
+        "exec_failed"
+    }
+
     fn diagnose(&self, f: &Facts) -> Option<Diagnosis> {
         let code = f.r.exit.code;
         let is_exec = |e: &SyscallEvent| matches!(e.syscall.as_str(), "execve" | "execveat");

@@ -10,6 +10,10 @@ use crate::model::{Cause, Confidence, Diagnosis, SyscallEvent};
 pub(in crate::diagnose) struct LockHeld;
 
 impl Rule for LockHeld {
+    fn name(&self) -> &'static str {
+        "lock_held"
+    }
+
     fn diagnose(&self, f: &Facts) -> Option<Diagnosis> {
         let is_lock = |e: &SyscallEvent| match e.syscall.as_str() {
             "flock" => matches!(e.errno.as_deref(), Some("EAGAIN" | "EWOULDBLOCK")),

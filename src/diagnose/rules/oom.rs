@@ -11,6 +11,10 @@ use crate::units::bytes;
 pub(in crate::diagnose) struct Oom;
 
 impl Rule for Oom {
+    fn name(&self) -> &'static str {
+        "oom"
+    }
+
     fn diagnose(&self, f: &Facts) -> Option<Diagnosis> {
         let r = f.r;
         let victim = f.rec.and_then(|x| x.oom_victim.as_ref());

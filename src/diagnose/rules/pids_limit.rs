@@ -9,6 +9,10 @@ use crate::model::{Cause, Confidence, Diagnosis, SyscallEvent};
 pub(in crate::diagnose) struct PidsLimit;
 
 impl Rule for PidsLimit {
+    fn name(&self) -> &'static str {
+        "pids_limit"
+    }
+
     fn diagnose(&self, f: &Facts) -> Option<Diagnosis> {
         let usage = f.r.cgroup.usage.as_ref();
         let refused = usage.and_then(|u| u.pids_max_events).unwrap_or(0);

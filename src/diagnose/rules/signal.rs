@@ -25,6 +25,10 @@ fn fault_meaning(sig: &str) -> Option<&'static str> {
 }
 
 impl Rule for Signal {
+    fn name(&self) -> &'static str {
+        "signal"
+    }
+
     fn diagnose(&self, f: &Facts) -> Option<Diagnosis> {
         let r = f.r;
         let sig = r.exit.signal_name.clone()?;
