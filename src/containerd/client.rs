@@ -14,7 +14,6 @@ use containerd_client::services::v1::{
 use containerd_client::types::Envelope;
 use tonic::transport::Channel;
 
-use super::cri::CriExit;
 use super::decode::{decode_container, decode_task, ContainerMeta, DecodeError, TaskState};
 use tonic::{Code, Request, Streaming};
 
@@ -73,7 +72,7 @@ impl LookupError {
 /// A cheap-to-clone handle on one containerd socket.
 #[derive(Clone, Debug)]
 pub struct Containerd {
-    channel: Channel,
+    pub(super) channel: Channel,
 }
 
 fn namespaced<T>(msg: T, namespace: &str) -> Request<T> {
@@ -152,11 +151,6 @@ impl Containerd {
                 status,
             })?;
         Ok(resp.into_inner().tasks.iter().map(decode_task).collect())
-    }
-
-    /// Every exited container the CRI plugin still lists, with its status.
-    pub async fn cri_exits(&self) -> Result<Vec<CriExit>, ClientError> {
-        super::cri::exited(self.channel.clone()).await
     }
 
     /// What the container record says: command, image, labels, cgroup path, Kubernetes identity.

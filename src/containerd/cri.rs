@@ -18,7 +18,7 @@ use k8s_cri::v1::{
 use tonic::transport::Channel;
 use tonic::Request;
 
-use super::client::{ClientError, CALL_TIMEOUT};
+use super::client::{ClientError, Containerd, CALL_TIMEOUT};
 use crate::model::{CapturedOutput, StreamCapture};
 
 /// The containerd namespace the CRI plugin creates its containers in.
@@ -50,8 +50,14 @@ fn non_empty(s: String) -> Option<String> {
     (!s.is_empty()).then_some(s)
 }
 
-/// Every exited container the CRI lists, with its status.
-pub(super) async fn exited(channel: Channel) -> Result<Vec<CriExit>, ClientError> {
+impl Containerd {
+    /// Every exited container the CRI plugin still lists, with its status.
+    pub async fn cri_exits(&self) -> Result<Vec<CriExit>, ClientError> {
+        exited(self.channel.clone()).await
+    }
+}
+
+async fn exited(channel: Channel) -> Result<Vec<CriExit>, ClientError> {
     let mut client = RuntimeServiceClient::new(channel);
     let mut req = Request::new(ListContainersRequest {
         filter: Some(ContainerFilter {
