@@ -291,7 +291,7 @@ pub struct AgentArgs {
     /// Reports whose write fails (disk full, read-only) wait in memory, up to this many bytes of
     /// report JSON, and are written when the data dir takes writes again; beyond it they are
     /// dropped and counted. 0: no queue.
-    #[arg(long, env = "CORONER_STORE_RETRY_QUEUE_BYTES", default_value = "16Mi", value_parser = parse_bytes)]
+    #[arg(long, env = "CORONER_STORE_RETRY_QUEUE_BYTES", default_value = "32Mi", value_parser = parse_bytes)]
     pub store_retry_queue_bytes: u64,
 
     /// Environment variable whose VALUE may be stored in reports. By default only names are kept,
@@ -645,8 +645,8 @@ mod tests {
     }
 
     #[test]
-    fn store_retry_queue_is_16mi_by_default_and_bounded_by_memory() {
-        assert_eq!(parse(&[]).store_retry_queue_bytes, 16 << 20);
+    fn store_retry_queue_is_32mi_by_default_and_bounded_by_memory() {
+        assert_eq!(parse(&[]).store_retry_queue_bytes, 32 << 20);
         assert_eq!(
             parse(&["--store-retry-queue-bytes", "0"]).store_retry_queue_bytes,
             0

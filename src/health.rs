@@ -65,10 +65,7 @@ impl Health {
 
     /// Failing while writes fail, until every queued report is written: not ready then.
     pub fn store(&self) -> StoreStatus {
-        self.store
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.store.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     pub fn last_disconnect(&self) -> Option<String> {

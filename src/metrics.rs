@@ -349,7 +349,9 @@ impl Metrics {
             .set(i64::try_from(s.pending_bytes).unwrap_or(i64::MAX));
         let _one = self.store_totals.lock().unwrap_or_else(|p| p.into_inner());
         for (reason, total) in &s.write_failures {
-            let counter = self.store_write_failures.get_or_create(&WriteFailureLabels { reason });
+            let counter = self
+                .store_write_failures
+                .get_or_create(&WriteFailureLabels { reason });
             counter.inc_by(total.saturating_sub(counter.get()));
         }
         let dropped = self.reports_dropped.get_or_create(&DropLabels {

@@ -680,10 +680,12 @@ fn probe(dir: &Path) -> Result<(), StoreError> {
         f.sync_all()
     });
     let removed = fs::remove_file(&path);
-    result.and(removed).map_err(|source| StoreError::NotWritable {
-        path: dir.to_path_buf(),
-        source,
-    })
+    result
+        .and(removed)
+        .map_err(|source| StoreError::NotWritable {
+            path: dir.to_path_buf(),
+            source,
+        })
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use super::WriteFault;
 
 /// The default bound of the retry queue (`--store-retry-queue-bytes`).
-pub const DEFAULT_QUEUE_BYTES: u64 = 16 << 20;
+pub const DEFAULT_QUEUE_BYTES: u64 = 32 << 20;
 
 /// One report waiting to be written, as the bytes that will go to disk.
 #[derive(Debug)]

@@ -1,6 +1,6 @@
 use super::*;
-use std::io::Write;
 use crate::model::*;
+use std::io::Write;
 
 fn report(id_seed: u32, secs: i64, outcome: Outcome, pod: &str) -> CrashReport {
     let exited_at = DateTime::from_timestamp(1_700_000_000 + secs, 0).unwrap();
@@ -249,7 +249,10 @@ struct Tmpfs {
 impl Tmpfs {
     fn mount(size: &str) -> Tmpfs {
         let dir = tempfile::tempdir().unwrap();
-        mount(&["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"], dir.path());
+        mount(
+            &["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"],
+            dir.path(),
+        );
         let filler = dir.path().join("filler");
         Tmpfs { dir, filler }
     }
@@ -331,9 +334,15 @@ fn a_write_on_a_full_disk_leaves_no_temporary_file_and_queues_the_report() {
     let status = store.status();
     let failing = status.failing.expect("failing");
     assert_eq!(failing.reason, "no_space");
-    assert!(failing.error.contains("No space left on device"), "{failing:?}");
+    assert!(
+        failing.error.contains("No space left on device"),
+        "{failing:?}"
+    );
     assert!(failing.error.contains(&fs.data().display().to_string()));
-    assert_eq!((status.pending, failures(&store.status(), "no_space")), (1, 1));
+    assert_eq!(
+        (status.pending, failures(&store.status(), "no_space")),
+        (1, 1)
+    );
     // Known (a second sighting is a duplicate) and readable by id, not listed until written.
     assert!(store.contains(&r.id));
     assert_eq!(store.insert(&r).unwrap(), Inserted::Duplicate);
@@ -357,7 +366,11 @@ fn queued_reports_are_written_oldest_first_and_announced_only_once_on_disk() {
     let retried = store.retry_pending();
     assert!(retried.written.is_empty());
     assert_eq!(retried.remaining, 4);
-    assert_eq!(failures(&store.status(), "no_space"), 2, "first write, then one retry");
+    assert_eq!(
+        failures(&store.status(), "no_space"),
+        2,
+        "first write, then one retry"
+    );
     assert!(feed.try_recv().is_err(), "nothing announced while queued");
     assert_eq!(fs.tmp_files(), Vec::<String>::new());
 
