@@ -288,6 +288,12 @@ pub struct AgentArgs {
     #[arg(long, env = "CORONER_MAX_STORE_BYTES", default_value = "256Mi", value_parser = parse_bytes)]
     pub max_store_bytes: u64,
 
+    /// Reports whose write fails (disk full, read-only) wait in memory, up to this many bytes of
+    /// report JSON, and are written when the data dir takes writes again; beyond it they are
+    /// dropped and counted. 0: no queue.
+    #[arg(long, env = "CORONER_STORE_RETRY_QUEUE_BYTES", default_value = "32Mi", value_parser = parse_bytes)]
+    pub store_retry_queue_bytes: u64,
+
     /// Environment variable whose VALUE may be stored in reports. By default only names are kept,
     /// because values often hold credentials. Repeat the flag or comma-separate.
     #[arg(long = "env-allow", env = "CORONER_ENV_ALLOW", value_delimiter = ',')]
@@ -320,6 +326,9 @@ pub struct AgentArgs {
     #[arg(long, env = "CORONER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 }
+
+/// The most `--store-retry-queue-bytes` may hold: it is the agent's memory.
+const MAX_RETRY_QUEUE_BYTES: u64 = 1 << 30;
 
 /// One invalid setting, with the flag it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -360,6 +369,15 @@ impl AgentArgs {
                 reason: format!(
                     "{} bytes is too small to hold a report; use at least 64Ki",
                     self.max_store_bytes
+                ),
+            });
+        }
+        if self.store_retry_queue_bytes > MAX_RETRY_QUEUE_BYTES {
+            bad.push(Invalid {
+                flag: "store-retry-queue-bytes",
+                reason: format!(
+                    "{} bytes is more than 1Gi; the queue is held in the agent's memory",
+                    self.store_retry_queue_bytes
                 ),
             });
         }
@@ -624,6 +642,20 @@ mod tests {
                 "recorder-ring"
             ]
         );
+    }
+
+    #[test]
+    fn store_retry_queue_is_32mi_by_default_and_bounded_by_memory() {
+        assert_eq!(parse(&[]).store_retry_queue_bytes, 32 << 20);
+        assert_eq!(
+            parse(&["--store-retry-queue-bytes", "0"]).store_retry_queue_bytes,
+            0
+        );
+        let errs = parse(&["--store-retry-queue-bytes", "2Gi"])
+            .validate()
+            .unwrap_err();
+        assert_eq!(errs.len(), 1);
+        assert_eq!(errs[0].flag, "store-retry-queue-bytes");
     }
 
     #[test]

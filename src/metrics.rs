@@ -11,6 +11,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 
 use crate::model::{CrashReport, Outcome};
+use crate::store::StoreStatus;
 
 /// Why a container exited, as a metric label (bounded set).
 #[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
@@ -54,8 +55,33 @@ pub struct StageLabels {
     pub stage: &'static str,
 }
 
+/// A failed report write, by the store's bounded fault label (`no_space`, `read_only`, ...).
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WriteFailureLabels {
+    pub reason: &'static str,
+}
+
+/// Why a finished report was lost (bounded set).
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum DropReason {
+    /// Its write failed and the retry queue was full.
+    queue_full,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DropLabels {
+    pub reason: DropReason,
+}
+
 pub struct Metrics {
     registry: Registry,
+    pub store_pending_reports: Gauge,
+    pub store_pending_bytes: Gauge,
+    store_write_failures: Family<WriteFailureLabels, Counter>,
+    reports_dropped: Family<DropLabels, Counter>,
+    /// The store's totals are raised from several tasks: one at a time, or a raise counts twice.
+    store_totals: std::sync::Mutex<()>,
     pub container_exits: Family<ExitLabels, Counter>,
     pub oom_kills: Family<WorkloadLabels, Counter>,
     pub events_received: Family<TopicLabels, Counter>,
@@ -201,7 +227,37 @@ impl Metrics {
             "Stored reports by namespace and diagnosed cause (see the README's cause vocabulary)",
             crash_causes.clone(),
         );
+        let store_pending_reports = Gauge::default();
+        registry.register(
+            "store_pending_reports",
+            "Reports whose write failed, held in memory until the data dir takes writes again",
+            store_pending_reports.clone(),
+        );
+        let store_pending_bytes = Gauge::default();
+        registry.register_with_unit(
+            "store_pending",
+            "Size of the reports held in memory (bounded by --store-retry-queue-bytes)",
+            Unit::Bytes,
+            store_pending_bytes.clone(),
+        );
+        let store_write_failures = Family::<WriteFailureLabels, Counter>::default();
+        registry.register(
+            "store_write_failures",
+            "Failed report writes (first attempts and retries), by fault: no_space, quota_exceeded, read_only, permission_denied, too_many_open_files, not_found, io_error, other",
+            store_write_failures.clone(),
+        );
+        let reports_dropped = Family::<DropLabels, Counter>::default();
+        registry.register(
+            "reports_dropped",
+            "Finished reports lost, by reason (queue_full: the write failed and the retry queue was full)",
+            reports_dropped.clone(),
+        );
         Metrics {
+            store_pending_reports,
+            store_pending_bytes,
+            store_write_failures,
+            reports_dropped,
+            store_totals: std::sync::Mutex::new(()),
             crash_causes,
             recorder_loaded,
             recorder_kernel_memory_bytes,
@@ -284,6 +340,26 @@ impl Metrics {
         }
     }
 
+    /// Shows the store's health: the queue as gauges, its failure and drop totals raised to
+    /// what the store counted (the store is their only source).
+    pub fn store_status(&self, s: &StoreStatus) {
+        self.store_pending_reports
+            .set(i64::try_from(s.pending).unwrap_or(i64::MAX));
+        self.store_pending_bytes
+            .set(i64::try_from(s.pending_bytes).unwrap_or(i64::MAX));
+        let _one = self.store_totals.lock().unwrap_or_else(|p| p.into_inner());
+        for (reason, total) in &s.write_failures {
+            let counter = self
+                .store_write_failures
+                .get_or_create(&WriteFailureLabels { reason });
+            counter.inc_by(total.saturating_sub(counter.get()));
+        }
+        let dropped = self.reports_dropped.get_or_create(&DropLabels {
+            reason: DropReason::queue_full,
+        });
+        dropped.inc_by(s.dropped_queue_full.saturating_sub(dropped.get()));
+    }
+
     /// OpenMetrics text exposition.
     pub fn encode(&self) -> String {
         let mut out = String::with_capacity(8 * 1024);
@@ -315,6 +391,33 @@ mod tests {
         assert!(text.contains(r#"coroner_collection_errors_total{stage="cgroup_gone"} 1"#));
         assert!(text.contains("coroner_exit_to_report_seconds_bucket"));
         assert!(text.contains("coroner_store_bytes"));
+    }
+
+    #[test]
+    fn store_failures_and_drops_follow_the_store_totals() {
+        let m = Metrics::new();
+        let mut s = StoreStatus {
+            pending: 4,
+            pending_bytes: 4096,
+            write_failures: vec![("no_space", 6), ("read_only", 0)],
+            dropped_queue_full: 2,
+            ..Default::default()
+        };
+        m.store_status(&s);
+        m.store_status(&s);
+        s.write_failures[0].1 = 7;
+        s.pending = 0;
+        m.store_status(&s);
+        let text = m.encode();
+        for line in [
+            "coroner_store_pending_reports 0\n",
+            "coroner_store_pending_bytes 4096\n",
+            "coroner_store_write_failures_total{reason=\"no_space\"} 7\n",
+            "coroner_store_write_failures_total{reason=\"read_only\"} 0\n",
+            "coroner_reports_dropped_total{reason=\"queue_full\"} 2\n",
+        ] {
+            assert!(text.contains(line), "{line} missing in\n{text}");
+        }
     }
 
     #[test]

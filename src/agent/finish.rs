@@ -15,7 +15,7 @@ use crate::containerd::cri::{parse_cri_log, read_log_tail};
 use crate::containerd::CriExit;
 use crate::model::{CapturedOutput, CgroupUsage, CollectionError, CrashReport, ExitStatus};
 use crate::report::{build_report, Enriched, ExitEvent, Inputs};
-use crate::store::Inserted;
+use crate::store::{Inserted, StoreError};
 
 /// How long an exit waits for its container's enrichment before writing what it has.
 const ENRICH_WAIT: Duration = Duration::from_secs(10);
@@ -165,31 +165,19 @@ async fn store_report(shared: &Shared, report: CrashReport, received: Instant) {
     let to_store = report.clone();
     let result = tokio::task::spawn_blocking(move || store.insert(&to_store)).await;
     match result {
-        Ok(Ok(Inserted::Stored { evicted })) => {
-            let latency = (Utc::now() - report.lifecycle.exited_at)
-                .to_std()
-                .unwrap_or_default();
-            shared
-                .metrics
-                .exit_to_report_seconds
-                .observe(latency.as_secs_f64());
-            shared.metrics.count_report(&report);
+        Ok(Ok(Inserted::Stored { evicted })) => stored(shared, &report, evicted, Some(received)),
+        Ok(Ok(Inserted::Queued)) => {
+            // The store logs the failure once per episode; each report only at debug.
+            debug!(id = %report.id, "report queued until the data dir takes writes again");
             shared.update_store_gauges();
-            info!(
-                id = %report.id,
-                namespace = %report.container.namespace,
-                container = %report.container.id,
-                pod = report.kubernetes.as_ref().map(|k| k.pod.as_str()).unwrap_or(""),
-                outcome = report.outcome.as_str(),
-                exit_code = report.exit.code,
-                oom_killed = report.oom.killed,
-                recovered = report.recovered,
-                handled_ms = received.elapsed().as_secs_f64() * 1000.0,
-                evicted,
-                "report stored"
-            );
+            shared.store_retry.notify_one();
         }
         Ok(Ok(Inserted::Duplicate)) => debug!(id = %report.id, "duplicate report ignored"),
+        Ok(Err(e @ StoreError::QueueFull { .. })) => {
+            // Counted in coroner_reports_dropped_total; logged once per episode by the store.
+            debug!(id = %report.id, error = %e, "report dropped");
+            shared.update_store_gauges();
+        }
         Ok(Err(e)) => {
             shared.metrics.collection_error(e.label());
             error!(id = %report.id, error = %e, "report could not be stored");
@@ -199,4 +187,37 @@ async fn store_report(shared: &Shared, report: CrashReport, received: Instant) {
             error!(id = %report.id, error = %e, "report store task failed");
         }
     }
+}
+
+/// A report on disk, written now or by a retry: counted and logged like every stored report.
+/// `received` is when its exit was handled, for a report written at once.
+pub(super) fn stored(
+    shared: &Shared,
+    report: &CrashReport,
+    evicted: usize,
+    received: Option<Instant>,
+) {
+    let latency = (Utc::now() - report.lifecycle.exited_at)
+        .to_std()
+        .unwrap_or_default();
+    shared
+        .metrics
+        .exit_to_report_seconds
+        .observe(latency.as_secs_f64());
+    shared.metrics.count_report(report);
+    shared.update_store_gauges();
+    info!(
+        id = %report.id,
+        namespace = %report.container.namespace,
+        container = %report.container.id,
+        pod = report.kubernetes.as_ref().map(|k| k.pod.as_str()).unwrap_or(""),
+        outcome = report.outcome.as_str(),
+        exit_code = report.exit.code,
+        oom_killed = report.oom.killed,
+        recovered = report.recovered,
+        handled_ms = received.map(|r| r.elapsed().as_secs_f64() * 1000.0),
+        retried = received.is_none(),
+        evicted,
+        "report stored"
+    );
 }

@@ -7,11 +7,13 @@
 //!   loop.
 //! - [`finish`]: one exit's inputs gathered (enrichment, usage, the recorder's drain), the report
 //!   built by [`crate::report::build_report`], stored, counted.
+//! - [`retry`]: writes the reports the store queued while its writes failed, with backoff.
 
 mod enrich;
 mod event_loop;
 mod finish;
 mod registry;
+mod retry;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::net::SocketAddr;
@@ -63,6 +65,8 @@ struct Shared {
     /// Reports being written right now, so an exit seen twice (event and reconcile) is
     /// finished once.
     inflight: Mutex<Inflight>,
+    /// Wakes the retry task when the store queues a report.
+    store_retry: tokio::sync::Notify,
 }
 
 /// Report ids, and their container ids, being written right now.
@@ -84,9 +88,13 @@ pub async fn run(
         max_bytes: args.max_store_bytes,
     };
     let data_dir = args.data_dir.clone();
+    // A dir that cannot be written is an error here, before serving: the agent exits non-zero
+    // with the dir and errno, and kubelet shows it (CrashLoopBackOff) instead of a ready agent
+    // that stores nothing.
     let (store, skipped) = tokio::task::spawn_blocking(move || Store::open(&data_dir, retention))
         .await
         .expect("store open does not panic")?;
+    let store = store.with_retry_queue(args.store_retry_queue_bytes);
     let metrics = Arc::new(Metrics::new());
     // Before serving: a verifier failure is known (and shown) from the start.
     let recorder = if args.no_recorder {
@@ -127,6 +135,7 @@ pub async fn run(
             version: env!("CARGO_PKG_VERSION").to_string(),
         },
         inflight: Mutex::new(Inflight::default()),
+        store_retry: tokio::sync::Notify::new(),
     });
     shared.update_store_gauges();
 
@@ -165,6 +174,8 @@ pub async fn run(
     };
     let watcher = tokio::spawn(watcher.run(tx));
 
+    let retrier = tokio::spawn(retry::run(shared.clone()));
+
     let mut event_loop = EventLoop::new(shared.clone());
     tokio::select! {
         _ = event_loop.run(rx) => warn!("event loop ended"),
@@ -178,6 +189,8 @@ pub async fn run(
     {
         warn!("some reports were still being written at shutdown");
     }
+    retrier.abort();
+    retry::at_shutdown(&shared).await;
     let _ = stop_tx.send(true);
     match server.await {
         Ok(Ok(())) => Ok(()),
@@ -190,10 +203,15 @@ pub async fn run(
 }
 
 impl Shared {
+    /// Shows the store as it is now: its size, its queue and failures (metrics), and whether
+    /// it is failing (`/readyz`).
     fn update_store_gauges(&self) {
         let (n, bytes) = self.store.stats();
         self.metrics.reports_stored.set(n as i64);
         self.metrics.store_bytes.set(bytes as i64);
+        let status = self.store.status();
+        self.metrics.store_status(&status);
+        self.health.set_store(status);
     }
 
     /// A collection error for the report and its count in `coroner_collection_errors_total`,

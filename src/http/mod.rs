@@ -53,8 +53,22 @@ async fn healthz() -> &'static str {
 
 async fn readyz(State(s): State<Arc<AppState>>) -> Response {
     let h = &s.health;
-    let (ready, connected, last) = (h.is_ready(), h.is_connected(), h.last_disconnect());
+    let (connected, last) = (h.is_connected(), h.last_disconnect());
     let (state, reason) = (h.recorder_state, h.recorder_reason.as_deref());
+    // Not ready while report writes fail, until every queued report is written.
+    let st = h.store();
+    let ready = h.is_ready() && st.failing.is_none();
+    let store = match &st.failing {
+        None => json!({ "state": "ok", "pending": st.pending }),
+        Some(f) => json!({
+            "state": "failing",
+            "reason": f.reason,
+            "error": f.error,
+            "since": f.since,
+            "pending": st.pending,
+            "pending_bytes": st.pending_bytes,
+        }),
+    };
     let body = json!({
         "ready": ready,
         "recorder": { "state": state, "reason": reason },
@@ -63,6 +77,7 @@ async fn readyz(State(s): State<Arc<AppState>>) -> Response {
             "connected": connected,
             "last_disconnect": last,
         },
+        "store": store,
     });
     let code = if ready {
         StatusCode::OK

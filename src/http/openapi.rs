@@ -137,10 +137,11 @@ fn ready_schema(s: &Schemas) -> Value {
     let nullable_string = json!({ "type": ["string", "null"] });
     json!({
         "description": "Readiness: 200 once the first containerd subscription and reconcile \
-            succeeded, 503 before.",
+            succeeded, 503 before, and 503 while report writes fail (until every queued report \
+            is written).",
         "type": "object",
         "additionalProperties": false,
-        "required": ["ready", "recorder", "containerd"],
+        "required": ["ready", "recorder", "containerd", "store"],
         "properties": {
             "ready": { "type": "boolean" },
             "recorder": {
@@ -161,6 +162,24 @@ fn ready_schema(s: &Schemas) -> Value {
                     "socket": { "type": "string" },
                     "connected": { "type": "boolean" },
                     "last_disconnect": nullable_string,
+                },
+            },
+            "store": {
+                "description": "The report store: `failing` from a failed write until the \
+                    reports queued in memory are written; `reason` is the fault's stable label.",
+                "type": "object",
+                "additionalProperties": false,
+                "required": ["state", "pending"],
+                "properties": {
+                    "state": { "type": "string", "enum": ["ok", "failing"] },
+                    "pending": { "type": "integer", "minimum": 0 },
+                    "pending_bytes": { "type": "integer", "minimum": 0 },
+                    "reason": {
+                        "type": "string",
+                        "enum": crate::store::WriteFault::ALL.map(|f| f.label()),
+                    },
+                    "error": { "type": "string" },
+                    "since": { "type": "string", "format": "date-time" },
                 },
             },
         },
