@@ -709,6 +709,58 @@ mod tests {
     }
 
     #[test]
+    fn the_api_is_on_loopback_and_metrics_on_every_address_by_default() {
+        let a = parse(&[]);
+        assert_eq!(a.listen, SocketAddr::from(([127, 0, 0, 1], DEFAULT_PORT)));
+        assert_eq!(
+            a.metrics_listen,
+            SocketAddr::from(([0, 0, 0, 0], DEFAULT_METRICS_PORT))
+        );
+        assert_eq!(a.api_token_file, None);
+        assert_eq!((a.max_connections, a.max_sse_clients), (256, 64));
+        assert_eq!(a.header_read_timeout, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn exposure_settings_are_checked_together() {
+        let a = parse(&[
+            "--listen",
+            "0.0.0.0:7464",
+            "--metrics-listen",
+            "127.0.0.1:7464",
+            "--api-token-file",
+            "/nonexistent/token",
+            "--max-connections",
+            "0",
+            "--max-sse-clients",
+            "0",
+            "--header-read-timeout",
+            "10ms",
+        ]);
+        let errs = a.validate().unwrap_err();
+        let flags: Vec<_> = errs.iter().map(|e| e.flag).collect();
+        assert_eq!(
+            flags,
+            [
+                "metrics-listen",
+                "api-token-file",
+                "max-connections",
+                "max-sse-clients",
+                "header-read-timeout"
+            ]
+        );
+        assert!(errs[1].reason.contains("/nonexistent/token"), "{errs:?}");
+        // Same port on different specific addresses does not overlap.
+        let ok = parse(&[
+            "--listen",
+            "127.0.0.1:9000",
+            "--metrics-listen",
+            "127.0.0.2:9000",
+        ]);
+        ok.validate().expect("distinct addresses");
+    }
+
+    #[test]
     fn byte_sizes_accept_binary_and_decimal_suffixes() {
         assert_eq!(parse_bytes("64Ki"), Ok(65536));
         assert_eq!(parse_bytes("2G"), Ok(2_000_000_000));
