@@ -1,7 +1,7 @@
 //! Command line and environment configuration, parsed and validated in one place.
 //!
 //! Every agent flag is also an environment variable (`CORONER_*`); of the client's flags, the
-//! connection ones are (`CORONER_URL`, `CORONER_TIMEOUT`). [`AgentArgs::validate`] and
+//! connection ones are (`CORONER_URL`, `CORONER_TIMEOUT`, `CORONER_TOKEN_FILE`). [`AgentArgs::validate`] and
 //! [`ClientCommand::validate`] report every invalid value at once, before anything starts.
 //! Client filters the agent interprets (`--namespace`, `--cause`, ...) are passed through as
 //! given, so the agent judges them and a client older than the agent accepts its new values.
@@ -16,6 +16,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// Default HTTP port. The Prometheus exporter range 9100-9999 is fully allocated, so coroner sits
 /// outside it, on a port no common exporter or Kubernetes component uses.
 pub const DEFAULT_PORT: u16 = 7464;
+
+/// Default port of /metrics and the probes (`--metrics-listen`), next to the API's.
+pub const DEFAULT_METRICS_PORT: u16 = 7465;
 
 /// Where the client looks for the agent by default: the local end of
 /// `kubectl port-forward -n coroner ds/coroner 7464`.
@@ -81,6 +84,11 @@ pub struct ClientArgs {
     /// connect; once connected it waits as long as the agent keeps the stream alive.
     #[arg(long, env = "CORONER_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub timeout: Duration,
+
+    /// File holding the agent's bearer token (its --api-token-file), sent as
+    /// `Authorization: Bearer <token>`.
+    #[arg(long, env = "CORONER_TOKEN_FILE")]
+    pub token_file: Option<PathBuf>,
 }
 
 /// `table` for people, `json` for scripts (the agent's items as they are).
@@ -267,9 +275,35 @@ pub struct AgentArgs {
     )]
     pub containerd_socket: PathBuf,
 
-    /// Address and port of the HTTP API, web page and /metrics.
-    #[arg(long, env = "CORONER_LISTEN", default_value_t = SocketAddr::from(([0, 0, 0, 0], DEFAULT_PORT)))]
+    /// Address and port of the report API, web pages and live feed (which also serve /metrics and
+    /// the probes). Loopback by default: `kubectl port-forward` reaches it inside the pod, other
+    /// pods do not. Expose it only with --api-token-file.
+    #[arg(long, env = "CORONER_LISTEN", default_value_t = SocketAddr::from(([127, 0, 0, 1], DEFAULT_PORT)))]
     pub listen: SocketAddr,
+
+    /// Address and port of /metrics, /healthz and /readyz alone, for Prometheus and kubelet's
+    /// probes (never a report).
+    #[arg(long, env = "CORONER_METRICS_LISTEN", default_value_t = SocketAddr::from(([0, 0, 0, 0], DEFAULT_METRICS_PORT)))]
+    pub metrics_listen: SocketAddr,
+
+    /// File holding a bearer token: every request to --listen then needs
+    /// `Authorization: Bearer <token>`. Re-read when the file changes (a mounted Secret).
+    #[arg(long, env = "CORONER_API_TOKEN_FILE")]
+    pub api_token_file: Option<PathBuf>,
+
+    /// Open connections each listener serves at once; more are answered 503 and closed. Lowered
+    /// at start when RLIMIT_NOFILE cannot hold them beside the store's reserve.
+    #[arg(long, env = "CORONER_MAX_CONNECTIONS", default_value_t = 256)]
+    pub max_connections: usize,
+
+    /// Live feed (`/api/v1/events`) clients at once; more get 503 with Retry-After.
+    #[arg(long, env = "CORONER_MAX_SSE_CLIENTS", default_value_t = 64)]
+    pub max_sse_clients: usize,
+
+    /// How long a client has to send a request's headers (also between requests on a kept-alive
+    /// connection) before the connection is closed.
+    #[arg(long, env = "CORONER_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub header_read_timeout: Duration,
 
     /// Directory the reports are stored in (one JSON file per report); created if missing.
     #[arg(long, env = "CORONER_DATA_DIR", default_value = "/var/lib/coroner")]
@@ -404,6 +438,46 @@ impl AgentArgs {
                 ),
             });
         }
+        if self.listen.port() != 0
+            && self.listen.port() == self.metrics_listen.port()
+            && (self.listen.ip() == self.metrics_listen.ip()
+                || self.listen.ip().is_unspecified()
+                || self.metrics_listen.ip().is_unspecified())
+        {
+            bad.push(Invalid {
+                flag: "metrics-listen",
+                reason: format!(
+                    "{} overlaps --listen {}: give the metrics listener a port of its own",
+                    self.metrics_listen, self.listen
+                ),
+            });
+        }
+        if let Some(path) = &self.api_token_file {
+            if let Err(e) = crate::http::auth::read_token(path) {
+                bad.push(Invalid {
+                    flag: "api-token-file",
+                    reason: e.to_string(),
+                });
+            }
+        }
+        if !(1..=65536).contains(&self.max_connections) {
+            bad.push(Invalid {
+                flag: "max-connections",
+                reason: format!("{} is outside 1..=65536", self.max_connections),
+            });
+        }
+        if !(1..=65536).contains(&self.max_sse_clients) {
+            bad.push(Invalid {
+                flag: "max-sse-clients",
+                reason: format!("{} is outside 1..=65536", self.max_sse_clients),
+            });
+        }
+        if self.header_read_timeout < Duration::from_millis(100) {
+            bad.push(Invalid {
+                flag: "header-read-timeout",
+                reason: "must be at least 100ms".into(),
+            });
+        }
         if self.containerd_socket.as_os_str().is_empty() {
             bad.push(Invalid {
                 flag: "containerd-socket",
@@ -459,6 +533,14 @@ impl ClientArgs {
                 flag: "timeout",
                 reason: "must be more than 0".into(),
             });
+        }
+        if let Some(path) = &self.token_file {
+            if let Err(e) = crate::http::auth::read_token(path) {
+                bad.push(Invalid {
+                    flag: "token-file",
+                    reason: e.to_string(),
+                });
+            }
         }
     }
 }
@@ -656,6 +738,58 @@ mod tests {
             .unwrap_err();
         assert_eq!(errs.len(), 1);
         assert_eq!(errs[0].flag, "store-retry-queue-bytes");
+    }
+
+    #[test]
+    fn the_api_is_on_loopback_and_metrics_on_every_address_by_default() {
+        let a = parse(&[]);
+        assert_eq!(a.listen, SocketAddr::from(([127, 0, 0, 1], DEFAULT_PORT)));
+        assert_eq!(
+            a.metrics_listen,
+            SocketAddr::from(([0, 0, 0, 0], DEFAULT_METRICS_PORT))
+        );
+        assert_eq!(a.api_token_file, None);
+        assert_eq!((a.max_connections, a.max_sse_clients), (256, 64));
+        assert_eq!(a.header_read_timeout, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn exposure_settings_are_checked_together() {
+        let a = parse(&[
+            "--listen",
+            "0.0.0.0:7464",
+            "--metrics-listen",
+            "127.0.0.1:7464",
+            "--api-token-file",
+            "/nonexistent/token",
+            "--max-connections",
+            "0",
+            "--max-sse-clients",
+            "0",
+            "--header-read-timeout",
+            "10ms",
+        ]);
+        let errs = a.validate().unwrap_err();
+        let flags: Vec<_> = errs.iter().map(|e| e.flag).collect();
+        assert_eq!(
+            flags,
+            [
+                "metrics-listen",
+                "api-token-file",
+                "max-connections",
+                "max-sse-clients",
+                "header-read-timeout"
+            ]
+        );
+        assert!(errs[1].reason.contains("/nonexistent/token"), "{errs:?}");
+        // Same port on different specific addresses does not overlap.
+        let ok = parse(&[
+            "--listen",
+            "127.0.0.1:9000",
+            "--metrics-listen",
+            "127.0.0.2:9000",
+        ]);
+        ok.validate().expect("distinct addresses");
     }
 
     #[test]

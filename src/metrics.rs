@@ -99,6 +99,7 @@ pub struct Metrics {
     recorder_alloc_failures: Counter,
     recorder_events_skipped: Counter,
     pub crash_causes: Family<CauseLabels, Counter>,
+    pub http: HttpMetrics,
 }
 
 /// The recorder's own totals since it loaded, as the kernel side and the event reader keep them.
@@ -252,7 +253,9 @@ impl Metrics {
             "Finished reports lost, by reason (queue_full: the write failed and the retry queue was full)",
             reports_dropped.clone(),
         );
+        let http = HttpMetrics::register(&mut registry);
         Metrics {
+            http,
             store_pending_reports,
             store_pending_bytes,
             store_write_failures,
@@ -366,6 +369,73 @@ impl Metrics {
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
+    }
+}
+
+/// Which HTTP listener (`api` or `metrics`).
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ListenerLabels {
+    pub listener: &'static str,
+}
+
+/// Why the HTTP layer turned a client away.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum HttpRejectReason {
+    /// More than --max-connections open: answered 503 (or closed at once in a flood).
+    connections,
+    /// More than --max-sse-clients live feeds: answered 503.
+    sse_clients,
+    /// accept() failed (EMFILE, ENFILE, a reset before accept).
+    accept_error,
+    /// No or a wrong bearer token on the API listener: answered 401.
+    unauthorized,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HttpRejectLabels {
+    pub listener: &'static str,
+    pub reason: HttpRejectReason,
+}
+
+/// The HTTP listeners' connections and refusals (src/http/serve.rs).
+pub struct HttpMetrics {
+    pub connections: Family<ListenerLabels, Gauge>,
+    pub connection_limit: Family<ListenerLabels, Gauge>,
+    pub rejected: Family<HttpRejectLabels, Counter>,
+}
+
+impl HttpMetrics {
+    fn register(registry: &mut Registry) -> HttpMetrics {
+        let connections = Family::<ListenerLabels, Gauge>::default();
+        registry.register(
+            "http_connections",
+            "Open HTTP connections being served, by listener",
+            connections.clone(),
+        );
+        let connection_limit = Family::<ListenerLabels, Gauge>::default();
+        registry.register(
+            "http_connection_limit",
+            "Connections a listener serves at once (--max-connections, lowered to fit RLIMIT_NOFILE)",
+            connection_limit.clone(),
+        );
+        let rejected = Family::<HttpRejectLabels, Counter>::default();
+        registry.register(
+            "http_rejected",
+            "HTTP clients turned away, by listener and reason",
+            rejected.clone(),
+        );
+        HttpMetrics {
+            connections,
+            connection_limit,
+            rejected,
+        }
+    }
+
+    pub fn reject(&self, listener: &'static str, reason: HttpRejectReason) {
+        self.rejected
+            .get_or_create(&HttpRejectLabels { listener, reason })
+            .inc();
     }
 }
 

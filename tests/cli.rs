@@ -53,6 +53,11 @@ fn help_documents_every_flag_and_its_environment_variable() {
     for (flag, env) in [
         ("--containerd-socket", "CORONER_CONTAINERD_SOCKET"),
         ("--listen", "CORONER_LISTEN"),
+        ("--metrics-listen", "CORONER_METRICS_LISTEN"),
+        ("--api-token-file", "CORONER_API_TOKEN_FILE"),
+        ("--max-connections", "CORONER_MAX_CONNECTIONS"),
+        ("--max-sse-clients", "CORONER_MAX_SSE_CLIENTS"),
+        ("--header-read-timeout", "CORONER_HEADER_READ_TIMEOUT"),
         ("--data-dir", "CORONER_DATA_DIR"),
         ("--namespace", "CORONER_NAMESPACES"),
         ("--max-reports", "CORONER_MAX_REPORTS"),

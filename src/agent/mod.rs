@@ -49,8 +49,12 @@ pub enum AgentError {
         addr: SocketAddr,
         source: std::io::Error,
     },
-    #[error("serving HTTP: {0}")]
-    Serve(std::io::Error),
+    #[error("raising RLIMIT_NOFILE to its hard limit: {0}")]
+    Rlimit(nix::Error),
+    #[error("RLIMIT_NOFILE {nofile} leaves no descriptor for HTTP connections beside the {open} open and the store's reserve; raise the limit")]
+    NoDescriptors { nofile: u64, open: u64 },
+    #[error("reading the API token: {0}")]
+    Token(#[from] crate::http::auth::TokenError),
 }
 
 /// What the agent's tasks share. The HTTP layer gets its own [`crate::http::AppState`].
@@ -81,6 +85,9 @@ pub async fn run(
     args: AgentArgs,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), AgentError> {
+    // Before anything opens descriptors: HTTP clients then share a large budget, and what the
+    // store needs stays reserved (crate::http::serve, "descriptor budget").
+    let nofile = crate::http::serve::raise_nofile_limit().map_err(AgentError::Rlimit)?;
     let cgroups = CgroupFs::detect()?;
     info!(version = ?cgroups.version(), "cgroup hierarchy detected");
     let retention = Retention {
@@ -139,32 +146,54 @@ pub async fn run(
     });
     shared.update_store_gauges();
 
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .map_err(|source| AgentError::Listen {
-            addr: args.listen,
-            source,
-        })?;
-    let local = listener.local_addr().map_err(|source| AgentError::Listen {
-        addr: args.listen,
-        source,
-    })?;
-    info!(listen = %local, data_dir = %args.data_dir.display(), "serving HTTP");
+    let token = match &args.api_token_file {
+        Some(path) => Some(crate::http::auth::ApiToken::load(path)?),
+        None => None,
+    };
+    let api = bind(args.listen).await?;
+    let metrics_listener = bind(args.metrics_listen).await?;
+    let open = crate::http::serve::open_fds().unwrap_or(0);
+    let max_connections =
+        crate::http::serve::connection_budget(nofile, open, 2, args.max_connections)
+            .ok_or(AgentError::NoDescriptors { nofile, open })?;
+    crate::http::serve::log_budget(nofile, open, args.max_connections, max_connections);
+    info!(
+        listen = %api.1,
+        metrics_listen = %metrics_listener.1,
+        token = token.is_some(),
+        data_dir = %args.data_dir.display(),
+        "serving HTTP"
+    );
 
     let (stop_tx, stop_rx) = watch::channel(false);
-    let router = crate::http::router(crate::http::AppState {
+    let state = Arc::new(crate::http::AppState {
         store: shared.store.clone(),
         metrics: metrics.clone(),
         health,
+        token,
+        sse_slots: Arc::new(tokio::sync::Semaphore::new(args.max_sse_clients)),
     });
-    let mut http_stop = stop_rx.clone();
-    let server = tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async move {
-                let _ = http_stop.wait_for(|s| *s).await;
-            })
-            .await
-    });
+    let limits = crate::http::serve::Limits {
+        max_connections,
+        header_read_timeout: args.header_read_timeout,
+    };
+    let mut servers = tokio::task::JoinSet::new();
+    servers.spawn(crate::http::serve::serve(
+        api.0,
+        crate::http::router(state.clone()),
+        crate::http::serve::ListenerKind::Api,
+        limits,
+        metrics.clone(),
+        stop_rx.clone(),
+    ));
+    servers.spawn(crate::http::serve::serve(
+        metrics_listener.0,
+        crate::http::metrics_router(state),
+        crate::http::serve::ListenerKind::Metrics,
+        limits,
+        metrics.clone(),
+        stop_rx.clone(),
+    ));
 
     let (tx, rx) = mpsc::channel(4096);
     let watcher = Watcher {
@@ -192,14 +221,20 @@ pub async fn run(
     retrier.abort();
     retry::at_shutdown(&shared).await;
     let _ = stop_tx.send(true);
-    match server.await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(AgentError::Serve(e)),
-        Err(e) => {
+    while let Some(done) = servers.join_next().await {
+        if let Err(e) = done {
             error!(error = %e, "HTTP server task failed");
-            Ok(())
         }
     }
+    Ok(())
+}
+
+/// Binds a listener; its error names the address.
+async fn bind(addr: SocketAddr) -> Result<(tokio::net::TcpListener, SocketAddr), AgentError> {
+    let listen = |source| AgentError::Listen { addr, source };
+    let tcp = tokio::net::TcpListener::bind(addr).await.map_err(listen)?;
+    let local = tcp.local_addr().map_err(listen)?;
+    Ok((tcp, local))
 }
 
 impl Shared {
