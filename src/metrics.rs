@@ -398,9 +398,15 @@ mod tests {
         );
         assert_eq!(
             series(&text, "coroner_oom_kills_total"),
-            [r#"coroner_oom_kills_total{namespace="moby",pod="",container="docker.io/library/redis"} 50"#]
+            [
+                r#"coroner_oom_kills_total{namespace="moby",pod="",container="docker.io/library/redis"} 50"#
+            ]
         );
-        assert_eq!(series(&text, "coroner_crash_causes_total").len(), 2, "{text}");
+        assert_eq!(
+            series(&text, "coroner_crash_causes_total").len(),
+            2,
+            "{text}"
+        );
     }
 
     #[test]
@@ -423,7 +429,10 @@ mod tests {
             ("redis:7", "redis"),
             ("docker.io/library/redis:7.2", "docker.io/library/redis"),
             ("registry:5000/team/app", "registry:5000/team/app"),
-            ("registry:5000/team/app:1.2@sha256:abc", "registry:5000/team/app"),
+            (
+                "registry:5000/team/app:1.2@sha256:abc",
+                "registry:5000/team/app",
+            ),
             ("app@sha256:abc", "app"),
             ("", ""),
         ] {
