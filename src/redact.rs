@@ -24,7 +24,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
-use regex::{Captures, Regex};
+use regex::{Captures, Regex, RegexSet};
 
 pub const REDACTED: &str = "<redacted>";
 
@@ -335,43 +335,49 @@ fn regex(pattern: &str) -> Regex {
     Regex::new(pattern).unwrap_or_else(|e| panic!("redaction pattern {pattern:?}: {e}"))
 }
 
-static PEM_BEGIN: LazyLock<Regex> =
-    LazyLock::new(|| regex(r"-----BEGIN[A-Z0-9 ]* PRIVATE KEY(?: BLOCK)?-----"));
-static PEM_END: LazyLock<Regex> =
-    LazyLock::new(|| regex(r"-----END[A-Z0-9 ]* PRIVATE KEY(?: BLOCK)?-----"));
+const PEM_BEGIN_PATTERN: &str = r"-----BEGIN[A-Z0-9 ]* PRIVATE KEY(?: BLOCK)?-----";
+static PEM_BEGIN: LazyLock<Regex> = LazyLock::new(|| regex(PEM_BEGIN_PATTERN));
+const PEM_END_PATTERN: &str = r"-----END[A-Z0-9 ]* PRIVATE KEY(?: BLOCK)?-----";
+static PEM_END: LazyLock<Regex> = LazyLock::new(|| regex(PEM_END_PATTERN));
 /// `Authorization: Bearer X`, `authorization=Basic X`, `"Authorization": "token X"`.
-static AUTHORIZATION: LazyLock<Regex> = LazyLock::new(|| {
-    regex(
-        r#"(?i)(authorization["']?[ \t]*[:=][ \t]*["']?(?:(?:bearer|basic|digest|token|negotiate|apikey)[ \t]+)?)[^\s"',;]+"#,
-    )
-});
-static BEARER: LazyLock<Regex> =
-    LazyLock::new(|| regex(r"(?i)\b(bearer[ \t]+)[A-Za-z0-9\-._~+/]+=*"));
+const AUTHORIZATION_PATTERN: &str = r#"(?i)(authorization["']?[ \t]*[:=][ \t]*["']?(?:(?:bearer|basic|digest|token|negotiate|apikey)[ \t]+)?)[^\s"',;]+"#;
+static AUTHORIZATION: LazyLock<Regex> = LazyLock::new(|| regex(AUTHORIZATION_PATTERN));
+const BEARER_PATTERN: &str = r"(?i)\b(bearer[ \t]+)[A-Za-z0-9\-._~+/]+=*";
+static BEARER: LazyLock<Regex> = LazyLock::new(|| regex(BEARER_PATTERN));
 /// `scheme://user:password@host`.
-static URL_PASSWORD: LazyLock<Regex> =
-    LazyLock::new(|| regex(r#"([A-Za-z][A-Za-z0-9+.\-]*://[^\s:/@"'<>]*:)[^\s@/"'<>]+@"#));
+const URL_PASSWORD_PATTERN: &str = r#"([A-Za-z][A-Za-z0-9+.\-]*://[^\s:/@"'<>]*:)[^\s@/"'<>]+@"#;
+static URL_PASSWORD: LazyLock<Regex> = LazyLock::new(|| regex(URL_PASSWORD_PATTERN));
 /// `password=X`, `passwd: X`, `aws_secret_access_key = X`, `"api_key": "X"`; not a path
 /// (`open /etc/passwd: permission denied`).
-static NAMED_VALUE: LazyLock<Regex> = LazyLock::new(|| {
-    regex(
-        r#"(?i)(^|[^\w.\-/])([\w.\-]*(?:password|passwd|pwd|passphrase|secret|token|api[_\-]?key|access[_\-]?key|private[_\-]?key|credentials?)[\w.\-]*)(["']?[ \t]*[:=][ \t]*)("[^"\n]*"|'[^'\n]*'|[^\s"',;&]+)"#,
-    )
-});
+const NAMED_VALUE_PATTERN: &str = r#"(?i)(^|[^\w.\-/])([\w.\-]*(?:password|passwd|pwd|passphrase|secret|token|api[_\-]?key|access[_\-]?key|private[_\-]?key|credentials?)[\w.\-]*)(["']?[ \t]*[:=][ \t]*)("[^"\n]*"|'[^'\n]*'|[^\s"',;&]+)"#;
+static NAMED_VALUE: LazyLock<Regex> = LazyLock::new(|| regex(NAMED_VALUE_PATTERN));
 /// `--password X` as a shell trace or an error message prints a command line.
-static FLAG_VALUE: LazyLock<Regex> = LazyLock::new(|| {
-    regex(
-        r#"(?i)(^|[\s"'])(--?[\w\-]*(?:password|passwd|passphrase|secret|token|api-?key)[\w\-]*[ \t]+)("[^"\n]*"|'[^'\n]*'|[^\s\-"'][^\s"']*)"#,
-    )
-});
+const FLAG_VALUE_PATTERN: &str = r#"(?i)(^|[\s"'])(--?[\w\-]*(?:password|passwd|passphrase|secret|token|api-?key)[\w\-]*[ \t]+)("[^"\n]*"|'[^'\n]*'|[^\s\-"'][^\s"']*)"#;
+static FLAG_VALUE: LazyLock<Regex> = LazyLock::new(|| regex(FLAG_VALUE_PATTERN));
 /// Tokens recognisable by their shape alone: AWS access key ids, GitHub and Slack tokens, JWTs.
-static SHAPED_TOKEN: LazyLock<Regex> = LazyLock::new(|| {
-    regex(concat!(
-        r"\b(?:(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}",
-        r"|gh[pousr]_[A-Za-z0-9]{36,}",
-        r"|github_pat_[A-Za-z0-9_]{22,}",
-        r"|xox[abposr]-[A-Za-z0-9\-]{10,}",
-        r"|eyJ[A-Za-z0-9_\-]{10,}\.eyJ[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]*)\b"
-    ))
+const SHAPED_TOKEN_PATTERN: &str = concat!(
+    r"\b(?:(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}",
+    r"|gh[pousr]_[A-Za-z0-9]{36,}",
+    r"|github_pat_[A-Za-z0-9_]{22,}",
+    r"|xox[abposr]-[A-Za-z0-9\-]{10,}",
+    r"|eyJ[A-Za-z0-9_\-]{10,}\.eyJ[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]*)\b"
+);
+static SHAPED_TOKEN: LazyLock<Regex> = LazyLock::new(|| regex(SHAPED_TOKEN_PATTERN));
+
+/// Every pattern at once: most text (syscall arguments, ordinary output) matches none, and one
+/// pass over it says so.
+static ANY: LazyLock<RegexSet> = LazyLock::new(|| {
+    let patterns = [
+        PEM_BEGIN_PATTERN,
+        PEM_END_PATTERN,
+        AUTHORIZATION_PATTERN,
+        BEARER_PATTERN,
+        URL_PASSWORD_PATTERN,
+        NAMED_VALUE_PATTERN,
+        FLAG_VALUE_PATTERN,
+        SHAPED_TOKEN_PATTERN,
+    ];
+    RegexSet::new(patterns).unwrap_or_else(|e| panic!("redaction patterns: {e}"))
 });
 
 /// Redacts credential-shaped text: private key blocks, `Authorization:` and `Bearer` values,
@@ -387,6 +393,9 @@ pub fn redact_text(text: &str) -> Cow<'_, str> {
         redact_flag_values,
         redact_shaped_tokens,
     ];
+    if !ANY.is_match(text) {
+        return Cow::Borrowed(text);
+    }
     let mut out = redact_pem(text);
     for step in steps {
         let changed = match step(&out) {
