@@ -333,11 +333,24 @@ pub struct AgentArgs {
     #[arg(long = "env-allow", env = "CORONER_ENV_ALLOW", value_delimiter = ',')]
     pub env_allow: Vec<String>,
 
-    /// Store command-line arguments as they are. By default, values of arguments that look like
-    /// credentials (`--password=...`, `token=...`, `https://user:pass@host`) are replaced by
-    /// `<redacted>`.
+    /// Store command-line arguments as they are (the command, exec argv, syscall arguments). By
+    /// default, values of arguments that look like credentials (`--password x`, `--token=x`,
+    /// `mysql -px`, `-H 'Authorization: Bearer x'`, `PASSWORD=x` in `sh -c` scripts,
+    /// `https://user:pass@host`) are replaced by `<redacted>`.
     #[arg(long, env = "CORONER_NO_REDACT_ARGS")]
     pub no_redact_args: bool,
+
+    /// Store container label values as they are. By default, the value of a label whose key names
+    /// a credential (`db-password`, `api-token`) and credential-shaped values (bearer tokens,
+    /// `user:pass@host`, `password=x`, cloud access keys) are replaced by `<redacted>`.
+    #[arg(long, env = "CORONER_NO_REDACT_LABELS")]
+    pub no_redact_labels: bool,
+
+    /// Store the stdout and stderr the flight recorder captured as they are. By default,
+    /// credential-shaped text in them (bearer tokens, `password=x`, private key blocks, AWS access
+    /// keys, GitHub and Slack tokens, JWTs) is replaced by `<redacted>`.
+    #[arg(long, env = "CORONER_NO_REDACT_OUTPUT")]
+    pub no_redact_output: bool,
 
     /// Node name written into each report (in Kubernetes, set from the downward API).
     #[arg(long, env = "CORONER_NODE_NAME")]

@@ -64,6 +64,8 @@ fn help_documents_every_flag_and_its_environment_variable() {
         ("--max-store-bytes", "CORONER_MAX_STORE_BYTES"),
         ("--env-allow", "CORONER_ENV_ALLOW"),
         ("--no-redact-args", "CORONER_NO_REDACT_ARGS"),
+        ("--no-redact-labels", "CORONER_NO_REDACT_LABELS"),
+        ("--no-redact-output", "CORONER_NO_REDACT_OUTPUT"),
         ("--node-name", "CORONER_NODE_NAME"),
         ("--log-format", "CORONER_LOG_FORMAT"),
     ] {

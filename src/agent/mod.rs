@@ -136,6 +136,8 @@ pub async fn run(
         redaction: Redaction {
             env_allow: args.env_allow.iter().cloned().collect::<BTreeSet<_>>(),
             keep_args: args.no_redact_args,
+            keep_labels: args.no_redact_labels,
+            keep_output: args.no_redact_output,
         },
         agent: AgentInfo {
             node: args.node_name.clone(),

@@ -30,13 +30,19 @@ impl Enriched {
     }
 }
 
-/// What may leave the node in a report.
+/// What may leave the node in a report. Everything is redacted unless kept here
+/// (`--no-redact-args`, `--no-redact-labels`, `--no-redact-output`, `--env-allow`).
 #[derive(Debug, Clone, Default)]
 pub struct Redaction {
     /// Environment variables whose values may be stored.
     pub env_allow: BTreeSet<String>,
-    /// Keep arguments as they are (credential-looking values are redacted otherwise).
+    /// Keep arguments as they are: the command line, exec argv and syscall arguments
+    /// (credential-looking values are redacted otherwise).
     pub keep_args: bool,
+    /// Keep container label values as they are.
+    pub keep_labels: bool,
+    /// Keep the captured stdout and stderr as they are.
+    pub keep_output: bool,
 }
 
 /// The exit as containerd reported it.
