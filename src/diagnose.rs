@@ -19,7 +19,7 @@
 
 use crate::model::{
     signal_name, Cause, Confidence, CrashReport, Diagnosis, Evidence, ProcessEventKind,
-    RecorderReport, RecorderState, SignalOrigin, SyscallEvent,
+    RecorderReport, SignalOrigin, SyscallEvent,
 };
 use crate::units::{bytes, duration_ms as duration};
 
@@ -90,10 +90,7 @@ fn routine(e: &SyscallEvent) -> bool {
 
 impl<'a> Facts<'a> {
     fn new(r: &'a CrashReport) -> Self {
-        let rec = r
-            .recorder
-            .as_ref()
-            .filter(|rec| rec.state == RecorderState::Recorded);
+        let rec = r.recorder.as_ref().filter(|rec| rec.state.has_data());
         let pick = |events: &'a [SyscallEvent]| -> Vec<(usize, &'a SyscallEvent)> {
             events
                 .iter()

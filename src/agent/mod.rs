@@ -60,6 +60,8 @@ struct Shared {
     recorder: FlightRecorder,
     redaction: Redaction,
     agent: AgentInfo,
+    /// Fault injection (`--test-usage-delay-ms`): a late agent's read of a cgroup's usage.
+    usage_delay: Duration,
     /// Report ids being written right now, so an exit seen twice (event and reconcile) is
     /// finished once.
     inflight: Mutex<HashSet<String>>,
@@ -86,9 +88,12 @@ pub async fn run(
         FlightRecorder::disabled()
     } else {
         let (containers, ring) = (args.recorder_containers, args.recorder_ring);
-        tokio::task::spawn_blocking(move || FlightRecorder::start(containers, ring))
-            .await
-            .expect("recorder start does not panic")
+        let pin_dir = args.bpf_pin_dir().map(std::path::Path::to_path_buf);
+        tokio::task::spawn_blocking(move || {
+            FlightRecorder::start(containers, ring, pin_dir.as_deref())
+        })
+        .await
+        .expect("recorder start does not panic")
     };
     metrics.recorder_loaded.set(i64::from(recorder.is_loaded()));
     metrics
@@ -119,6 +124,7 @@ pub async fn run(
             node: args.node_name.clone(),
             version: env!("CARGO_PKG_VERSION").to_string(),
         },
+        usage_delay: Duration::from_millis(args.test_usage_delay_ms),
         inflight: Mutex::new(HashSet::new()),
     });
     shared.update_store_gauges();

@@ -602,7 +602,7 @@ fn recorder_gap(rec: Option<&RecorderReport>) -> Option<String> {
         );
     };
     let state = match rec.state {
-        RecorderState::Recorded => return None,
+        RecorderState::Recorded | RecorderState::Partial => return None,
         RecorderState::NoData => "no_data",
         RecorderState::Unavailable => "unavailable",
         RecorderState::Disabled => "disabled",
@@ -623,6 +623,12 @@ fn syscalls(r: &CrashReport, doc: &mut Vec<Block>) {
         }
         (None, None) => return,
     };
+    if rec.state == RecorderState::Partial {
+        let reason = rec.reason.as_deref().unwrap_or("no reason given");
+        doc.push(Block::Para(vec![text(format!(
+            "Partial recording: {reason}."
+        ))]));
+    }
     let calls: u64 = rec.summary.iter().map(|s| s.calls).sum();
     let errors: u64 = rec.summary.iter().map(|s| s.errors).sum();
     doc.push(Block::Para(prose(&format!(
@@ -720,7 +726,7 @@ fn output(r: &CrashReport, doc: &mut Vec<Block>) {
         }
     };
     let captured: Option<&CapturedOutput> = match r.recorder.as_ref() {
-        Some(rec) if rec.state == RecorderState::Recorded => rec.output.as_ref(),
+        Some(rec) if rec.state.has_data() => rec.output.as_ref(),
         _ => {
             doc.push(Block::Para(vec![text(
                 "Not captured: the flight recorder did not record this container.",

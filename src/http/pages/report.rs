@@ -298,7 +298,14 @@ fn recorder(h: &mut Html, r: &CrashReport) {
         );
         return;
     };
-    if rec.state != RecorderState::Recorded {
+    if rec.state == RecorderState::Partial {
+        let reason = rec.reason.as_deref().unwrap_or("no reason given");
+        h.el(
+            "p",
+            &[("class", "notice"), ("id", "recorder-state")],
+            format_args!("Partial recording: {reason}"),
+        );
+    } else if rec.state != RecorderState::Recorded {
         let reason = rec.reason.as_deref().unwrap_or("no reason given");
         h.el(
             "p",
@@ -324,6 +331,7 @@ fn recorder(h: &mut Html, r: &CrashReport) {
 fn state(s: RecorderState) -> &'static str {
     match s {
         RecorderState::Recorded => "recorded",
+        RecorderState::Partial => "partial",
         RecorderState::NoData => "no data",
         RecorderState::Unavailable => "recorder unavailable",
         RecorderState::Disabled => "recorder disabled",
