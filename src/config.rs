@@ -321,7 +321,8 @@ pub struct AgentArgs {
     #[arg(
         long,
         env = "CORONER_BPF_PIN_DIR",
-        default_value = "/sys/fs/bpf/coroner"
+        default_value = "/sys/fs/bpf/coroner",
+        value_parser = parse_path_or_empty
     )]
     pub bpf_pin_dir: PathBuf,
 
@@ -609,6 +610,11 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
             .ok_or_else(|| format!("{s:?} is too long"))?;
     }
     Ok(total)
+}
+
+/// A path where an empty value is meaningful (clap's own path parser refuses it).
+fn parse_path_or_empty(s: &str) -> Result<PathBuf, String> {
+    Ok(PathBuf::from(s))
 }
 
 /// Parses `--since`: an RFC 3339 time, or a duration before now.

@@ -213,7 +213,9 @@ impl FlightRecorder {
         };
         let continuity = continuity(&provenance, &state, &wall, Utc::now());
         match &provenance {
-            Provenance::Unpinned => {}
+            Provenance::Unpinned => info!(
+                "flight recorder not pinned: it stops with this process, and containers running across a restart get partial recordings"
+            ),
             Provenance::Pinned { dir, replaced } => {
                 info!(dir = %dir.display(), "flight recorder pinned: it outlives this process");
                 if let Some(what) = replaced {
@@ -540,6 +542,7 @@ pub fn assemble(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bpf::loader::AgentState;
 
     #[test]
     fn nothing_recorded_is_no_data_with_a_reason() {
@@ -556,6 +559,114 @@ mod tests {
         assert_eq!(r.state, RecorderState::NoData);
         assert!(r.reason.unwrap().contains("--recorder-containers"));
         assert_eq!(wait, None);
+    }
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(secs, 0).unwrap()
+    }
+
+    fn state(loaded: u64, heartbeat: u64, lost_seen: u64, unsaved: u64) -> AgentState {
+        AgentState {
+            loaded_boot_ns: loaded,
+            heartbeat_boot_ns: heartbeat,
+            events_lost_seen: lost_seen,
+            events_unsaved: unsaved,
+        }
+    }
+
+    /// Boot time t seconds = wall time 1000 + t.
+    fn wall(ns: u64) -> DateTime<Utc> {
+        at(1000 + (ns / 1_000_000_000) as i64)
+    }
+
+    #[test]
+    fn container_started_before_the_load_is_partial_from_its_start_to_the_load() {
+        let c = continuity(
+            &Provenance::Unpinned,
+            &state(50_000_000_000, 0, 0, 0),
+            &wall,
+            at(2000),
+        );
+        assert_eq!(c.since, at(1050));
+        let gap = gap_for(Some(at(1040)), &c).expect("started before the load");
+        assert_eq!(gap.missing, GapScope::Everything);
+        assert_eq!(gap.cause, GapCause::LoadedAfterStart);
+        assert_eq!((gap.from, gap.until), (Some(at(1040)), at(1050)));
+        assert!(gap_reason(&gap).contains("recorded only from"));
+        assert_eq!(gap_for(Some(at(1051)), &c), None, "started after: complete");
+        assert_eq!(
+            gap_for(None, &c),
+            None,
+            "start unknown: the kernel's data stands"
+        );
+    }
+
+    #[test]
+    fn replaced_layout_names_the_replacement_as_the_cause() {
+        let c = continuity(
+            &Provenance::Pinned {
+                dir: "/sys/fs/bpf/coroner/layout-x".into(),
+                replaced: Some("layout y".into()),
+            },
+            &state(50_000_000_000, 0, 0, 0),
+            &wall,
+            at(2000),
+        );
+        let gap = gap_for(Some(at(1000)), &c).unwrap();
+        assert_eq!(gap.cause, GapCause::LayoutReplaced);
+        assert!(gap_reason(&gap).contains("replaced"));
+    }
+
+    #[test]
+    fn adoption_is_complete_unless_events_were_lost_while_no_agent_read() {
+        let adopted = |lost_now, unsaved| {
+            continuity(
+                &Provenance::Adopted {
+                    dir: "/sys/fs/bpf/coroner/layout-x".into(),
+                    previous: state(10_000_000_000, 60_000_000_000, 5, unsaved),
+                    events_lost_now: lost_now,
+                },
+                &state(10_000_000_000, 60_000_000_000, 5, unsaved),
+                &wall,
+                at(1070),
+            )
+        };
+        let clean = adopted(5, 0);
+        assert_eq!(clean.since, at(1010), "recording since the first load");
+        assert_eq!(gap_for(Some(at(1020)), &clean), None);
+
+        let lost = adopted(9, 0);
+        let gap = gap_for(Some(at(1020)), &lost).expect("events lost while away");
+        assert_eq!(gap.missing, GapScope::ProcessEvents);
+        assert_eq!(gap.cause, GapCause::EventsLostWhileAway);
+        assert_eq!((gap.from, gap.until), (Some(at(1060)), at(1070)));
+        assert_eq!(
+            gap_for(Some(at(1071)), &lost),
+            None,
+            "started after adoption"
+        );
+        assert!(
+            gap_for(Some(at(1020)), &adopted(5, 3)).is_some(),
+            "unsaved events count too"
+        );
+    }
+
+    #[test]
+    fn kernel_usage_fills_only_the_memory_figures() {
+        let u = kernel_usage(&RawExitUsage {
+            boot_ns: 1,
+            pid: 7,
+            current_bytes: Some(1),
+            peak_bytes: Some(20 << 20),
+            failcnt: None,
+            oom: Some(1),
+            oom_kill: Some(1),
+        });
+        assert_eq!(u.memory_peak_bytes, Some(20 << 20));
+        assert_eq!(u.oom_kill_count, Some(1));
+        assert_eq!(u.memory_failcnt, None);
+        assert_eq!(u.cpu_usage_usec, None);
+        assert_eq!(u.pids_peak, None);
     }
 
     #[test]

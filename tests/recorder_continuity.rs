@@ -244,6 +244,18 @@ async fn oom_kill_read_after_the_cgroup_is_gone_reports_the_kernels_figures() {
         .await;
     let r = agent.report_for("hog", "tail").await;
     let cgroup = &r["cgroup"];
+    let path = cgroup["path"].as_str().expect("the cgroup path was known");
+    let fs = coroner::cgroup::CgroupFs::detect().expect("reading mountinfo");
+    let memory_root = fs
+        .v1_mount("memory")
+        .or_else(|| fs.unified_mount())
+        .expect("a memory hierarchy");
+    let dir = memory_root.join(path.trim_start_matches('/'));
+    assert!(
+        !dir.exists(),
+        "{} is gone, as for a late agent",
+        dir.display()
+    );
     assert_eq!(
         cgroup["usage_source"], "kernel_at_exit",
         "the files were gone, the kernel's figures stand in: {cgroup}"

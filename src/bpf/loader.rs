@@ -658,11 +658,6 @@ impl Recorder {
         Ok(found.into_iter().map(|(_, _, ev)| ev).collect())
     }
 
-    /// The programs' attachment (links) and maps, as they are pinned: for the tests.
-    pub fn pinned_names() -> (&'static [&'static str], &'static [&'static str]) {
-        (PINNED_MAPS, PINNED_LINKS)
-    }
-
     fn load_fresh(cfg: &RecorderConfig) -> Result<Recorder, RecorderError> {
         match Self::load_with(cfg, OomHook::Tracepoint) {
             // Before Linux 6.8 mark_victim carries only a pid: watch oom_kill_process instead.

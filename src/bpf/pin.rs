@@ -113,10 +113,6 @@ impl PinDir {
         })
     }
 
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
     /// Where the layout `version` is pinned.
     pub fn layout(&self, version: &str) -> PathBuf {
         self.root.join(format!("{LAYOUT_PREFIX}{version}"))

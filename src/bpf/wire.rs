@@ -337,6 +337,66 @@ mod tests {
     }
 
     #[test]
+    fn usage_flags_and_event_size_are_the_ones_coroner_h_defines() {
+        let header = include_str!("coroner.h");
+        let define = |name: &str| -> u32 {
+            let line = header
+                .lines()
+                .find(|l| l.split_whitespace().nth(1) == Some(name))
+                .unwrap_or_else(|| panic!("no #define {name} in coroner.h"));
+            let value = line.split_whitespace().nth(2).unwrap();
+            match value.strip_prefix("0x") {
+                Some(hex) => u32::from_str_radix(hex, 16).unwrap(),
+                None => value.parse().unwrap(),
+            }
+        };
+        assert_eq!(define("CORONER_USAGE_PEAK"), USAGE_PEAK);
+        assert_eq!(define("CORONER_USAGE_FAILCNT"), USAGE_FAILCNT);
+        assert_eq!(define("CORONER_USAGE_OOM"), USAGE_OOM);
+        assert_eq!(define("CORONER_USAGE_OOM_KILL"), USAGE_OOM_KILL);
+        assert_eq!(define("CORONER_USAGE_CURRENT"), USAGE_CURRENT);
+        assert_eq!(define("CORONER_EVENT_MAX") as usize, EVENT_MAX);
+    }
+
+    #[test]
+    fn exit_usage_keeps_only_the_figures_the_kernel_had() {
+        let mut u = types::exit_usage::default();
+        assert_eq!(exit_usage(&u), None, "no process exited yet");
+        u.boot_ns = 5;
+        u.pid = 42;
+        u.peak_bytes = 20 << 20;
+        u.oom_kill = 1;
+        u.failcnt = 9;
+        u.flags = USAGE_PEAK | USAGE_OOM_KILL;
+        let raw = exit_usage(&u).unwrap();
+        assert_eq!(raw.peak_bytes, Some(20 << 20));
+        assert_eq!(raw.oom_kill, Some(1));
+        assert_eq!(
+            raw.failcnt, None,
+            "flag clear: the kernel has no such field"
+        );
+        assert_eq!(raw.pid, 42);
+    }
+
+    #[test]
+    fn saved_events_round_trip_and_refuse_oversized_records() {
+        let e = types::exit_event {
+            hdr: header(EV_EXIT),
+            wait_status: 9,
+            ..Default::default()
+        };
+        let bytes = bytes_of(&e);
+        let saved = saved_event(bytes).unwrap();
+        let back = saved_event_bytes(&saved).unwrap();
+        assert_eq!(back, bytes);
+        assert_eq!(event(back), event(bytes));
+        assert!(saved_event(&[0u8; EVENT_MAX + 1]).is_none());
+        let mut bad = saved;
+        bad.len = EVENT_MAX as u32 + 1;
+        assert!(saved_event_bytes(&bad).is_none());
+    }
+
+    #[test]
     fn exec_event_splits_argv_and_keeps_empty_arguments() {
         let mut e = types::exec_event {
             hdr: header(EV_EXEC),
