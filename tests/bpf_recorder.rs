@@ -864,3 +864,14 @@ fn pin_dir_outside_bpffs_is_a_pin_error() {
     assert_eq!(err.label(), "pin", "{err}");
     assert!(err.to_string().contains("not on a bpf filesystem"), "{err}");
 }
+
+#[test]
+fn a_pin_dir_held_by_another_agent_is_busy_until_released() {
+    use coroner::bpf::pin::PinDir;
+    let root = PinRoot::new("lock");
+    let first = PinDir::open(&root.0, Duration::ZERO).expect("first holder");
+    let err = PinDir::open(&root.0, Duration::from_millis(100)).expect_err("held");
+    assert_eq!(err.label(), "busy", "{err}");
+    drop(first);
+    PinDir::open(&root.0, Duration::ZERO).expect("free again once the holder is gone");
+}

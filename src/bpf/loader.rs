@@ -503,8 +503,17 @@ impl Recorder {
             ..Default::default()
         })?;
         let staging = dir.staging()?;
-        recorder.pin_into(&staging)?;
-        let published = dir.publish(&staging, &version)?;
+        // A half-pinned staging dir would keep programs attached after this recorder is gone.
+        let published = match recorder
+            .pin_into(&staging)
+            .and_then(|()| dir.publish(&staging, &version).map_err(RecorderError::from))
+        {
+            Ok(p) => p,
+            Err(e) => {
+                let _ = pin::remove_tree(&staging);
+                return Err(e);
+            }
+        };
         recorder._pin = Some(dir);
         let replaced = (!replaced.is_empty()).then(|| replaced.join("; "));
         Ok((
