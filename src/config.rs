@@ -369,6 +369,31 @@ pub struct AgentArgs {
     #[arg(long, env = "CORONER_RECORDER_RING", default_value_t = 256)]
     pub recorder_ring: u32,
 
+    /// bpffs directory the flight recorder's maps and programs are pinned in, so recording goes on
+    /// while the agent restarts and the next agent process adopts it. Empty: not pinned.
+    #[arg(
+        long,
+        env = "CORONER_BPF_PIN_DIR",
+        default_value = "/sys/fs/bpf/coroner",
+        value_parser = parse_path_or_empty
+    )]
+    pub bpf_pin_dir: PathBuf,
+
+    /// Do not pin the flight recorder: it stops with the agent process, and containers running
+    /// across a restart get a partial recording.
+    #[arg(long, env = "CORONER_NO_BPF_PIN")]
+    pub no_bpf_pin: bool,
+
+    /// Fault injection for tests: wait this long before reading a cgroup's usage at an exit, as
+    /// an agent behind on its work would (the cgroup directory is gone by then).
+    #[arg(
+        long,
+        env = "CORONER_TEST_USAGE_DELAY_MS",
+        default_value_t = 0,
+        hide = true
+    )]
+    pub test_usage_delay_ms: u64,
+
     /// Log format on stderr. The level is set with RUST_LOG (default `info`).
     #[arg(long, env = "CORONER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -391,6 +416,13 @@ impl std::fmt::Display for Invalid {
 }
 
 impl AgentArgs {
+    /// Where to pin the flight recorder; `None` when pinning is off (`--no-bpf-pin`, or an
+    /// empty `--bpf-pin-dir`).
+    pub fn bpf_pin_dir(&self) -> Option<&std::path::Path> {
+        (!self.no_bpf_pin && !self.bpf_pin_dir.as_os_str().is_empty())
+            .then_some(self.bpf_pin_dir.as_path())
+    }
+
     /// Checks every setting and returns all problems together.
     pub fn validate(&self) -> Result<(), Vec<Invalid>> {
         let mut bad = Vec::new();
@@ -489,6 +521,24 @@ impl AgentArgs {
             bad.push(Invalid {
                 flag: "header-read-timeout",
                 reason: "must be at least 100ms".into(),
+            });
+        }
+        if !self.no_bpf_pin
+            && !self.bpf_pin_dir.as_os_str().is_empty()
+            && !self.bpf_pin_dir.is_absolute()
+        {
+            bad.push(Invalid {
+                flag: "bpf-pin-dir",
+                reason: format!(
+                    "{} is not an absolute path (a directory on bpffs, e.g. /sys/fs/bpf/coroner)",
+                    self.bpf_pin_dir.display()
+                ),
+            });
+        }
+        if self.test_usage_delay_ms > 60_000 {
+            bad.push(Invalid {
+                flag: "test-usage-delay-ms",
+                reason: format!("{} is more than 60000", self.test_usage_delay_ms),
             });
         }
         if self.containerd_socket.as_os_str().is_empty() {
@@ -675,6 +725,11 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(total)
 }
 
+/// A path where an empty value is meaningful (clap's own path parser refuses it).
+fn parse_path_or_empty(s: &str) -> Result<PathBuf, String> {
+    Ok(PathBuf::from(s))
+}
+
 /// Parses `--since`: an RFC 3339 time, or a duration before now.
 pub fn parse_since(s: &str) -> Result<Since, String> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s.trim()) {
@@ -723,6 +778,8 @@ mod tests {
             "1",
             "--recorder-ring",
             "100",
+            "--bpf-pin-dir",
+            "relative/dir",
         ]);
         let errs = a.validate().unwrap_err();
         let flags: Vec<_> = errs.iter().map(|e| e.flag).collect();
@@ -734,7 +791,8 @@ mod tests {
                 "max-store-bytes",
                 "env-allow",
                 "recorder-containers",
-                "recorder-ring"
+                "recorder-ring",
+                "bpf-pin-dir"
             ]
         );
     }
@@ -803,6 +861,22 @@ mod tests {
             "127.0.0.2:9000",
         ]);
         ok.validate().expect("distinct addresses");
+    }
+
+    #[test]
+    fn recorder_is_pinned_by_default_and_either_flag_turns_it_off() {
+        assert_eq!(
+            parse(&[]).bpf_pin_dir(),
+            Some(std::path::Path::new("/sys/fs/bpf/coroner"))
+        );
+        assert_eq!(parse(&["--no-bpf-pin"]).bpf_pin_dir(), None);
+        assert_eq!(parse(&["--bpf-pin-dir", ""]).bpf_pin_dir(), None);
+        let own = parse(&["--bpf-pin-dir", "/sys/fs/bpf/x"]);
+        assert_eq!(
+            own.bpf_pin_dir(),
+            Some(std::path::Path::new("/sys/fs/bpf/x"))
+        );
+        own.validate().expect("valid");
     }
 
     #[test]

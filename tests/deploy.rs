@@ -20,7 +20,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use harness::kube::{self, repo_root, Kubelet};
-use harness::{Containerd, Cri, Pod, K8S_NAMESPACE};
+use harness::{host, Containerd, Cri, Pod, K8S_NAMESPACE};
 use serde_json::Value;
 
 const NODE_NAME: &str = "deploy-test-node";
@@ -118,6 +118,17 @@ struct AgentPod {
     /// What the DaemonSet's data volume is on this "node".
     data_dir: PathBuf,
     log_dir: PathBuf,
+    /// The recorder's pin dir in the node's bpffs (the manifest's, renamed for this test).
+    pin_dir: PathBuf,
+}
+
+impl Drop for AgentPod {
+    fn drop(&mut self) {
+        // Unpinned, the programs detach once the agent's process is gone too.
+        if let Err(e) = host::remove_pins(&self.pin_dir) {
+            eprintln!("[deploy] removing {}: {e}", self.pin_dir.display());
+        }
+    }
 }
 
 impl AgentPod {
@@ -246,6 +257,15 @@ async fn start_daemonset_pod(
     };
 
     let (port, metrics_port) = (free_port(), free_port());
+    // The manifest's pin dir is the node's; each test pins in one of its own there.
+    host::ensure_bpffs();
+    let manifest_pin =
+        kube::env_value(c, "CORONER_BPF_PIN_DIR").expect("the manifest sets the pin dir");
+    let stamp = host::owner_stamp()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join("-");
+    let pin_dir = PathBuf::from(format!("{manifest_pin}-test-{stamp}-{port}"));
     let kubelet = Kubelet::new(NODE_NAME)
         .host_path(host_path(socket_volume), cd.dir())
         .host_path(host_path(data_volume), &node_data_dir)
@@ -259,7 +279,8 @@ async fn start_daemonset_pod(
         .env_override(
             "CORONER_METRICS_LISTEN",
             &format!("127.0.0.1:{metrics_port}"),
-        );
+        )
+        .env_override("CORONER_BPF_PIN_DIR", pin_dir.to_str().unwrap());
     let kubelet = adjust(kubelet);
 
     let (pod, started) = kubelet
@@ -278,6 +299,7 @@ async fn start_daemonset_pod(
         metrics_url: format!("http://127.0.0.1:{metrics_port}"),
         data_dir: node_data_dir,
         log_dir,
+        pin_dir,
     }
 }
 
@@ -701,6 +723,26 @@ async fn daemonset_pod_runs_its_image_under_containerd_and_reports_a_crash_with_
             .is_some_and(|s| s.iter().any(|c| c["syscall"] == "read")),
         "syscall summary: {}",
         rec["summary"]
+    );
+
+    // Pinned in the node's bpffs through the manifest's volume, with the manifest's capabilities:
+    // the recording outlives the pod.
+    let pinned: Vec<String> = fs::read_dir(&agent.pin_dir)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", agent.pin_dir.display()))
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        pinned.len() == 1 && pinned[0].starts_with("layout-"),
+        "one pinned layout: {pinned:?}; agent log:\n{}",
+        agent.log()
+    );
+    assert!(
+        agent
+            .pin_dir
+            .join(&pinned[0])
+            .join("link-sys_exit")
+            .exists(),
+        "the links are pinned"
     );
 
     // Stored where the node keeps it (the hostPath), not in the read-only image.

@@ -261,6 +261,7 @@ impl EventLoop {
         let usage = ready
             .as_ref()
             .and_then(|e| e.cgroup_path.as_deref())
+            .filter(|_| self.shared.usage_delay.is_zero())
             .map(|path| finish::read_usage(&self.shared, path));
         let enriched = match tracked.as_ref() {
             Some(t) => Some(t.enriched.clone()),
@@ -367,15 +368,15 @@ impl EventLoop {
     }
 }
 
-/// When a process started, from `/proc/<pid>/stat` (for tasks found running at start-up).
+/// When a process started, from `/proc/<pid>/stat` (for tasks found running at start-up). The
+/// start is in clock ticks since boot; converted with the boot clock's offset to the wall clock
+/// (not `btime`, which is whole seconds), so it compares with the recorder's load time exactly.
 fn process_start_time(pid: u32) -> Option<DateTime<Utc>> {
     let stat = procfs::process::Process::new(pid as i32)
         .ok()?
         .stat()
         .ok()?;
-    let boot = procfs::boot_time_secs().ok()?;
     let ticks = procfs::ticks_per_second();
-    let nanos =
-        (boot as i128 * 1_000_000_000) + (stat.starttime as i128 * 1_000_000_000 / ticks as i128);
-    DateTime::from_timestamp_nanos(i64::try_from(nanos).ok()?).into()
+    let boot_ns = u64::try_from(stat.starttime as u128 * 1_000_000_000 / ticks as u128).ok()?;
+    Some(crate::recorder::boot_to_wall()(boot_ns))
 }

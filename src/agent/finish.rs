@@ -1,6 +1,10 @@
 //! One exit, finished: gathers the inputs the event loop could not wait for (the container's
 //! enrichment, the cgroup usage when its path was not known at the exit, the flight recorder's
 //! drain), has [`build_report`] make the report, stores it and counts it.
+//!
+//! When the cgroup's files were gone before the agent read them (`cgroup_gone`: the agent was
+//! late), the memory figures the recorder's kernel side kept at the container's last process exit
+//! stand in, and the report says so (`cgroup.usage_source: kernel_at_exit`).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -11,9 +15,12 @@ use tracing::{debug, error, info};
 
 use super::registry::EnrichedRx;
 use super::Shared;
+use crate::cgroup;
 use crate::containerd::cri::{parse_cri_log, read_log_tail};
 use crate::containerd::CriExit;
-use crate::model::{CapturedOutput, CgroupUsage, CollectionError, CrashReport, ExitStatus};
+use crate::model::{
+    CapturedOutput, CgroupUsage, CollectionError, CrashReport, ExitStatus, UsageSource,
+};
 use crate::report::{build_report, Enriched, ExitEvent, Inputs};
 use crate::store::{Inserted, StoreError};
 
@@ -38,7 +45,7 @@ pub(super) struct Pending {
     pub oom_events: u32,
     pub enriched: Option<EnrichedRx>,
     /// Usage read at the moment of the exit event, when the cgroup path was already known.
-    pub usage: Option<Result<CgroupUsage, CollectionError>>,
+    pub usage: Option<Result<CgroupUsage, cgroup::Error>>,
     pub seen: Seen,
     pub received: Instant,
 }
@@ -65,18 +72,18 @@ pub(super) async fn finish(shared: Arc<Shared>, p: Pending) {
         }
         return;
     }
-    // The path not known at the exit: try now; usually the cgroup is gone by then.
-    let usage = p.usage.or_else(|| {
-        let path = enriched.cgroup_path.as_deref()?;
-        Some(read_usage(&shared, path))
-    });
-    let usage = match usage {
-        Some(Ok(u)) => Some(u),
-        Some(Err(e)) => {
-            errors.push(e);
-            None
+    let usage_read = match p.usage {
+        Some(read) => Some(read),
+        None => {
+            if !shared.usage_delay.is_zero() {
+                tokio::time::sleep(shared.usage_delay).await;
+            }
+            // The path not known at the exit: try now; usually the cgroup is gone by then.
+            enriched
+                .cgroup_path
+                .as_deref()
+                .map(|path| read_usage(&shared, path))
         }
-        None => None,
     };
     let cri = match &p.seen {
         Seen::Cri(c) => Some(c),
@@ -98,16 +105,30 @@ pub(super) async fn finish(shared: Arc<Shared>, p: Pending) {
         None => None,
     };
     // Drain the kernel's recording (blocking BPF syscalls) off the async workers.
-    let (recorder, init_wait_status) = {
+    let (recorder, drained) = {
         let shared = shared.clone();
         let cg = enriched.cgroup_id;
         let (pid, status) = (p.exit.pid, ExitStatus::from_containerd(p.exit.exit_status));
-        tokio::task::spawn_blocking(move || shared.recorder.drain(cg, pid, &status))
+        let start = p.created_at.or(p.started_at);
+        tokio::task::spawn_blocking(move || shared.recorder.drain(cg, pid, &status, start))
             .await
             .unwrap_or_else(|_| {
                 let failed = crate::recorder::failed_report("the recorder drain failed");
-                (failed, None)
+                (failed, Default::default())
             })
+    };
+    let (usage, usage_source) = match (usage_read, drained.exit_usage) {
+        (Some(Ok(u)), _) => (Some(u), Some(UsageSource::CgroupFiles)),
+        (Some(Err(e)), Some(kernel)) if e.is_gone() => {
+            debug!(container = %p.exit.container_id, "cgroup gone before its usage was read: the kernel's figures at exit stand in");
+            (Some(kernel), Some(UsageSource::KernelAtExit))
+        }
+        (Some(Err(e)), _) => {
+            errors.push(shared.collection_error(e.label(), &e));
+            (None, None)
+        }
+        (None, Some(kernel)) => (Some(kernel), Some(UsageSource::KernelAtExit)),
+        (None, None) => (None, None),
     };
     let report = build_report(
         Inputs {
@@ -117,13 +138,14 @@ pub(super) async fn finish(shared: Arc<Shared>, p: Pending) {
             enriched: &enriched,
             cgroup_version: shared.cgroups.version(),
             usage,
+            usage_source,
             oom_events: p.oom_events,
             recovered: !matches!(p.seen, Seen::Live),
             errors,
             agent: shared.agent.clone(),
             reported_at: Utc::now(),
             recorder: Some(recorder),
-            init_wait_status,
+            init_wait_status: drained.init_wait_status,
             cri,
             log_output,
         },
@@ -152,12 +174,10 @@ async fn read_log_output(
     }
 }
 
-/// Reads a cgroup's usage, counting a failure under its stable label.
-pub(super) fn read_usage(shared: &Shared, path: &str) -> Result<CgroupUsage, CollectionError> {
-    shared
-        .cgroups
-        .read_usage(path)
-        .map_err(|e| shared.collection_error(e.label(), &e))
+/// Reads a cgroup's usage. A failure is counted by [`finish`], once it knows whether the kernel's
+/// figures stand in.
+pub(super) fn read_usage(shared: &Shared, path: &str) -> Result<CgroupUsage, cgroup::Error> {
+    shared.cgroups.read_usage(path)
 }
 
 async fn store_report(shared: &Shared, report: CrashReport, received: Instant) {

@@ -66,6 +66,8 @@ struct Shared {
     recorder: FlightRecorder,
     redaction: Redaction,
     agent: AgentInfo,
+    /// Fault injection (`--test-usage-delay-ms`): a late agent's read of a cgroup's usage.
+    usage_delay: Duration,
     /// Reports being written right now, so an exit seen twice (event and reconcile) is
     /// finished once.
     inflight: Mutex<Inflight>,
@@ -108,9 +110,12 @@ pub async fn run(
         FlightRecorder::disabled()
     } else {
         let (containers, ring) = (args.recorder_containers, args.recorder_ring);
-        tokio::task::spawn_blocking(move || FlightRecorder::start(containers, ring))
-            .await
-            .expect("recorder start does not panic")
+        let pin_dir = args.bpf_pin_dir().map(std::path::Path::to_path_buf);
+        tokio::task::spawn_blocking(move || {
+            FlightRecorder::start(containers, ring, pin_dir.as_deref())
+        })
+        .await
+        .expect("recorder start does not panic")
     };
     metrics.recorder_loaded.set(i64::from(recorder.is_loaded()));
     metrics
@@ -143,6 +148,7 @@ pub async fn run(
             node: args.node_name.clone(),
             version: env!("CARGO_PKG_VERSION").to_string(),
         },
+        usage_delay: Duration::from_millis(args.test_usage_delay_ms),
         inflight: Mutex::new(Inflight::default()),
         store_retry: tokio::sync::Notify::new(),
     });

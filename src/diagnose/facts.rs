@@ -2,7 +2,7 @@
 //! recorded the container, and the workload's syscalls and failures picked out of it. Also which
 //! failures count as evidence at all. The wording built from these facts is in `evidence.rs`.
 
-use crate::model::{CrashReport, RecorderReport, RecorderState, SyscallEvent};
+use crate::model::{CrashReport, RecorderReport, SyscallEvent};
 
 /// The report, with the recorder's workload syscalls picked out once.
 pub(super) struct Facts<'a> {
@@ -55,10 +55,7 @@ fn routine(e: &SyscallEvent) -> bool {
 
 impl<'a> Facts<'a> {
     pub(super) fn new(r: &'a CrashReport) -> Self {
-        let rec = r
-            .recorder
-            .as_ref()
-            .filter(|rec| rec.state == RecorderState::Recorded);
+        let rec = r.recorder.as_ref().filter(|rec| rec.state.has_data());
         let pick = |events: &'a [SyscallEvent]| -> Vec<(usize, &'a SyscallEvent)> {
             events
                 .iter()

@@ -157,6 +157,20 @@ pub struct CgroupReport {
     pub limits: Option<CgroupLimits>,
     /// Usage read the moment the exit event arrived.
     pub usage: Option<CgroupUsage>,
+    /// Where `usage` comes from; absent in reports written before it was recorded (the files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage_source: Option<UsageSource>,
+}
+
+/// Where a report's cgroup usage figures were read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum UsageSource {
+    /// The cgroup's files (`memory.*`, `pids.*`, `cpu.stat`), read at the exit event.
+    CgroupFiles,
+    /// The flight recorder's kernel side, at the exit of the container's last process: the
+    /// cgroup directory was already gone when the agent read it. Memory figures only.
+    KernelAtExit,
 }
 
 /// Resource limits of a cgroup. `None` means unlimited or not applicable.

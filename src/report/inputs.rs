@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use crate::containerd::{ContainerMeta, CriExit};
 use crate::model::{
     AgentInfo, CapturedOutput, CgroupLimits, CgroupUsage, CgroupVersion, CollectionError,
-    RecorderReport,
+    RecorderReport, UsageSource,
 };
 
 /// What enrichment learned about a container. Any part may be missing; `errors` says why.
@@ -63,6 +63,8 @@ pub struct Inputs<'a> {
     pub enriched: &'a Enriched,
     pub cgroup_version: Option<CgroupVersion>,
     pub usage: Option<CgroupUsage>,
+    /// Where `usage` was read: the cgroup's files, or the kernel at the last exit.
+    pub usage_source: Option<UsageSource>,
     pub oom_events: u32,
     pub recovered: bool,
     /// Errors met at exit time (e.g. the cgroup was already gone).

@@ -28,6 +28,7 @@ pub fn build_report(inputs: Inputs<'_>, redaction: &Redaction) -> CrashReport {
         enriched,
         cgroup_version,
         usage,
+        usage_source,
         oom_events,
         recovered,
         errors,
@@ -123,6 +124,7 @@ pub fn build_report(inputs: Inputs<'_>, redaction: &Redaction) -> CrashReport {
             path: enriched.cgroup_path.clone(),
             limits: enriched.limits.clone(),
             usage,
+            usage_source,
         },
         recovered,
         cri: cri.map(|c| CriStatus {
@@ -190,6 +192,7 @@ mod tests {
             enriched,
             cgroup_version: Some(CgroupVersion::V1),
             usage,
+            usage_source: None,
             oom_events,
             recovered: false,
             errors: vec![],
@@ -242,6 +245,7 @@ mod tests {
         let rec = RecorderReport {
             state: RecorderState::Recorded,
             reason: None,
+            gap: None,
             summary: vec![],
             setup_syscalls: 0,
             flight_recorder: vec![SyscallEvent {

@@ -9,6 +9,11 @@
 //!
 //! Its stdout and stderr go to a file next to (not inside) the data dir, printed when a test
 //! panics. The process is SIGKILLed on drop.
+//!
+//! The flight recorder is pinned in a bpffs directory of the agent's own,
+//! `/sys/fs/bpf/coroner-test-<test pid>-<test start time>-<port>` (kept across
+//! [`Agent::restart`], so a restarted agent adopts it; removed on drop, which detaches the
+//! programs), unless the test passes `--bpf-pin-dir` or `--no-bpf-pin` itself.
 
 use std::ffi::OsString;
 use std::fs;
@@ -142,12 +147,27 @@ impl AgentBuilder {
                     .expect("token is a header value"),
             );
         }
+        let pinned_by_test = self
+            .args
+            .iter()
+            .any(|a| a == "--no-bpf-pin" || a == "--bpf-pin-dir");
+        let pin_dir = (!pinned_by_test).then(|| {
+            host::ensure_bpffs();
+            let stamp = host::owner_stamp();
+            let stamp: Vec<&str> = stamp.split_whitespace().collect();
+            PathBuf::from(format!(
+                "{}/coroner-test-{}-{port}",
+                host::BPFFS,
+                stamp.join("-")
+            ))
+        });
         let mut agent = Agent {
             builder: self,
             work,
             data_dir,
             port,
             metrics_port,
+            pin_dir,
             child: None,
             http: reqwest::Client::builder()
                 .no_proxy()
@@ -176,6 +196,8 @@ pub struct Agent {
     data_dir: PathBuf,
     port: u16,
     metrics_port: u16,
+    /// The recorder's pin dir the harness chose (removed on drop); `None` when the test chose.
+    pin_dir: Option<PathBuf>,
     child: Option<Child>,
     http: reqwest::Client,
 }
@@ -232,6 +254,20 @@ impl Agent {
 
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
+    }
+
+    /// The bpffs directory the harness pins this agent's recorder in (`None` when the test
+    /// passed `--bpf-pin-dir` or `--no-bpf-pin`).
+    pub fn pin_dir(&self) -> Option<&Path> {
+        self.pin_dir.as_deref()
+    }
+
+    /// Like [`Agent::restart`], with `args` instead of the extra arguments given at first.
+    pub async fn restart_with_args(&mut self, args: &[&str]) {
+        self.kill9();
+        self.builder.args = args.iter().map(OsString::from).collect();
+        self.spawn_process();
+        self.wait_ready().await;
     }
 
     pub fn pid(&self) -> Option<u32> {
@@ -493,6 +529,9 @@ impl Agent {
         for ns in &b.namespaces {
             cmd.arg("--namespace").arg(ns);
         }
+        if let Some(dir) = &self.pin_dir {
+            cmd.arg("--bpf-pin-dir").arg(dir);
+        }
         // Every flag is also a CORONER_* variable: keep the developer's environment out of the
         // test, only what the test asked for goes in.
         for (key, _) in std::env::vars_os() {
@@ -515,6 +554,12 @@ impl Agent {
 impl Drop for Agent {
     fn drop(&mut self) {
         self.kill9();
+        if let Some(dir) = &self.pin_dir {
+            // Unpinning detaches the programs: nothing of the test keeps tracing the host.
+            if let Err(e) = host::remove_pins(dir) {
+                eprintln!("[harness] removing the pin dir {}: {e}", dir.display());
+            }
+        }
         if std::thread::panicking() {
             eprintln!(
                 "[harness] agent output ({}):\n{}",
