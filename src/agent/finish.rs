@@ -11,15 +11,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use tracing::{debug, error, info};
+use tracing::{debug, error, info, warn};
 
+use super::journal::Entry;
 use super::registry::EnrichedRx;
 use super::Shared;
 use crate::cgroup;
 use crate::containerd::cri::{parse_cri_log, read_log_tail};
 use crate::containerd::CriExit;
 use crate::model::{
-    CapturedOutput, CgroupUsage, CollectionError, CrashReport, ExitStatus, UsageSource,
+    CapturedOutput, CgroupUsage, CollectionError, CrashReport, ExitStatus, ProcessEventKind,
+    RecorderReport, UsageSource,
 };
 use crate::report::{build_report, Enriched, ExitEvent, Inputs};
 use crate::store::{Inserted, StoreError};
@@ -34,7 +36,22 @@ pub(super) enum Seen {
     /// From containerd's task list after a (re)connect: the task had stopped, not yet deleted.
     TaskList,
     /// From the CRI plugin's exited containers after a (re)connect: the task was already gone.
-    Cri(CriExit),
+    Cri(Box<CriExit>),
+    /// Tracked (by this agent process, or by the previous one through the journal), and gone
+    /// from containerd and the CRI after a (re)connect: exited and deleted unseen. Status and
+    /// time come from the pinned flight recorder.
+    Vanished(Option<Box<Entry>>),
+}
+
+impl Seen {
+    pub(super) fn label(&self) -> &'static str {
+        match self {
+            Seen::Live => "live",
+            Seen::TaskList => "task_list",
+            Seen::Cri(_) => "cri",
+            Seen::Vanished(_) => "vanished",
+        }
+    }
 }
 
 /// An exit waiting to become a report.
@@ -70,6 +87,7 @@ pub(super) async fn finish(shared: Arc<Shared>, p: Pending) {
         if let Some(cg) = enriched.cgroup_id {
             shared.recorder.discard(cg);
         }
+        shared.forget_tracked(&p.exit.namespace, &p.exit.container_id);
         return;
     }
     let usage_read = match p.usage {
@@ -86,7 +104,7 @@ pub(super) async fn finish(shared: Arc<Shared>, p: Pending) {
         }
     };
     let cri = match &p.seen {
-        Seen::Cri(c) => Some(c),
+        Seen::Cri(c) => Some(c.as_ref()),
         _ => None,
     };
     if let Some(c) = cri {
@@ -117,6 +135,23 @@ pub(super) async fn finish(shared: Arc<Shared>, p: Pending) {
                 (failed, Default::default())
             })
     };
+    let mut exit = p.exit.clone();
+    if matches!(p.seen, Seen::Vanished(_)) {
+        let started = recorder
+            .processes
+            .iter()
+            .any(|e| e.kind == ProcessEventKind::Exec);
+        let Some(ws) = drained.init_wait_status.filter(|_| started) else {
+            // No record of an entrypoint that ran and died: a task deleted before it started
+            // (containerd's restart does that to created tasks), or a container the recorder
+            // did not keep. Nothing to report as an exit; say that something was missed.
+            shared.metrics.collection_error("exit_lost");
+            warn!(namespace = %exit.namespace, container = %exit.container_id, "container gone while the agent was away, with no recorded exit: not reported");
+            shared.forget_tracked(&exit.namespace, &exit.container_id);
+            return;
+        };
+        errors.push(vanished_exit(&shared, &mut exit, &recorder, ws));
+    }
     let (usage, usage_source) = match (usage_read, drained.exit_usage) {
         (Some(Ok(u)), _) => (Some(u), Some(UsageSource::CgroupFiles)),
         (Some(Err(e)), Some(kernel)) if e.is_gone() => {
@@ -132,7 +167,7 @@ pub(super) async fn finish(shared: Arc<Shared>, p: Pending) {
     };
     let report = build_report(
         Inputs {
-            exit: &p.exit,
+            exit: &exit,
             created_at: p.created_at,
             started_at: p.started_at,
             enriched: &enriched,
@@ -152,6 +187,32 @@ pub(super) async fn finish(shared: Arc<Shared>, p: Pending) {
         &shared.redaction,
     );
     store_report(&shared, report, p.received).await;
+    shared.forget_tracked(&p.exit.namespace, &p.exit.container_id);
+}
+
+/// Fills in a vanished container's exit from what the kernel recorded, and says so.
+fn vanished_exit(
+    shared: &Shared,
+    exit: &mut ExitEvent,
+    recorder: &RecorderReport,
+    init_wait_status: i32,
+) -> CollectionError {
+    let init_exit = recorder
+        .processes
+        .iter()
+        .rev()
+        .find(|e| e.kind == ProcessEventKind::Exit && (e.pid == exit.pid || exit.pid == 0));
+    if let Some(e) = init_exit {
+        exit.exited_at = e.time;
+    }
+    // containerd's encoding: the code, or 128+N for a signal.
+    exit.exit_status = ExitStatus::from_wait_status(init_wait_status).code;
+    shared.collection_error(
+        "exit_recovered",
+        "the agent did not see this exit (the container was gone from containerd and the CRI \
+         when it reconnected): identity from the agent's journal, exit status and syscalls from \
+         the flight recorder, which kept recording",
+    )
 }
 
 /// The container's output from the tail of its CRI log file.

@@ -12,6 +12,7 @@
 mod enrich;
 mod event_loop;
 mod finish;
+mod journal;
 mod registry;
 mod retry;
 
@@ -43,6 +44,8 @@ pub enum AgentError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
+    Journal(#[from] journal::JournalError),
+    #[error(transparent)]
     Cgroup(#[from] crate::cgroup::Error),
     #[error("listening on {addr}: {source}")]
     Listen {
@@ -60,6 +63,8 @@ pub enum AgentError {
 /// What the agent's tasks share. The HTTP layer gets its own [`crate::http::AppState`].
 struct Shared {
     store: Arc<Store>,
+    /// The registry's memory across the agent's restarts.
+    journal: journal::Journal,
     metrics: Arc<Metrics>,
     health: Arc<Health>,
     cgroups: CgroupFs,
@@ -104,6 +109,15 @@ pub async fn run(
         .await
         .expect("store open does not panic")?;
     let store = store.with_retry_queue(args.store_retry_queue_bytes);
+    let data_dir = args.data_dir.clone();
+    let (journal, tracked) = tokio::task::spawn_blocking(move || {
+        let journal = journal::Journal::open(&data_dir)?;
+        let (entries, bad) = journal.load()?;
+        Ok::<_, journal::JournalError>((journal, (entries, bad)))
+    })
+    .await
+    .expect("journal load does not panic")?;
+    let (tracked, unreadable) = tracked;
     let metrics = Arc::new(Metrics::new());
     // Before serving: a verifier failure is known (and shown) from the start.
     let recorder = if args.no_recorder {
@@ -128,12 +142,16 @@ pub async fn run(
     for _ in 0..skipped {
         metrics.collection_error("store_corrupt");
     }
+    for _ in 0..unreadable {
+        metrics.collection_error("journal_corrupt");
+    }
     let health = Arc::new(Health::new(
         args.containerd_socket.clone(),
         recorder.status(),
     ));
     let shared = Arc::new(Shared {
         store: Arc::new(store),
+        journal,
         metrics: metrics.clone(),
         health: health.clone(),
         cgroups,
@@ -213,7 +231,7 @@ pub async fn run(
 
     let retrier = tokio::spawn(retry::run(shared.clone()));
 
-    let mut event_loop = EventLoop::new(shared.clone());
+    let mut event_loop = EventLoop::new(shared.clone(), tracked);
     tokio::select! {
         _ = event_loop.run(rx) => warn!("event loop ended"),
         _ = shutdown => info!("shutting down"),
@@ -265,6 +283,16 @@ impl Shared {
             stage: label.into(),
             message: message.to_string(),
         }
+    }
+
+    /// Forgets a container in the journal, off the async workers.
+    fn forget_tracked(self: &Arc<Self>, namespace: &str, container_id: &str) {
+        let (me, ns, id) = (
+            self.clone(),
+            namespace.to_string(),
+            container_id.to_string(),
+        );
+        tokio::task::spawn_blocking(move || me.journal.forget(&ns, &id));
     }
 
     /// Reserves a report id for an exit of `container_id`; false when the report exists or is

@@ -212,7 +212,7 @@ pub fn decode_envelope(env: &Envelope) -> Result<Decoded, DecodeError> {
 }
 
 /// What a container record and its OCI spec say, before any cgroup is read.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ContainerMeta {
     pub id: String,
     pub image: Option<String>,
