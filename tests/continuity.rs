@@ -357,7 +357,7 @@ async fn plain_containers_run_and_removed_while_the_agent_is_away_are_reported_o
                 Duration::from_secs(20),
             )
             .await;
-        assert_eq!(r["recovered"], true, "{}", r["id"]);
+        assert_eq!(r["recovered"], true, "{r}");
         assert_eq!(r["exit"]["code"], code, "{}", r["exit"]);
         let stages = r["collection_errors"].to_string();
         assert!(stages.contains("exit_recovered"), "{stages}");
