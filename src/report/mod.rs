@@ -140,6 +140,7 @@ pub fn build_report(inputs: Inputs<'_>, redaction: &Redaction) -> CrashReport {
         collection_errors,
         agent,
         recorder,
+        entrypoint: enriched.entrypoint.clone(),
         diagnosis: None,
     };
     report.diagnosis = Some(crate::diagnose::diagnose(&report));
