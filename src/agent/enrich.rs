@@ -1,16 +1,54 @@
 //! What the node says about one container, looked up beside the event loop: containerd's record
-//! (command, image, labels, Kubernetes identity, cgroup path), the image digest, and the cgroup
-//! limits snapshotted while the container lives. Every failure becomes a collection error in the
-//! report and its metric, under one label ([`Shared::collection_error`]).
+//! (command, image, labels, Kubernetes identity, cgroup path), the image digest, the cgroup
+//! limits snapshotted while the container lives, and the entrypoint as its root filesystem has
+//! it at create time ([`crate::rootfs`]). Every failure becomes a collection error in the report
+//! and its metric, under one label ([`Shared::collection_error`]).
+
+use std::path::{Path, PathBuf};
 
 use super::registry::Key;
 use super::Shared;
 use crate::cgroup::CgroupFs;
 use crate::containerd::Containerd;
 use crate::report::Enriched;
+use crate::rootfs;
 
-/// Looks a container up in containerd and snapshots its cgroup limits.
-pub(super) async fn enrich(shared: &Shared, client: Option<&Containerd>, key: &Key) -> Enriched {
+/// What `/tasks/create` said of a container: its init (`runc init`, before the entrypoint's
+/// exec) and its OCI bundle.
+#[derive(Debug, Clone)]
+pub(super) struct Created {
+    pub pid: u32,
+    pub bundle: String,
+}
+
+/// Looks a container up in containerd, snapshots its cgroup limits and, when it was seen
+/// created, reads its entrypoint (at once, beside the look-up: an exec that fails unmounts the
+/// root filesystem within 100 ms).
+pub(super) async fn enrich(
+    shared: &Shared,
+    client: Option<&Containerd>,
+    key: &Key,
+    created: Option<Created>,
+) -> Enriched {
+    let entrypoint = created.filter(|c| !c.bundle.is_empty()).map(|c| {
+        tokio::task::spawn_blocking(move || {
+            rootfs::inspect_container(Path::new("/proc"), &PathBuf::from(c.bundle), c.pid)
+        })
+    });
+    let mut out = enrich_meta(shared, client, key).await;
+    if let Some(task) = entrypoint {
+        match task.await {
+            Ok(Ok(found)) => out.entrypoint = found,
+            Ok(Err(e)) => out.errors.push(shared.collection_error(e.label(), &e)),
+            Err(e) => out
+                .errors
+                .push(shared.collection_error("entrypoint_root", format!("inspection task: {e}"))),
+        }
+    }
+    out
+}
+
+async fn enrich_meta(shared: &Shared, client: Option<&Containerd>, key: &Key) -> Enriched {
     let mut out = Enriched::default();
     let Some(client) = client else {
         let e = shared.collection_error("containerd_metadata", "not connected to containerd");

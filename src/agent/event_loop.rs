@@ -13,9 +13,10 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tracing::{debug, warn};
 
+use super::enrich::{self, Created};
 use super::finish::{self, Pending, Seen};
 use super::registry::{EnrichedTx, Key, OomEpisodes, Registry, Tracked};
-use super::{enrich, Shared};
+use super::Shared;
 use crate::containerd::cri::CRI_NAMESPACE;
 use crate::containerd::watch::WatchMsg;
 use crate::containerd::{Containerd, CriExit, Decoded, Event, TaskState};
@@ -135,12 +136,17 @@ impl EventLoop {
     fn handle(&mut self, d: Decoded, received: Instant) {
         let ns = d.namespace;
         match d.event {
-            Event::TaskCreate { container_id, pid } => {
+            Event::TaskCreate {
+                container_id,
+                pid,
+                bundle,
+            } => {
                 let key = Key {
                     namespace: ns,
                     id: container_id,
                 };
-                self.track(key, pid, d.timestamp, None);
+                let created = Created { pid, bundle };
+                self.track(key, pid, d.timestamp, None, Some(created));
             }
             Event::TaskStart { container_id, pid } => {
                 let key = Key {
@@ -152,7 +158,7 @@ impl EventLoop {
                         t.started_at = d.timestamp;
                         t.pid = pid;
                     }
-                    None => self.track(key, pid, None, d.timestamp),
+                    None => self.track(key, pid, None, d.timestamp, None),
                 }
             }
             Event::TaskOom { container_id } => {
@@ -210,16 +216,18 @@ impl EventLoop {
         }
     }
 
-    /// Starts tracking a container and its enrichment.
+    /// Starts tracking a container and its enrichment (with its entrypoint when it was seen
+    /// created: its root filesystem is readable now, and the program has not run yet).
     fn track(
         &mut self,
         key: Key,
         pid: u32,
         created_at: Option<DateTime<Utc>>,
         started_at: Option<DateTime<Utc>>,
+        created: Option<Created>,
     ) {
         let (tx, rx) = watch::channel(None);
-        self.spawn_enrichment(key.clone(), tx);
+        self.spawn_enrichment(key.clone(), created, tx);
         self.registry.insert(
             key,
             Tracked {
@@ -232,11 +240,11 @@ impl EventLoop {
         );
     }
 
-    fn spawn_enrichment(&self, key: Key, tx: EnrichedTx) {
+    fn spawn_enrichment(&self, key: Key, created: Option<Created>, tx: EnrichedTx) {
         let shared = self.shared.clone();
         let client = self.client.clone();
         tokio::spawn(async move {
-            let enriched = enrich::enrich(&shared, client.as_ref(), &key).await;
+            let enriched = enrich::enrich(&shared, client.as_ref(), &key, created).await;
             let _ = tx.send(Some(Arc::new(enriched)));
         });
     }
@@ -273,6 +281,7 @@ impl EventLoop {
                         namespace: exit.namespace.clone(),
                         id: exit.container_id.clone(),
                     },
+                    None,
                     tx,
                 );
                 Some(rx)
@@ -328,7 +337,7 @@ impl EventLoop {
                 None => {
                     if self.registry.get(&key).is_none_or(|t| t.pid != task.pid) {
                         let started = process_start_time(task.pid);
-                        self.track(key, task.pid, None, started);
+                        self.track(key, task.pid, None, started, None);
                     }
                 }
             }
