@@ -72,6 +72,8 @@ async fn missing_elf_loader_and_missing_script_interpreter_are_named() {
     .await;
     let e = &r["entrypoint"]["executables"][0];
     assert_eq!(r["entrypoint"]["read_from"], "process_root", "{r}");
+    assert!(r["entrypoint"]["unavailable"].is_null(), "{r}");
+    assert_eq!(r["collection_errors"], serde_json::json!([]));
     assert_eq!(e["path"], "/app/gateway", "{r}");
     assert_eq!(e["kind"], "elf");
     assert_eq!(e["interpreter"], "/lib64/ld-linux-x86-64.so.2");

@@ -10,8 +10,10 @@ use super::registry::Key;
 use super::Shared;
 use crate::cgroup::CgroupFs;
 use crate::containerd::Containerd;
+use crate::model::EntrypointReport;
 use crate::report::Enriched;
 use crate::rootfs;
+use tracing::debug;
 
 /// What `/tasks/create` said of a container: its init (`runc init`, before the entrypoint's
 /// exec) and its OCI bundle.
@@ -30,20 +32,33 @@ pub(super) async fn enrich(
     key: &Key,
     created: Option<Created>,
 ) -> Enriched {
+    let containerd_dir = shared.containerd_dir.clone();
     let entrypoint = created.filter(|c| !c.bundle.is_empty()).map(|c| {
         tokio::task::spawn_blocking(move || {
-            rootfs::inspect_container(Path::new("/proc"), &PathBuf::from(c.bundle), c.pid)
+            let node_path = PathBuf::from(&c.bundle);
+            let bundle = rootfs::find_bundle(&node_path, &containerd_dir).unwrap_or(node_path);
+            rootfs::inspect_container(Path::new("/proc"), &bundle, c.pid)
         })
     });
     let mut out = enrich_meta(shared, client, key).await;
     if let Some(task) = entrypoint {
-        match task.await {
-            Ok(Ok(found)) => out.entrypoint = found,
-            Ok(Err(e)) => out.errors.push(shared.collection_error(e.label(), &e)),
-            Err(e) => out
-                .errors
-                .push(shared.collection_error("entrypoint_root", format!("inspection task: {e}"))),
-        }
+        out.entrypoint = match task.await {
+            Ok(Ok(found)) => found,
+            // Like the recorder's `unavailable`: what this agent may not read (a DaemonSet
+            // without the capability or mount propagation it needs), said in the section, not
+            // a collection error in every report.
+            Ok(Err(e)) => {
+                debug!(container = %key.id, stage = e.label(), error = %e, "entrypoint not inspected");
+                Some(EntrypointReport {
+                    unavailable: Some(e.to_string()),
+                    ..Default::default()
+                })
+            }
+            Err(e) => Some(EntrypointReport {
+                unavailable: Some(format!("inspection task: {e}")),
+                ..Default::default()
+            }),
+        };
     }
     out
 }

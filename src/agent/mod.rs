@@ -60,6 +60,9 @@ struct Shared {
     recorder: FlightRecorder,
     redaction: Redaction,
     agent: AgentInfo,
+    /// The directory of containerd's socket as the agent sees it, where a DaemonSet mounts the
+    /// node's containerd directory (OCI bundles are found below it).
+    containerd_dir: std::path::PathBuf,
     /// Reports being written right now, so an exit seen twice (event and reconcile) is
     /// finished once.
     inflight: Mutex<Inflight>,
@@ -126,6 +129,11 @@ pub async fn run(
             node: args.node_name.clone(),
             version: env!("CARGO_PKG_VERSION").to_string(),
         },
+        containerd_dir: args
+            .containerd_socket
+            .parent()
+            .map(std::path::Path::to_path_buf)
+            .unwrap_or_default(),
         inflight: Mutex::new(Inflight::default()),
     });
     shared.update_store_gauges();

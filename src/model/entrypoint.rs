@@ -9,8 +9,13 @@ use serde::{Deserialize, Serialize};
 pub struct EntrypointReport {
     /// Where the files were read: `process_root` (`/proc/<pid>/root`, the container's own view,
     /// volumes and mount options included) or `bundle_rootfs` (the image's root filesystem in
-    /// the OCI bundle, without volumes).
-    pub read_from: String,
+    /// the OCI bundle, without volumes). Absent when they could not be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_from: Option<String>,
+    /// Why the container's filesystem could not be read (`executables` is then empty): like the
+    /// recorder's `unavailable`, a missing capability of this agent, not a fault of the container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unavailable: Option<String>,
     /// `argv[0]`, then the program a shell wrapper's `-c` script starts (`sh -c /app/start`).
     pub executables: Vec<Executable>,
 }

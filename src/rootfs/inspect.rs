@@ -44,6 +44,11 @@ impl Root {
         Ok(Root { fd, mounts_visible })
     }
 
+    /// The root directory has no entries.
+    pub fn is_empty(&self) -> bool {
+        self.list("/").is_empty()
+    }
+
     fn open_at(&self, path: &str, flags: OFlag) -> Result<File, Errno> {
         // openat2 refuses flags O_PATH ignores (O_NOCTTY among them).
         let extra = if flags.contains(OFlag::O_PATH) {
@@ -54,7 +59,11 @@ impl Root {
         let how = OpenHow::new()
             .flags(flags | extra)
             .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
-        openat2(&self.fd, path.trim_start_matches('/'), how).map(File::from)
+        let relative = match path.trim_start_matches('/') {
+            "" => ".",
+            p => p,
+        };
+        openat2(&self.fd, relative, how).map(File::from)
     }
 
     /// The file at `path` (symlinks followed inside the root), opened for reading.
@@ -109,7 +118,8 @@ pub fn inspect(root: &Root, read_from: &str, process: &Process) -> EntrypointRep
         })
         .collect();
     EntrypointReport {
-        read_from: read_from.to_string(),
+        read_from: Some(read_from.to_string()),
+        unavailable: None,
         executables,
     }
 }

@@ -39,8 +39,25 @@ pub enum RootfsError {
         process: PathBuf,
         process_error: nix::errno::Errno,
         bundle: PathBuf,
-        bundle_error: nix::errno::Errno,
+        bundle_error: String,
     },
+}
+
+/// Where the OCI bundle of a `/tasks/create` event is, as the agent sees it: the event's node
+/// path, else the same path found below the directory of the agent's containerd socket (in a
+/// DaemonSet the node's containerd directory is mounted there, possibly from another node path:
+/// `/run/k3s/containerd` at `/run/containerd`). The first with a `config.json`.
+pub fn find_bundle(bundle: &Path, containerd_dir: &Path) -> Option<PathBuf> {
+    let parts: Vec<_> = bundle.components().skip(1).collect();
+    // The bundle is at least `<task dir>/<namespace>/<id>`.
+    let rebased = (0..parts.len().saturating_sub(2)).map(|skip| {
+        parts[skip..]
+            .iter()
+            .fold(containerd_dir.to_path_buf(), |p, c| p.join(c))
+    });
+    std::iter::once(bundle.to_path_buf())
+        .chain(rebased)
+        .find(|b| b.join("config.json").is_file())
 }
 
 impl RootfsError {
@@ -83,15 +100,19 @@ pub fn inspect_container(
     };
     // `root.path` is relative to the bundle unless absolute; containerd writes `rootfs`.
     let rootfs = bundle.join(spec["root"]["path"].as_str().unwrap_or("rootfs"));
-    match Root::open(&rootfs, false) {
-        Ok(root) => Ok(Some(inspect(&root, "bundle_rootfs", &process))),
-        Err(bundle_error) => Err(RootfsError::Root {
-            process: process_root,
-            process_error,
-            bundle: rootfs,
-            bundle_error,
-        }),
-    }
+    let bundle_error = match Root::open(&rootfs, false) {
+        // An empty directory is a mount point the root filesystem's mount did not reach (a
+        // bind of the node's containerd directory without HostToContainer propagation).
+        Ok(root) if root.is_empty() => "empty: the root filesystem is not mounted here".into(),
+        Ok(root) => return Ok(Some(inspect(&root, "bundle_rootfs", &process))),
+        Err(e) => e.to_string(),
+    };
+    Err(RootfsError::Root {
+        process: process_root,
+        process_error,
+        bundle: rootfs,
+        bundle_error,
+    })
 }
 
 #[cfg(test)]
@@ -117,7 +138,7 @@ mod tests {
         let r = inspect_container(proc_root.path(), bundle.path(), 4242)
             .unwrap()
             .unwrap();
-        assert_eq!(r.read_from, "bundle_rootfs");
+        assert_eq!(r.read_from.as_deref(), Some("bundle_rootfs"));
         assert_eq!(
             r.executables[0].interpreter.as_deref(),
             Some("/usr/bin/python3")
@@ -137,8 +158,42 @@ mod tests {
         let r = inspect_container(proc_root.path(), bundle.path(), 4242)
             .unwrap()
             .unwrap();
-        assert_eq!(r.read_from, "process_root");
+        assert_eq!(r.read_from.as_deref(), Some("process_root"));
         assert_eq!(r.executables[0].noexec_mount, Some(false));
+    }
+
+    #[test]
+    fn bundle_is_found_below_the_mounted_containerd_dir() {
+        let node = Path::new("/run/k3s/containerd/io.containerd.runtime.v2.task/k8s.io/abc");
+        let mounted = tempfile::tempdir().unwrap();
+        assert_eq!(find_bundle(node, mounted.path()), None);
+        let inside = mounted
+            .path()
+            .join("io.containerd.runtime.v2.task/k8s.io/abc");
+        fs::create_dir_all(&inside).unwrap();
+        fs::write(inside.join("config.json"), "{}").unwrap();
+        assert_eq!(find_bundle(node, mounted.path()), Some(inside));
+        // The event's own path first, when the agent sees the node's paths.
+        let own = tempfile::tempdir().unwrap();
+        fs::write(own.path().join("config.json"), "{}").unwrap();
+        assert_eq!(
+            find_bundle(own.path(), mounted.path()).as_deref(),
+            Some(own.path())
+        );
+    }
+
+    #[test]
+    fn an_unmounted_bundle_rootfs_is_an_error_not_a_missing_program() {
+        let bundle = tempfile::tempdir().unwrap();
+        fs::write(
+            bundle.path().join("config.json"),
+            r#"{"process": {"args": ["/app/x"]}}"#,
+        )
+        .unwrap();
+        fs::create_dir(bundle.path().join("rootfs")).unwrap();
+        let e = inspect_container(Path::new("/nonexistent"), bundle.path(), 1).unwrap_err();
+        assert_eq!(e.label(), "entrypoint_root");
+        assert!(e.to_string().contains("not mounted"), "{e}");
     }
 
     #[test]
