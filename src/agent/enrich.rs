@@ -1,16 +1,69 @@
 //! What the node says about one container, looked up beside the event loop: containerd's record
-//! (command, image, labels, Kubernetes identity, cgroup path), the image digest, and the cgroup
-//! limits snapshotted while the container lives. Every failure becomes a collection error in the
-//! report and its metric, under one label ([`Shared::collection_error`]).
+//! (command, image, labels, Kubernetes identity, cgroup path), the image digest, the cgroup
+//! limits snapshotted while the container lives, and the entrypoint as its root filesystem has
+//! it at create time ([`crate::rootfs`]). Every failure becomes a collection error in the report
+//! and its metric, under one label ([`Shared::collection_error`]).
+
+use std::path::{Path, PathBuf};
 
 use super::registry::Key;
 use super::Shared;
 use crate::cgroup::CgroupFs;
 use crate::containerd::Containerd;
+use crate::model::EntrypointReport;
 use crate::report::Enriched;
+use crate::rootfs;
+use tracing::debug;
 
-/// Looks a container up in containerd and snapshots its cgroup limits.
-pub(super) async fn enrich(shared: &Shared, client: Option<&Containerd>, key: &Key) -> Enriched {
+/// What `/tasks/create` said of a container: its init (`runc init`, before the entrypoint's
+/// exec) and its OCI bundle.
+#[derive(Debug, Clone)]
+pub(super) struct Created {
+    pub pid: u32,
+    pub bundle: String,
+}
+
+/// Looks a container up in containerd, snapshots its cgroup limits and, when it was seen
+/// created, reads its entrypoint (at once, beside the look-up: an exec that fails unmounts the
+/// root filesystem within 100 ms).
+pub(super) async fn enrich(
+    shared: &Shared,
+    client: Option<&Containerd>,
+    key: &Key,
+    created: Option<Created>,
+) -> Enriched {
+    let containerd_dir = shared.containerd_dir.clone();
+    let entrypoint = created.filter(|c| !c.bundle.is_empty()).map(|c| {
+        tokio::task::spawn_blocking(move || {
+            let node_path = PathBuf::from(&c.bundle);
+            let bundle = rootfs::find_bundle(&node_path, &containerd_dir).unwrap_or(node_path);
+            rootfs::inspect_container(Path::new("/proc"), &bundle, c.pid)
+        })
+    });
+    let mut out = enrich_meta(shared, client, key).await;
+    if let Some(task) = entrypoint {
+        out.entrypoint = match task.await {
+            Ok(Ok(found)) => found,
+            // Like the recorder's `unavailable`: what this agent may not read (a DaemonSet
+            // without the capability or mount propagation it needs), said in the section, not
+            // a collection error in every report.
+            Ok(Err(e)) => {
+                debug!(container = %key.id, stage = e.label(), error = %e, "entrypoint not inspected");
+                Some(EntrypointReport {
+                    unavailable: Some(e.to_string()),
+                    ..Default::default()
+                })
+            }
+            Err(e) => Some(EntrypointReport {
+                unavailable: Some(format!("inspection task: {e}")),
+                ..Default::default()
+            }),
+        };
+    }
+    out
+}
+
+async fn enrich_meta(shared: &Shared, client: Option<&Containerd>, key: &Key) -> Enriched {
     let mut out = Enriched::default();
     let Some(client) = client else {
         let e = shared.collection_error("containerd_metadata", "not connected to containerd");

@@ -13,10 +13,11 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tracing::{debug, warn};
 
+use super::enrich::{self, Created};
 use super::finish::{self, Pending, Seen};
 use super::journal::Entry;
 use super::registry::{EnrichedTx, Key, OomEpisodes, Registry, Tracked};
-use super::{enrich, Shared};
+use super::Shared;
 use crate::containerd::cri::CRI_NAMESPACE;
 use crate::containerd::watch::WatchMsg;
 use crate::containerd::{Containerd, CriExit, Decoded, Event, TaskState};
@@ -176,13 +177,18 @@ impl EventLoop {
     fn handle(&mut self, d: Decoded, received: Instant) {
         let ns = d.namespace;
         match d.event {
-            Event::TaskCreate { container_id, pid } => {
+            Event::TaskCreate {
+                container_id,
+                pid,
+                bundle,
+            } => {
                 let key = Key {
                     namespace: ns,
                     id: container_id,
                 };
                 self.vanishing.remove(&key);
-                self.track(key, pid, d.timestamp, None);
+                let created = Created { pid, bundle };
+                self.track(key, pid, d.timestamp, None, Some(created));
             }
             Event::TaskStart { container_id, pid } => {
                 let key = Key {
@@ -194,7 +200,7 @@ impl EventLoop {
                         t.started_at = d.timestamp;
                         t.pid = pid;
                     }
-                    None => self.track(key, pid, None, d.timestamp),
+                    None => self.track(key, pid, None, d.timestamp, None),
                 }
             }
             Event::TaskOom { container_id } => {
@@ -256,16 +262,23 @@ impl EventLoop {
         }
     }
 
-    /// Starts tracking a container and its enrichment.
+    /// Starts tracking a container and its enrichment (with its entrypoint when it was seen
+    /// created: its root filesystem is readable now, and the program has not run yet).
     fn track(
         &mut self,
         key: Key,
         pid: u32,
         created_at: Option<DateTime<Utc>>,
         started_at: Option<DateTime<Utc>>,
+        created: Option<Created>,
     ) {
         let (tx, rx) = watch::channel(None);
-        self.spawn_enrichment(key.clone(), tx, Some((pid, created_at, started_at)));
+        self.spawn_enrichment(
+            key.clone(),
+            created,
+            tx,
+            Some((pid, created_at, started_at)),
+        );
         self.registry.insert(
             key,
             Tracked {
@@ -280,11 +293,17 @@ impl EventLoop {
 
     /// Looks a container up beside the loop; with `journal` (its init pid, create and start
     /// times), a live container is also written to the journal once its enrichment is known.
-    fn spawn_enrichment(&self, key: Key, tx: EnrichedTx, journal: Option<JournalTimes>) {
+    fn spawn_enrichment(
+        &self,
+        key: Key,
+        created: Option<Created>,
+        tx: EnrichedTx,
+        journal: Option<JournalTimes>,
+    ) {
         let shared = self.shared.clone();
         let client = self.client.clone();
         tokio::spawn(async move {
-            let enriched = Arc::new(enrich::enrich(&shared, client.as_ref(), &key).await);
+            let enriched = Arc::new(enrich::enrich(&shared, client.as_ref(), &key, created).await);
             let _ = tx.send(Some(enriched.clone()));
             let Some((pid, created, started)) = journal else {
                 return;
@@ -352,6 +371,7 @@ impl EventLoop {
                         namespace: exit.namespace.clone(),
                         id: exit.container_id.clone(),
                     },
+                    None,
                     tx,
                     None,
                 );
@@ -459,7 +479,7 @@ impl EventLoop {
                 None => {
                     if self.registry.get(&key).is_none_or(|t| t.pid != task.pid) {
                         let started = process_start_time(task.pid);
-                        self.track(key, task.pid, None, started);
+                        self.track(key, task.pid, None, started, None);
                     }
                 }
             }

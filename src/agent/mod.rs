@@ -73,6 +73,9 @@ struct Shared {
     agent: AgentInfo,
     /// Fault injection (`--test-usage-delay-ms`): a late agent's read of a cgroup's usage.
     usage_delay: Duration,
+    /// The directory of containerd's socket as the agent sees it, where a DaemonSet mounts the
+    /// node's containerd directory (OCI bundles are found below it).
+    containerd_dir: std::path::PathBuf,
     /// Reports being written right now, so an exit seen twice (event and reconcile) is
     /// finished once.
     inflight: Mutex<Inflight>,
@@ -167,6 +170,11 @@ pub async fn run(
             version: env!("CARGO_PKG_VERSION").to_string(),
         },
         usage_delay: Duration::from_millis(args.test_usage_delay_ms),
+        containerd_dir: args
+            .containerd_socket
+            .parent()
+            .map(std::path::Path::to_path_buf)
+            .unwrap_or_default(),
         inflight: Mutex::new(Inflight::default()),
         store_retry: tokio::sync::Notify::new(),
     });

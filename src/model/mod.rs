@@ -4,11 +4,13 @@
 //! are stable: later versions add fields (and bump [`SCHEMA_VERSION`] only on a breaking change).
 
 mod diagnosis;
+mod entrypoint;
 mod exit;
 mod recorder;
 mod workload;
 
 pub use diagnosis::*;
+pub use entrypoint::{EntrypointReport, Executable, ExecutableKind};
 pub use exit::{signal_name, ExitStatus};
 pub use recorder::*;
 pub use workload::{group_id, pod_owner, summary_workload};
@@ -47,6 +49,9 @@ pub struct CrashReport {
     /// What the eBPF flight recorder saw (absent in reports written before it existed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recorder: Option<RecorderReport>,
+    /// The program the container was to run, as its root filesystem had it at create time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entrypoint: Option<EntrypointReport>,
     /// The probable cause, from the rules in `crate::diagnose` (absent only in reports written
     /// before diagnosis existed; the store fills it in when it loads them).
     #[serde(default, skip_serializing_if = "Option::is_none")]

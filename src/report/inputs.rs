@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use crate::containerd::{ContainerMeta, CriExit};
 use crate::model::{
     AgentInfo, CapturedOutput, CgroupLimits, CgroupUsage, CgroupVersion, CollectionError,
-    RecorderReport, UsageSource,
+    EntrypointReport, RecorderReport, UsageSource,
 };
 
 /// What enrichment learned about a container. Any part may be missing; `errors` says why.
@@ -21,6 +21,8 @@ pub struct Enriched {
     pub limits: Option<CgroupLimits>,
     /// Inode of the container's cgroup2 directory: the flight recorder's key.
     pub cgroup_id: Option<u64>,
+    /// The entrypoint as the container's root filesystem had it at create time.
+    pub entrypoint: Option<EntrypointReport>,
     pub errors: Vec<CollectionError>,
 }
 

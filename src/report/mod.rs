@@ -134,6 +134,7 @@ pub fn build_report(inputs: Inputs<'_>, redaction: &Redaction) -> CrashReport {
         collection_errors,
         agent,
         recorder,
+        entrypoint: enriched.entrypoint.clone(),
         diagnosis: None,
     };
     // Before diagnosis, which quotes output and arguments into the summary every view shows.
