@@ -380,6 +380,25 @@ static ANY: LazyLock<RegexSet> = LazyLock::new(|| {
     RegexSet::new(patterns).unwrap_or_else(|e| panic!("redaction patterns: {e}"))
 });
 
+/// Compiles every pattern now. Compiling is the slow part (tens of milliseconds in a debug
+/// build); done lazily it would stall the first container's handling, at the worst moment.
+pub fn warm_up() {
+    let all: [&LazyLock<Regex>; 8] = [
+        &PEM_BEGIN,
+        &PEM_END,
+        &AUTHORIZATION,
+        &BEARER,
+        &URL_PASSWORD,
+        &NAMED_VALUE,
+        &FLAG_VALUE,
+        &SHAPED_TOKEN,
+    ];
+    for re in all {
+        LazyLock::force(re);
+    }
+    LazyLock::force(&ANY);
+}
+
 /// Redacts credential-shaped text: private key blocks, `Authorization:` and `Bearer` values,
 /// passwords in URLs, `name=value` and `name: value` pairs whose name holds a credential word,
 /// `--password value`, AWS access key ids, GitHub and Slack tokens and JWTs. Idempotent; text

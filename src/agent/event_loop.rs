@@ -13,6 +13,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tracing::{debug, warn};
 
+use super::deathwatch;
 use super::enrich::{self, Created};
 use super::finish::{self, Pending, Seen};
 use super::journal::Entry;
@@ -175,6 +176,14 @@ impl EventLoop {
     }
 
     fn handle(&mut self, d: Decoded, received: Instant) {
+        if let Some(ts) = d.timestamp {
+            debug!(
+                lag_ms = (Utc::now() - ts).num_microseconds().unwrap_or(0) as f64 / 1000.0,
+                queued_ms = received.elapsed().as_secs_f64() * 1000.0,
+                event = ?d.event,
+                "event"
+            );
+        }
         let ns = d.namespace;
         match d.event {
             Event::TaskCreate {
@@ -187,8 +196,8 @@ impl EventLoop {
                     id: container_id,
                 };
                 self.vanishing.remove(&key);
-                let created = Created { pid, bundle };
-                self.track(key, pid, d.timestamp, None, Some(created));
+                let created = Created::read(&self.shared.containerd_dir, pid, &bundle);
+                self.track(key, pid, d.timestamp, None, created);
             }
             Event::TaskStart { container_id, pid } => {
                 let key = Key {
@@ -273,6 +282,8 @@ impl EventLoop {
         created: Option<Created>,
     ) {
         let (tx, rx) = watch::channel(None);
+        let cgroup_path = created.as_ref().and_then(Created::cgroup_path);
+        let at_death = deathwatch::watch(&self.shared, pid, cgroup_path.clone(), rx.clone());
         self.spawn_enrichment(
             key.clone(),
             created,
@@ -287,6 +298,8 @@ impl EventLoop {
                 started_at,
                 oom: OomEpisodes::default(),
                 enriched: rx,
+                cgroup_path,
+                at_death,
             },
         );
     }
@@ -349,9 +362,12 @@ impl EventLoop {
             self.shared.release(&id, &container_id);
             return;
         }
+        // The path from the enrichment, else from the spec read at create (an exit before the
+        // look-up finished).
         let usage = ready
             .as_ref()
             .and_then(|e| e.cgroup_path.as_deref())
+            .or(tracked.as_ref().and_then(|t| t.cgroup_path.as_deref()))
             .filter(|_| self.shared.usage_delay.is_zero())
             .map(|path| finish::read_usage(&self.shared, path));
         let journaled = match &seen {
@@ -391,6 +407,7 @@ impl EventLoop {
             oom_events: tracked.as_ref().map_or(0, |t| t.oom.count),
             enriched,
             usage,
+            at_death: tracked.as_ref().and_then(|t| t.at_death.clone()),
             seen,
             received,
         };

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use tracing::{debug, error, info, warn};
 
+use super::deathwatch::AtDeath;
 use super::journal::Entry;
 use super::registry::EnrichedRx;
 use super::Shared;
@@ -63,6 +64,8 @@ pub(super) struct Pending {
     pub enriched: Option<EnrichedRx>,
     /// Usage read at the moment of the exit event, when the cgroup path was already known.
     pub usage: Option<Result<CgroupUsage, cgroup::Error>>,
+    /// Usage read by the agent's own watch when the init process died.
+    pub at_death: Option<AtDeath>,
     pub seen: Seen,
     pub received: Instant,
 }
@@ -90,7 +93,13 @@ pub(super) async fn finish(shared: Arc<Shared>, p: Pending) {
         shared.forget_tracked(&p.exit.namespace, &p.exit.container_id);
         return;
     }
+    let at_death = p.at_death.as_ref().and_then(|a| a.get().cloned());
     let usage_read = match p.usage {
+        // Read at the exit event: everything the container used, to its last process.
+        Some(Ok(u)) => Some(Ok(u)),
+        // Too late at the exit event (containerd was away, or the agent slow): the reading at
+        // the init's death.
+        Some(Err(_)) | None if at_death.is_some() => at_death.map(Ok),
         Some(read) => Some(read),
         None => {
             if !shared.usage_delay.is_zero() {
@@ -108,11 +117,18 @@ pub(super) async fn finish(shared: Arc<Shared>, p: Pending) {
         _ => None,
     };
     if let Some(c) = cri {
+        let usage = if matches!(usage_read, Some(Ok(_))) {
+            "cgroup usage read by the agent when the process died"
+        } else {
+            "no cgroup usage at the exit"
+        };
         errors.push(shared.collection_error(
             "exit_recovered",
-            "the agent did not see this exit as it happened (it was not running or not connected); \
-             found in the CRI's exited containers: no cgroup usage at the exit, output from the \
-             container's log file",
+            format!(
+                "the agent did not see this exit as it happened (it was not running or not \
+                 connected); found in the CRI's exited containers: {usage}, output from the \
+                 container's log file"
+            ),
         ));
         if let Some(reason) = &c.reason {
             debug!(container = %c.container_id, reason, "exit recovered from the CRI");

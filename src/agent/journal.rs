@@ -144,7 +144,15 @@ impl Journal {
         ));
         let json = serde_json::to_vec(entry).expect("a journal entry always serializes");
         let write = || -> io::Result<()> {
-            let mut f = fs::File::create(&tmp)?;
+            let mut f = match fs::File::create(&tmp) {
+                // The dir went away under the agent (deleted, or a volume mounted over the data
+                // dir): make it again rather than stop journaling.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    fs::create_dir_all(&self.dir)?;
+                    fs::File::create(&tmp)?
+                }
+                other => other?,
+            };
             f.write_all(&json)?;
             // No fsync: the journal covers the agent's restarts, not the node's; a node that
             // loses its page cache has lost its containers too.
@@ -261,6 +269,23 @@ mod tests {
             assert!(!text.contains("hunter2"), "{text}");
             assert!(text.contains("DB_PASSWORD"), "names are kept: {text}");
         }
+    }
+
+    #[test]
+    fn a_journal_dir_removed_under_the_agent_is_made_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::open(dir.path()).unwrap();
+        fs::remove_dir(dir.path().join(DIR)).unwrap();
+        let e = Entry::new(
+            "ns",
+            "c1",
+            7,
+            (None, None),
+            &enriched(),
+            &Redaction::default(),
+        );
+        journal.record(&e).unwrap();
+        assert_eq!(journal.load().unwrap().0.len(), 1);
     }
 
     #[test]

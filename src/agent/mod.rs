@@ -9,6 +9,7 @@
 //!   built by [`crate::report::build_report`], stored, counted.
 //! - [`retry`]: writes the reports the store queued while its writes failed, with backoff.
 
+mod deathwatch;
 mod enrich;
 mod event_loop;
 mod finish;
@@ -99,6 +100,7 @@ pub async fn run(
     // store needs stays reserved (crate::http::serve, "descriptor budget").
     let nofile = crate::http::serve::raise_nofile_limit().map_err(AgentError::Rlimit)?;
     let cgroups = CgroupFs::detect()?;
+    crate::redact::warm_up();
     info!(version = ?cgroups.version(), "cgroup hierarchy detected");
     let retention = Retention {
         max_reports: args.max_reports,

@@ -70,26 +70,37 @@ impl RootfsError {
     }
 }
 
-/// Inspects the entrypoint of the container whose OCI bundle is `bundle` and whose init process
-/// (still `runc init`, before its exec) is `pid`: through `/proc/<pid>/root` (the container's
-/// own view, volumes and `noexec` mounts included), else the bundle's root filesystem.
-/// `Ok(None)` for a CRI sandbox. Blocking: a few small reads.
-pub fn inspect_container(
-    proc_root: &Path,
-    bundle: &Path,
-    pid: u32,
-) -> Result<Option<EntrypointReport>, RootfsError> {
+/// The OCI spec (`config.json`) of a bundle. Blocking: one small read.
+pub fn read_spec(bundle: &Path) -> Result<serde_json::Value, RootfsError> {
     let spec_path = bundle.join("config.json");
     let text = std::fs::read(&spec_path).map_err(|source| RootfsError::Spec {
         path: spec_path.clone(),
         source,
     })?;
-    let spec: serde_json::Value =
-        serde_json::from_slice(&text).map_err(|source| RootfsError::SpecJson {
-            path: spec_path.clone(),
-            source,
-        })?;
-    let process = Process::from_spec(&spec);
+    serde_json::from_slice(&text).map_err(|source| RootfsError::SpecJson {
+        path: spec_path,
+        source,
+    })
+}
+
+/// The cgroup path the spec gives the container (`linux.cgroupsPath`), as written.
+pub fn spec_cgroups_path(spec: &serde_json::Value) -> Option<&str> {
+    spec["linux"]["cgroupsPath"]
+        .as_str()
+        .filter(|p| !p.is_empty())
+}
+
+/// Inspects the entrypoint of the container whose OCI bundle is `bundle` (its spec read by
+/// [`read_spec`]) and whose init process (still `runc init`, before its exec) is `pid`: through
+/// `/proc/<pid>/root` (the container's own view, volumes and `noexec` mounts included), else the
+/// bundle's root filesystem. `Ok(None)` for a CRI sandbox. Blocking: a few small reads.
+pub fn inspect_container(
+    proc_root: &Path,
+    bundle: &Path,
+    spec: &serde_json::Value,
+    pid: u32,
+) -> Result<Option<EntrypointReport>, RootfsError> {
+    let process = Process::from_spec(spec);
     if process.is_sandbox || process.args.is_empty() {
         return Ok(None);
     }
@@ -120,6 +131,25 @@ mod tests {
     use super::*;
     use std::fs;
 
+    fn inspect_bundle(
+        proc_root: &Path,
+        bundle: &Path,
+        pid: u32,
+    ) -> Result<Option<EntrypointReport>, RootfsError> {
+        read_spec(bundle).and_then(|spec| inspect_container(proc_root, bundle, &spec, pid))
+    }
+
+    #[test]
+    fn the_spec_names_the_cgroup() {
+        let spec = serde_json::json!({"linux": {"cgroupsPath": "/kubepods/pod1/abc"}});
+        assert_eq!(spec_cgroups_path(&spec), Some("/kubepods/pod1/abc"));
+        assert_eq!(
+            spec_cgroups_path(&serde_json::json!({"linux": {"cgroupsPath": ""}})),
+            None
+        );
+        assert_eq!(spec_cgroups_path(&serde_json::json!({})), None);
+    }
+
     #[test]
     fn bundle_rootfs_is_read_when_the_process_is_gone() {
         let bundle = tempfile::tempdir().unwrap();
@@ -135,7 +165,7 @@ mod tests {
             "#!/usr/bin/python3\n",
         )
         .unwrap();
-        let r = inspect_container(proc_root.path(), bundle.path(), 4242)
+        let r = inspect_bundle(proc_root.path(), bundle.path(), 4242)
             .unwrap()
             .unwrap();
         assert_eq!(r.read_from.as_deref(), Some("bundle_rootfs"));
@@ -155,7 +185,7 @@ mod tests {
             proc_root.path().join("4242/root"),
         )
         .unwrap();
-        let r = inspect_container(proc_root.path(), bundle.path(), 4242)
+        let r = inspect_bundle(proc_root.path(), bundle.path(), 4242)
             .unwrap()
             .unwrap();
         assert_eq!(r.read_from.as_deref(), Some("process_root"));
@@ -191,7 +221,7 @@ mod tests {
         )
         .unwrap();
         fs::create_dir(bundle.path().join("rootfs")).unwrap();
-        let e = inspect_container(Path::new("/nonexistent"), bundle.path(), 1).unwrap_err();
+        let e = inspect_bundle(Path::new("/nonexistent"), bundle.path(), 1).unwrap_err();
         assert_eq!(e.label(), "entrypoint_root");
         assert!(e.to_string().contains("not mounted"), "{e}");
     }
@@ -199,18 +229,18 @@ mod tests {
     #[test]
     fn missing_spec_and_root_are_labelled_errors() {
         let bundle = tempfile::tempdir().unwrap();
-        let e = inspect_container(Path::new("/nonexistent"), bundle.path(), 1).unwrap_err();
+        let e = inspect_bundle(Path::new("/nonexistent"), bundle.path(), 1).unwrap_err();
         assert_eq!(e.label(), "entrypoint_spec");
         assert!(e.to_string().contains("config.json"), "{e}");
         fs::write(bundle.path().join("config.json"), "{").unwrap();
-        let e = inspect_container(Path::new("/nonexistent"), bundle.path(), 1).unwrap_err();
+        let e = inspect_bundle(Path::new("/nonexistent"), bundle.path(), 1).unwrap_err();
         assert_eq!(e.label(), "entrypoint_spec");
         fs::write(
             bundle.path().join("config.json"),
             r#"{"process": {"args": ["x"]}}"#,
         )
         .unwrap();
-        let e = inspect_container(Path::new("/nonexistent"), bundle.path(), 1).unwrap_err();
+        let e = inspect_bundle(Path::new("/nonexistent"), bundle.path(), 1).unwrap_err();
         assert_eq!(e.label(), "entrypoint_root");
         assert!(e.to_string().contains("/nonexistent/1/root"), "{e}");
     }
@@ -223,7 +253,7 @@ mod tests {
             r#"{"process": {"args": ["/pause"]}, "annotations": {"io.kubernetes.cri.container-type": "sandbox"}}"#,
         )
         .unwrap();
-        let r = inspect_container(Path::new("/nonexistent"), bundle.path(), 1).unwrap();
+        let r = inspect_bundle(Path::new("/nonexistent"), bundle.path(), 1).unwrap();
         assert!(r.is_none());
     }
 }
