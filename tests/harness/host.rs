@@ -184,6 +184,7 @@ pub fn mounts_under(dir: &Path) -> Vec<PathBuf> {
 /// Makes `dir` a shared mount (a recursive bind onto itself, then shared), as `/run` is on a
 /// systemd node: mounts made below it later propagate to a container's `HostToContainer` bind of
 /// it. The harness's cleanup (`unmount_all_under`) removes it.
+#[allow(dead_code)] // each test binary uses a different part of the harness
 pub fn make_shared(dir: &Path) {
     let c_path = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).expect("a path");
     // SAFETY: c_path is a valid NUL-terminated string that outlives the calls; null fstype and
