@@ -115,9 +115,11 @@ impl EventLoop {
                     self.reconcile(tasks, cri_exits, reconnect);
                     // The CRI deletes an exited task before it marks the container exited: an
                     // exit in that window is in neither list. A second look finds it.
+                    let store = self.shared.store.clone();
                     self.second_look.spawn(async move {
                         tokio::time::sleep(CRI_SECOND_LOOK).await;
-                        client.cri_exits().await.unwrap_or_default()
+                        let reported = move |id: &str| store.has_container(id);
+                        client.cri_exits(&reported).await.unwrap_or_default()
                     });
                     self.shared.health.connected();
                     self.shared.metrics.ready.set(1);

@@ -236,6 +236,10 @@ pub async fn run(
         socket: args.containerd_socket.clone(),
         namespaces: args.namespaces.clone(),
         metrics,
+        reported: {
+            let store = shared.store.clone();
+            Arc::new(move |id: &str| store.has_container(id))
+        },
     };
     let watcher = tokio::spawn(watcher.run(tx));
 

@@ -51,13 +51,21 @@ fn non_empty(s: String) -> Option<String> {
 }
 
 impl Containerd {
-    /// Every exited container the CRI plugin still lists, with its status.
-    pub async fn cri_exits(&self) -> Result<Vec<CriExit>, ClientError> {
-        exited(self.channel.clone()).await
+    /// Every exited container the CRI plugin still lists, with its status, except those
+    /// `reported` already knows (one `ContainerStatus` call each is saved: kubelet keeps a few
+    /// exited containers per pod).
+    pub async fn cri_exits(
+        &self,
+        reported: &(dyn Fn(&str) -> bool + Send + Sync),
+    ) -> Result<Vec<CriExit>, ClientError> {
+        exited(self.channel.clone(), reported).await
     }
 }
 
-async fn exited(channel: Channel) -> Result<Vec<CriExit>, ClientError> {
+async fn exited(
+    channel: Channel,
+    reported: &(dyn Fn(&str) -> bool + Send + Sync),
+) -> Result<Vec<CriExit>, ClientError> {
     let mut client = RuntimeServiceClient::new(channel);
     let mut req = Request::new(ListContainersRequest {
         filter: Some(ContainerFilter {
@@ -78,7 +86,7 @@ async fn exited(channel: Channel) -> Result<Vec<CriExit>, ClientError> {
         .into_inner()
         .containers;
     let mut out = Vec::with_capacity(listed.len());
-    for c in listed {
+    for c in listed.into_iter().filter(|c| !reported(&c.id)) {
         let mut req = Request::new(ContainerStatusRequest {
             container_id: c.id.clone(),
             verbose: false,

@@ -356,7 +356,7 @@ impl Store {
         {
             let mut pending = self.pending();
             if !pending.is_empty() {
-                return self.enqueue(&mut pending, &report.id, json);
+                return self.enqueue(&mut pending, report, json);
             }
         }
         let path = self.path_of(&report.id);
@@ -365,7 +365,7 @@ impl Store {
             // the episode and leave this report queued with nobody retrying it.
             let mut pending = self.pending();
             self.failed_locked(&mut pending, &e);
-            return self.enqueue(&mut pending, &report.id, json);
+            return self.enqueue(&mut pending, report, json);
         }
         {
             let mut idx = self.lock();
@@ -388,10 +388,11 @@ impl Store {
     fn enqueue(
         &self,
         pending: &mut PendingQueue,
-        id: &str,
+        report: &CrashReport,
         json: Vec<u8>,
     ) -> Result<Inserted, StoreError> {
-        match pending.push(id, json) {
+        let id = report.id.as_str();
+        match pending.push(id, &report.container.id, json) {
             (Pushed::Queued, _) => Ok(Inserted::Queued),
             (Pushed::Duplicate, _) => Ok(Inserted::Duplicate),
             (Pushed::Full, first) => {
