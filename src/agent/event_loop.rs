@@ -18,6 +18,7 @@ use super::enrich::{self, Created};
 use super::finish::{self, Pending, Seen};
 use super::journal::Entry;
 use super::registry::{EnrichedTx, Key, OomEpisodes, Registry, Tracked};
+use super::startwatch;
 use super::Shared;
 use crate::containerd::cri::CRI_NAMESPACE;
 use crate::containerd::watch::WatchMsg;
@@ -40,6 +41,10 @@ pub(super) struct EventLoop {
     finishing: JoinSet<()>,
     /// Recorded cgroups no tracked container owns, with how many sweeps have seen them.
     unclaimed: HashMap<u64, u32>,
+    /// CRI containers created and not yet seen as a task: whether they start, asked of the CRI
+    /// ([`startwatch`]); a failed start comes back as the CRI's exit.
+    starting: JoinSet<(Key, Option<CriExit>)>,
+    awaiting_start: HashMap<Key, tokio::task::AbortHandle>,
 }
 
 /// What the journal needs from tracking: the init pid, the create and start times.
@@ -74,6 +79,8 @@ impl EventLoop {
             client: None,
             finishing: JoinSet::new(),
             unclaimed: HashMap::new(),
+            starting: JoinSet::new(),
+            awaiting_start: HashMap::new(),
         }
     }
 
@@ -101,6 +108,16 @@ impl EventLoop {
                     let mut listed = HashSet::new();
                     self.recover_cri(exits, &mut listed, now);
                     self.report_vanished(&listed, now);
+                    continue;
+                }
+                Some(watched) = self.starting.join_next(), if !self.starting.is_empty() => {
+                    // An aborted watch (its task appeared, or the container went) is an error.
+                    if let Ok((key, failed)) = watched {
+                        self.awaiting_start.remove(&key);
+                        if let Some(cri) = failed {
+                            self.start_failed(key, cri);
+                        }
+                    }
                     continue;
                 }
             };
@@ -196,6 +213,7 @@ impl EventLoop {
                     id: container_id,
                 };
                 self.vanishing.remove(&key);
+                self.started(&key);
                 let created = Created::read(&self.shared.containerd_dir, pid, &bundle);
                 self.track(key, pid, d.timestamp, None, created);
             }
@@ -261,14 +279,66 @@ impl EventLoop {
                     self.registry.remove(&key);
                 }
             }
-            Event::ContainerDelete { container_id } => {
-                self.registry.remove(&Key {
+            Event::ContainerCreate { container_id } => {
+                let key = Key {
                     namespace: ns,
                     id: container_id,
-                });
+                };
+                self.watch_start(key);
+            }
+            Event::ContainerDelete { container_id } => {
+                let key = Key {
+                    namespace: ns,
+                    id: container_id,
+                };
+                self.started(&key);
+                self.registry.remove(&key);
             }
             Event::Other => {}
         }
+    }
+
+    /// Watches a CRI container just created until its task appears or the CRI says its start
+    /// failed (no task event ever comes then).
+    fn watch_start(&mut self, key: Key) {
+        let Some(client) = self.client.clone() else {
+            return;
+        };
+        if key.namespace != CRI_NAMESPACE || self.awaiting_start.contains_key(&key) {
+            return;
+        }
+        let watched = key.clone();
+        let handle = self.starting.spawn(async move {
+            let failed = startwatch::watch(client, watched.id.clone()).await;
+            (watched, failed)
+        });
+        self.awaiting_start.insert(key, handle);
+    }
+
+    /// The container's task exists (or the container is gone): its start did not fail.
+    fn started(&mut self, key: &Key) {
+        if let Some(watch) = self.awaiting_start.remove(key) {
+            watch.abort();
+        }
+    }
+
+    /// A CRI container whose process runc could not start: reported at once, as the CRI
+    /// recorded it (the report id is the one a later reconcile would compute, so never twice).
+    fn start_failed(&mut self, key: Key, cri: CriExit) {
+        let exit = ExitEvent {
+            namespace: key.namespace.clone(),
+            container_id: key.id.clone(),
+            pid: 0,
+            exit_status: cri.exit_code as u32,
+            exited_at: cri.finished_at,
+        };
+        let tracked = self.registry.remove(&key);
+        self.exit(
+            exit,
+            tracked,
+            Seen::StartFailed(Box::new(cri)),
+            Instant::now(),
+        );
     }
 
     /// Starts tracking a container and its enrichment (with its entrypoint when it was seen
@@ -347,7 +417,10 @@ impl EventLoop {
         let container_id = exit.container_id.clone();
         // A CRI container runs once; a vanished container's exit time is the kernel's, not
         // containerd's: both are the container's one report, whatever its id.
-        let once = matches!(seen, Seen::Cri(_) | Seen::Vanished(_));
+        let once = matches!(
+            seen,
+            Seen::Cri(_) | Seen::Vanished(_) | Seen::StartFailed(_)
+        );
         debug!(id, container = %container_id, seen = seen.label(), "exit");
         if !self.shared.claim(&id, &container_id, once) {
             debug!(id, container = %container_id, "exit already reported");
@@ -378,6 +451,19 @@ impl EventLoop {
             (Some(t), _) => Some(t.enriched.clone()),
             // What the previous agent process learned while the container lived.
             (None, Some(entry)) => Some(watch::channel(Some(Arc::new(entry.enriched()))).1),
+            (None, None) if matches!(seen, Seen::StartFailed(_)) => {
+                let (tx, rx) = watch::channel(None);
+                let (shared, client) = (self.shared.clone(), self.client.clone());
+                let key = Key {
+                    namespace: exit.namespace.clone(),
+                    id: exit.container_id.clone(),
+                };
+                tokio::spawn(async move {
+                    let enriched = enrich::never_started(&shared, client.as_ref(), &key).await;
+                    let _ = tx.send(Some(Arc::new(enriched)));
+                });
+                Some(rx)
+            }
             (None, None) => {
                 // Not tracked (created before a namespace was watched, or a missed create): look
                 // it up now; the cgroup is most likely gone, which the report will say.

@@ -16,6 +16,7 @@ mod finish;
 mod journal;
 mod registry;
 mod retry;
+mod startwatch;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::net::SocketAddr;
