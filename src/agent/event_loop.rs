@@ -277,6 +277,7 @@ impl EventLoop {
                     .is_some_and(|t| t.pid == pid || pid == 0)
                 {
                     self.registry.remove(&key);
+                    self.shared.sampler.remove(&key);
                 }
             }
             Event::ContainerCreate { container_id } => {
@@ -293,6 +294,7 @@ impl EventLoop {
                 };
                 self.started(&key);
                 self.registry.remove(&key);
+                self.shared.sampler.remove(&key);
             }
             Event::Other => {}
         }
@@ -353,6 +355,9 @@ impl EventLoop {
     ) {
         let (tx, rx) = watch::channel(None);
         let cgroup_path = created.as_ref().and_then(Created::cgroup_path);
+        if let Some(path) = &cgroup_path {
+            self.shared.sampler.add(key.clone(), path.clone());
+        }
         let at_death = deathwatch::watch(&self.shared, pid, cgroup_path.clone(), rx.clone());
         self.spawn_enrichment(
             key.clone(),
@@ -391,6 +396,13 @@ impl EventLoop {
             let Some((pid, created, started)) = journal else {
                 return;
             };
+            // A container found running (no spec read at create) is sampled from here on; a
+            // sandbox's pause process is not worth a history.
+            match enriched.cgroup_path.clone() {
+                _ if enriched.is_sandbox() => shared.sampler.remove(&key),
+                Some(path) => shared.sampler.add(key.clone(), path),
+                None => {}
+            }
             if enriched.is_sandbox() || enriched.meta.is_none() {
                 return;
             }
@@ -427,6 +439,10 @@ impl EventLoop {
             self.shared.forget_tracked(&exit.namespace, &container_id);
             return;
         }
+        let history = self.shared.sampler.take(&Key {
+            namespace: exit.namespace.clone(),
+            id: exit.container_id.clone(),
+        });
         let ready = tracked.as_ref().and_then(Tracked::ready);
         if let Some(sandbox) = ready.as_ref().filter(|e| e.is_sandbox()) {
             if let Some(cg) = sandbox.cgroup_id {
@@ -496,6 +512,7 @@ impl EventLoop {
             at_death: tracked.as_ref().and_then(|t| t.at_death.clone()),
             seen,
             received,
+            history,
         };
         let shared = self.shared.clone();
         self.finishing.spawn(async move {

@@ -72,6 +72,8 @@ pub(super) struct Pending {
     pub at_death: Option<AtDeath>,
     pub seen: Seen,
     pub received: Instant,
+    /// What the container used while it lived, sampled.
+    pub history: Option<crate::model::UsageHistory>,
 }
 
 pub(super) async fn finish(shared: Arc<Shared>, p: Pending) {
@@ -212,6 +214,7 @@ pub(super) async fn finish(shared: Arc<Shared>, p: Pending) {
             init_wait_status: drained.init_wait_status,
             cri,
             log_output,
+            usage_history: p.history,
         },
         &shared.redaction,
     );

@@ -21,7 +21,7 @@ use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use crate::model::{CgroupLimits, CgroupUsage, CgroupVersion};
+use crate::model::{CgroupLimits, CgroupUsage, CgroupVersion, UsageSample};
 
 pub use mountinfo::Mount;
 pub use parse::ParseError;
@@ -221,6 +221,19 @@ impl CgroupFs {
             value,
             problems: reader.problems,
         })
+    }
+
+    /// The few figures of a history sample (memory, CPU time, tasks; `t_ms` left 0): three
+    /// files, for the sampler that reads every live container ten times a second. Fails like
+    /// [`Self::read_usage`]; problems with single files leave their figure `None`, unlogged
+    /// (the sampler reads them again in 100 ms).
+    pub fn sample(&self, path: &str) -> Result<UsageSample, Error> {
+        let mut reader = Reader::new();
+        match self.version() {
+            Some(CgroupVersion::V1) => v1::sample(self, path, &mut reader),
+            Some(CgroupVersion::V2) => v2::sample(self, path, &mut reader),
+            None => Err(Error::NotMounted),
+        }
     }
 
     /// Inode of the cgroup's directory in the unified hierarchy, which is the id

@@ -19,6 +19,7 @@
 
 mod evidence;
 mod facts;
+mod growth;
 mod rules;
 
 use crate::model::{CrashReport, Diagnosis};
