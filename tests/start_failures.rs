@@ -45,7 +45,13 @@ async fn reports_of(agent: &Agent, container_id: &str) -> Vec<Value> {
 }
 
 /// The report of `id`, checked for what every failed start must show.
-async fn start_failure_report(agent: &Agent, pod: &Pod, id: &str, runtime_error: &str) -> Value {
+async fn start_failure_report(
+    agent: &Agent,
+    pod: &Pod,
+    id: &str,
+    runtime_error: &str,
+    runc_errno: &str,
+) -> Value {
     let started = Instant::now();
     let wanted = id.to_string();
     let r = agent
@@ -84,6 +90,24 @@ async fn start_failure_report(agent: &Agent, pod: &Pod, id: &str, runtime_error:
         .flatten()
         .any(|e| e["stage"].as_str().is_some_and(|s| s.starts_with("cgroup")));
     assert!(!cgroup_errors, "{pretty}");
+    // What the flight recorder saw of runc's attempt, found by the cgroup id the agent read
+    // while the cgroup existed: runc init's failing call, as evidence.
+    assert_eq!(r["recorder"]["state"], "recorded", "{pretty}");
+    let seen = r["diagnosis"]["evidence"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|e| {
+            e["fact"]
+                .as_str()
+                .is_some_and(|f| f.starts_with("the recorder saw runc's"))
+        })
+        .unwrap_or_else(|| panic!("no recorder evidence: {pretty}"));
+    let event = r
+        .pointer(seen["field"].as_str().unwrap_or_default())
+        .unwrap_or_else(|| panic!("evidence points nowhere: {pretty}"));
+    assert_eq!(event["comm"], "runc:[2:INIT]", "{event}");
+    assert_eq!(event["errno"], runc_errno, "{event}");
     println!(
         "{id}: reported {:?} after the failed start returned: {summary}",
         started.elapsed()
@@ -111,6 +135,7 @@ async fn missing_entrypoint_is_reported_at_once_and_restarts_are_one_group() {
             &pod,
             &id,
             "exec: \"/no/such/binary\": stat /no/such/binary: no such file or directory",
+            "ENOENT",
         )
         .await;
         assert_eq!(r["kubernetes"]["container"], "app");
@@ -154,6 +179,7 @@ async fn entrypoint_not_on_path_is_start_failed() {
         &pod,
         &id,
         "exec: \"nosuchcmd\": executable file not found in $PATH",
+        "ENOENT",
     )
     .await;
     assert_eq!(
@@ -183,6 +209,7 @@ async fn user_that_cannot_reach_its_entrypoint_is_start_failed() {
         &pod,
         &id,
         "exec: \"/root/entrypoint\": stat /root/entrypoint: permission denied",
+        "EACCES",
     )
     .await;
 }
@@ -211,7 +238,7 @@ async fn missing_mount_source_is_start_failed() {
     std::fs::remove_dir(&source).expect("removing the mount source");
     let (id, err) = start_created(&cri, &id).await;
     assert!(err.contains("no such file or directory"), "{err}");
-    let r = start_failure_report(&agent, &pod, &id, "no such file or directory").await;
+    let r = start_failure_report(&agent, &pod, &id, "no such file or directory", "ENOENT").await;
     let key = r["diagnosis"]["key"].as_str().unwrap_or_default();
     assert!(
         !key.contains(&id),

@@ -43,7 +43,7 @@ pub(super) struct EventLoop {
     unclaimed: HashMap<u64, u32>,
     /// CRI containers created and not yet seen as a task: whether they start, asked of the CRI
     /// ([`startwatch`]); a failed start comes back as the CRI's exit.
-    starting: JoinSet<(Key, Option<CriExit>)>,
+    starting: JoinSet<(Key, Option<startwatch::FailedStart>)>,
     awaiting_start: HashMap<Key, tokio::task::AbortHandle>,
 }
 
@@ -114,8 +114,8 @@ impl EventLoop {
                     // An aborted watch (its task appeared, or the container went) is an error.
                     if let Ok((key, failed)) = watched {
                         self.awaiting_start.remove(&key);
-                        if let Some(cri) = failed {
-                            self.start_failed(key, cri);
+                        if let Some((cri, cgroup_id)) = failed {
+                            self.start_failed(key, cri, cgroup_id);
                         }
                     }
                     continue;
@@ -310,8 +310,9 @@ impl EventLoop {
             return;
         }
         let watched = key.clone();
+        let cgroups = self.shared.cgroups.clone();
         let handle = self.starting.spawn(async move {
-            let failed = startwatch::watch(client, watched.id.clone()).await;
+            let failed = startwatch::watch(client, cgroups, watched.id.clone()).await;
             (watched, failed)
         });
         self.awaiting_start.insert(key, handle);
@@ -326,7 +327,7 @@ impl EventLoop {
 
     /// A CRI container whose process runc could not start: reported at once, as the CRI
     /// recorded it (the report id is the one a later reconcile would compute, so never twice).
-    fn start_failed(&mut self, key: Key, cri: CriExit) {
+    fn start_failed(&mut self, key: Key, cri: CriExit, cgroup_id: Option<u64>) {
         let exit = ExitEvent {
             namespace: key.namespace.clone(),
             container_id: key.id.clone(),
@@ -338,7 +339,7 @@ impl EventLoop {
         self.exit(
             exit,
             tracked,
-            Seen::StartFailed(Box::new(cri)),
+            Seen::StartFailed(Box::new(cri), cgroup_id),
             Instant::now(),
         );
     }
@@ -431,7 +432,7 @@ impl EventLoop {
         // containerd's: both are the container's one report, whatever its id.
         let once = matches!(
             seen,
-            Seen::Cri(_) | Seen::Vanished(_) | Seen::StartFailed(_)
+            Seen::Cri(_) | Seen::Vanished(_) | Seen::StartFailed(..)
         );
         debug!(id, container = %container_id, seen = seen.label(), "exit");
         if !self.shared.claim(&id, &container_id, once) {
@@ -467,7 +468,11 @@ impl EventLoop {
             (Some(t), _) => Some(t.enriched.clone()),
             // What the previous agent process learned while the container lived.
             (None, Some(entry)) => Some(watch::channel(Some(Arc::new(entry.enriched()))).1),
-            (None, None) if matches!(seen, Seen::StartFailed(_)) => {
+            (None, None) if matches!(seen, Seen::StartFailed(..)) => {
+                let cgroup_id = match &seen {
+                    Seen::StartFailed(_, id) => *id,
+                    _ => None,
+                };
                 let (tx, rx) = watch::channel(None);
                 let (shared, client) = (self.shared.clone(), self.client.clone());
                 let key = Key {
@@ -475,7 +480,9 @@ impl EventLoop {
                     id: exit.container_id.clone(),
                 };
                 tokio::spawn(async move {
-                    let enriched = enrich::never_started(&shared, client.as_ref(), &key).await;
+                    let mut enriched = enrich::never_started(&shared, client.as_ref(), &key).await;
+                    // What the recorder saw of runc's attempt is kept under this id.
+                    enriched.cgroup_id = cgroup_id;
                     let _ = tx.send(Some(Arc::new(enriched)));
                 });
                 Some(rx)

@@ -44,7 +44,8 @@ pub(super) enum Seen {
     Vanished(Option<Box<Entry>>),
     /// From the CRI, as it happened: runc could not start the container's process
     /// (`StartError`), so containerd never had a task to publish an exit for.
-    StartFailed(Box<CriExit>),
+    /// With the id of the cgroup runc's attempt ran in, when the agent saw it.
+    StartFailed(Box<CriExit>, Option<u64>),
 }
 
 impl Seen {
@@ -54,7 +55,7 @@ impl Seen {
             Seen::TaskList => "task_list",
             Seen::Cri(_) => "cri",
             Seen::Vanished(_) => "vanished",
-            Seen::StartFailed(_) => "start_failed",
+            Seen::StartFailed(..) => "start_failed",
         }
     }
 }
@@ -120,7 +121,7 @@ pub(super) async fn finish(shared: Arc<Shared>, p: Pending) {
     };
     let (cri, recovered_cri) = match &p.seen {
         Seen::Cri(c) => (Some(c.as_ref()), Some(c.as_ref())),
-        Seen::StartFailed(c) => (Some(c.as_ref()), None),
+        Seen::StartFailed(c, _) => (Some(c.as_ref()), None),
         _ => (None, None),
     };
     if let Some(c) = recovered_cri {
@@ -159,10 +160,10 @@ pub(super) async fn finish(shared: Arc<Shared>, p: Pending) {
             })
     };
     let mut recorder = recorder;
-    if matches!(p.seen, Seen::StartFailed(_)) && recorder.state == RecorderState::NoData {
+    if matches!(p.seen, Seen::StartFailed(..)) && recorder.state == RecorderState::NoData {
         recorder.reason = Some(
-            "runc's attempt ran in a cgroup it removed when the start failed, before the CRI \
-             said so: its recording cannot be identified"
+            "runc's attempt ran in a cgroup it removed when the start failed; the agent did \
+             not see that cgroup made, so its recording cannot be identified"
                 .into(),
         );
     }
@@ -206,7 +207,7 @@ pub(super) async fn finish(shared: Arc<Shared>, p: Pending) {
             usage,
             usage_source,
             oom_events: p.oom_events,
-            recovered: !matches!(p.seen, Seen::Live | Seen::StartFailed(_)),
+            recovered: !matches!(p.seen, Seen::Live | Seen::StartFailed(..)),
             errors,
             agent: shared.agent.clone(),
             reported_at: Utc::now(),

@@ -10,6 +10,7 @@
 //! Blocking std I/O, a few syscalls per file and no directory walks: cheap enough to run inline.
 //! Tests run against trees captured from real kernels in `tests/fixtures/cgroup` (see its README).
 
+mod appear;
 mod mountinfo;
 mod parse;
 mod path;
@@ -23,6 +24,7 @@ use std::path::{Path, PathBuf};
 
 use crate::model::{CgroupLimits, CgroupUsage, CgroupVersion, UsageSample};
 
+pub use appear::wait_for_dir_id;
 pub use mountinfo::Mount;
 pub use parse::ParseError;
 
@@ -234,6 +236,13 @@ impl CgroupFs {
             Some(CgroupVersion::V2) => v2::sample(self, path, &mut reader),
             None => Err(Error::NotMounted),
         }
+    }
+
+    /// The cgroup's directory in the unified hierarchy (whether or not it exists yet).
+    pub fn unified_dir(&self, path: &str) -> Option<PathBuf> {
+        let mount = self.mounts.unified.as_ref()?;
+        let rel = path::below_mount(path, &mount.root).ok()?;
+        Some(mount.point.join(rel))
     }
 
     /// Inode of the cgroup's directory in the unified hierarchy, which is the id

@@ -6,7 +6,7 @@
 
 use super::Rule;
 use crate::diagnose::evidence::{call, clip, diagnosis, ev};
-use crate::diagnose::facts::Facts;
+use crate::diagnose::facts::{failed, Facts};
 use crate::model::{Cause, Confidence, Diagnosis};
 
 /// The CRI plugin's reason for a failed start (`crate::containerd::cri::START_ERROR`; the model
@@ -37,10 +37,24 @@ impl Rule for StartFailed {
                 "/cri/message",
             ));
         }
-        // What the recorder saw of runc's attempt, when it recorded it.
-        if let Some((field, e)) = &f.entrypoint_exec_failure {
+        // What the recorder saw of runc's attempt, when it recorded it: the exec of the
+        // entrypoint, else runc init's last failing call.
+        let runc_failure = f.entrypoint_exec_failure.clone().or_else(|| {
+            let rec = f.rec?;
+            let (i, e) = rec
+                .flight_recorder
+                .iter()
+                .enumerate()
+                .rev()
+                .find(|(_, e)| e.comm.starts_with("runc:[2:INIT]") && failed(e))?;
+            Some((format!("/recorder/flight_recorder/{i}"), e))
+        });
+        if let Some((field, e)) = &runc_failure {
             let errno = e.errno.as_deref().unwrap_or_default();
-            evidence.push(ev(format!("runc's {} = {errno}", call(e)), field));
+            evidence.push(ev(
+                format!("the recorder saw runc's {} = {errno}", call(e)),
+                field,
+            ));
         }
         evidence.push(f.exit_evidence());
         let summary = match error.is_empty() {
