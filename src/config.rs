@@ -212,7 +212,7 @@ pub struct GroupsArgs {
     pub container: Option<String>,
 
     /// Probable cause: oom_killed, crashed, killed, exec_failed, lock_held, address_in_use,
-    /// pids_limit, exited_error (the agent may know more).
+    /// pids_limit, start_failed, exited_error (the agent may know more).
     #[arg(long)]
     pub cause: Option<String>,
 

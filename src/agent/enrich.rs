@@ -64,7 +64,7 @@ pub(super) async fn enrich(
             rootfs::inspect_container(Path::new("/proc"), &bundle, &spec, c.pid)
         })
     });
-    let mut out = enrich_meta(shared, client, key, early).await;
+    let mut out = enrich_meta(shared, client, key, early, true).await;
     if let Some(task) = entrypoint {
         out.entrypoint = match task.await {
             Ok(Ok(found)) => found,
@@ -87,11 +87,22 @@ pub(super) async fn enrich(
     out
 }
 
+/// A container whose process never started (the CRI's `StartError`): containerd's record
+/// only. runc removed its cgroup with the failed attempt, so there are no limits to read.
+pub(super) async fn never_started(
+    shared: &Shared,
+    client: Option<&Containerd>,
+    key: &Key,
+) -> Enriched {
+    enrich_meta(shared, client, key, None, false).await
+}
+
 async fn enrich_meta(
     shared: &Shared,
     client: Option<&Containerd>,
     key: &Key,
     mut early: Option<(String, Result<CgroupLimits, cgroup::Error>)>,
+    has_cgroup: bool,
 ) -> Enriched {
     let mut out = Enriched::default();
     let Some(client) = client else {
@@ -106,7 +117,7 @@ async fn enrich_meta(
             return out;
         }
     };
-    if let Some(spec_path) = &meta.cgroups_path {
+    if let Some(spec_path) = meta.cgroups_path.as_ref().filter(|_| has_cgroup) {
         match CgroupFs::resolve_spec_path(spec_path) {
             // A sandbox needs only its recorder key, so its recording can be freed at exit.
             Ok(path) if meta.is_sandbox => out.cgroup_id = shared.cgroups.unified_cgroup_id(&path),

@@ -22,7 +22,7 @@ use crate::containerd::cri::{parse_cri_log, read_log_tail};
 use crate::containerd::CriExit;
 use crate::model::{
     CapturedOutput, CgroupUsage, CollectionError, CrashReport, ExitStatus, ProcessEventKind,
-    RecorderReport, UsageSource,
+    RecorderReport, RecorderState, UsageSource,
 };
 use crate::report::{build_report, Enriched, ExitEvent, Inputs};
 use crate::store::{Inserted, StoreError};
@@ -42,6 +42,10 @@ pub(super) enum Seen {
     /// from containerd and the CRI after a (re)connect: exited and deleted unseen. Status and
     /// time come from the pinned flight recorder.
     Vanished(Option<Box<Entry>>),
+    /// From the CRI, as it happened: runc could not start the container's process
+    /// (`StartError`), so containerd never had a task to publish an exit for.
+    /// With the id of the cgroup runc's attempt ran in, when the agent saw it.
+    StartFailed(Box<CriExit>, Option<u64>),
 }
 
 impl Seen {
@@ -51,6 +55,7 @@ impl Seen {
             Seen::TaskList => "task_list",
             Seen::Cri(_) => "cri",
             Seen::Vanished(_) => "vanished",
+            Seen::StartFailed(..) => "start_failed",
         }
     }
 }
@@ -68,6 +73,8 @@ pub(super) struct Pending {
     pub at_death: Option<AtDeath>,
     pub seen: Seen,
     pub received: Instant,
+    /// What the container used while it lived, sampled.
+    pub history: Option<crate::model::UsageHistory>,
 }
 
 pub(super) async fn finish(shared: Arc<Shared>, p: Pending) {
@@ -112,11 +119,12 @@ pub(super) async fn finish(shared: Arc<Shared>, p: Pending) {
                 .map(|path| read_usage(&shared, path))
         }
     };
-    let cri = match &p.seen {
-        Seen::Cri(c) => Some(c.as_ref()),
-        _ => None,
+    let (cri, recovered_cri) = match &p.seen {
+        Seen::Cri(c) => (Some(c.as_ref()), Some(c.as_ref())),
+        Seen::StartFailed(c, _) => (Some(c.as_ref()), None),
+        _ => (None, None),
     };
-    if let Some(c) = cri {
+    if let Some(c) = recovered_cri {
         let usage = if matches!(usage_read, Some(Ok(_))) {
             "cgroup usage read by the agent when the process died"
         } else {
@@ -134,7 +142,7 @@ pub(super) async fn finish(shared: Arc<Shared>, p: Pending) {
             debug!(container = %c.container_id, reason, "exit recovered from the CRI");
         }
     }
-    let log_output = match cri.and_then(|c| c.log_path.clone()) {
+    let log_output = match recovered_cri.and_then(|c| c.log_path.clone()) {
         Some(path) => read_log_output(&shared, path, &mut errors).await,
         None => None,
     };
@@ -151,6 +159,14 @@ pub(super) async fn finish(shared: Arc<Shared>, p: Pending) {
                 (failed, Default::default())
             })
     };
+    let mut recorder = recorder;
+    if matches!(p.seen, Seen::StartFailed(..)) && recorder.state == RecorderState::NoData {
+        recorder.reason = Some(
+            "runc's attempt ran in a cgroup it removed when the start failed; the agent did \
+             not see that cgroup made, so its recording cannot be identified"
+                .into(),
+        );
+    }
     let mut exit = p.exit.clone();
     if matches!(p.seen, Seen::Vanished(_)) {
         let started = recorder
@@ -191,7 +207,7 @@ pub(super) async fn finish(shared: Arc<Shared>, p: Pending) {
             usage,
             usage_source,
             oom_events: p.oom_events,
-            recovered: !matches!(p.seen, Seen::Live),
+            recovered: !matches!(p.seen, Seen::Live | Seen::StartFailed(..)),
             errors,
             agent: shared.agent.clone(),
             reported_at: Utc::now(),
@@ -199,6 +215,7 @@ pub(super) async fn finish(shared: Arc<Shared>, p: Pending) {
             init_wait_status: drained.init_wait_status,
             cri,
             log_output,
+            usage_history: p.history,
         },
         &shared.redaction,
     );

@@ -16,6 +16,8 @@ mod finish;
 mod journal;
 mod registry;
 mod retry;
+mod sampler;
+mod startwatch;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::net::SocketAddr;
@@ -57,6 +59,8 @@ pub enum AgentError {
     Rlimit(nix::Error),
     #[error("RLIMIT_NOFILE {nofile} leaves no descriptor for HTTP connections beside the {open} open and the store's reserve; raise the limit")]
     NoDescriptors { nofile: u64, open: u64 },
+    #[error("starting the cgroup sampler thread: {0}")]
+    Sampler(std::io::Error),
     #[error("reading the API token: {0}")]
     Token(#[from] crate::http::auth::TokenError),
 }
@@ -69,6 +73,8 @@ struct Shared {
     metrics: Arc<Metrics>,
     health: Arc<Health>,
     cgroups: CgroupFs,
+    /// Memory, CPU and pids of every live container, sampled beside the loop.
+    sampler: sampler::Sampler,
     recorder: FlightRecorder,
     redaction: Redaction,
     agent: AgentInfo,
@@ -159,6 +165,7 @@ pub async fn run(
         journal,
         metrics: metrics.clone(),
         health: health.clone(),
+        sampler: sampler::Sampler::start(cgroups.clone()).map_err(AgentError::Sampler)?,
         cgroups,
         recorder,
         redaction: Redaction {

@@ -74,6 +74,11 @@ pub enum Event {
         container_id: String,
         pid: u32,
     },
+    /// A container record made (by the CRI: CreateContainer). A container whose start fails
+    /// gets no task event at all after this one.
+    ContainerCreate {
+        container_id: String,
+    },
     ContainerDelete {
         container_id: String,
     },
@@ -97,6 +102,7 @@ pub fn topic_label(topic: &str) -> &'static str {
         "/tasks/exit" => "task_exit",
         "/tasks/oom" => "task_oom",
         "/tasks/delete" => "task_delete",
+        "/containers/create" => "container_create",
         "/containers/delete" => "container_delete",
         _ => "other",
     }
@@ -199,6 +205,10 @@ pub fn decode_envelope(env: &Envelope) -> Result<Decoded, DecodeError> {
                 container_id: e.container_id,
                 pid: e.pid,
             }
+        }
+        "/containers/create" => {
+            let e: containerd_client::events::ContainerCreate = decode(&topic, payload()?)?;
+            Event::ContainerCreate { container_id: e.id }
         }
         "/containers/delete" => {
             let e: containerd_client::events::ContainerDelete = decode(&topic, payload()?)?;

@@ -19,6 +19,7 @@
 
 mod evidence;
 mod facts;
+mod growth;
 mod rules;
 
 use crate::model::{CrashReport, Diagnosis};
@@ -26,10 +27,13 @@ use crate::model::{CrashReport, Diagnosis};
 use facts::Facts;
 use rules::{
     AddressInUse, Completed, ExecFailed, ExitedError, LockHeld, Oom, PidsLimit, Rule, Signal,
+    StartFailed,
 };
 
 /// The rules in order of how decisive their evidence is; the first that applies wins.
 ///
+/// 0. `start_failed`: the CRI recorded `StartError`: runc could not start the process, so no
+///    program of the image ran and nothing below can apply; the code (128) says nothing.
 /// 1. `oom`: the kernel OOM killer acted (cgroup counter, containerd's OOM event, the recorder's
 ///    victim or the fatal signal's origin). It is first because an OOM kill arrives as a SIGKILL,
 ///    which `signal` would otherwise call a kill by someone. Exit code 137 alone is never enough.
@@ -50,6 +54,7 @@ use rules::{
 ///
 /// [`FALLBACK`] (`exited_error`) comes after all of them.
 const RULES: &[&dyn Rule] = &[
+    &StartFailed,
     &Oom,
     &Signal,
     &Completed,

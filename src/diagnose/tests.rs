@@ -16,6 +16,7 @@ fn rules_run_in_the_documented_order_with_unique_names() {
     assert_eq!(
         names,
         [
+            "start_failed",
             "oom",
             "signal",
             "completed",

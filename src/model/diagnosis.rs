@@ -35,6 +35,9 @@ pub enum Cause {
     AddressInUse,
     /// Could not start a process or thread: the cgroup's pids.max was reached (clone EAGAIN).
     PidsLimit,
+    /// Never started: runc could not start the process (the CRI's `StartError`: entrypoint not
+    /// found, a user or group refused, a mount that failed), so no program of the image ran.
+    StartFailed,
     /// Exited non-zero for a reason none of the rules above recognised.
     ExitedError,
     /// Exited 0.
@@ -42,7 +45,7 @@ pub enum Cause {
 }
 
 impl Cause {
-    pub const ALL: [Cause; 9] = [
+    pub const ALL: [Cause; 10] = [
         Cause::OomKilled,
         Cause::Crashed,
         Cause::Killed,
@@ -50,6 +53,7 @@ impl Cause {
         Cause::LockHeld,
         Cause::AddressInUse,
         Cause::PidsLimit,
+        Cause::StartFailed,
         Cause::ExitedError,
         Cause::Completed,
     ];
@@ -63,6 +67,7 @@ impl Cause {
             Cause::LockHeld => "lock_held",
             Cause::AddressInUse => "address_in_use",
             Cause::PidsLimit => "pids_limit",
+            Cause::StartFailed => "start_failed",
             Cause::ExitedError => "exited_error",
             Cause::Completed => "completed",
         }

@@ -81,4 +81,6 @@ pub struct Inputs<'a> {
     pub cri: Option<&'a CriExit>,
     /// The container's output from its CRI log file, when the recorder has none.
     pub log_output: Option<CapturedOutput>,
+    /// Memory, CPU and pids sampled while the container lived.
+    pub usage_history: Option<crate::model::UsageHistory>,
 }

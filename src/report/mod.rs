@@ -38,6 +38,7 @@ pub fn build_report(inputs: Inputs<'_>, redaction: &Redaction) -> CrashReport {
         init_wait_status,
         cri,
         log_output,
+        usage_history,
     } = inputs;
     let meta = enriched.meta.as_ref();
     let status = match init_wait_status {
@@ -135,6 +136,7 @@ pub fn build_report(inputs: Inputs<'_>, redaction: &Redaction) -> CrashReport {
         agent,
         recorder,
         entrypoint: enriched.entrypoint.clone(),
+        usage_history,
         diagnosis: None,
     };
     // Before diagnosis, which quotes output and arguments into the summary every view shows.
@@ -203,6 +205,7 @@ mod tests {
             init_wait_status: None,
             cri: None,
             log_output: None,
+            usage_history: None,
         }
     }
 

@@ -9,6 +9,7 @@ mod lock_held;
 mod oom;
 mod pids_limit;
 mod signal;
+mod start_failed;
 
 pub(super) use address_in_use::AddressInUse;
 pub(super) use completed::Completed;
@@ -18,6 +19,7 @@ pub(super) use lock_held::LockHeld;
 pub(super) use oom::Oom;
 pub(super) use pids_limit::PidsLimit;
 pub(super) use signal::Signal;
+pub(super) use start_failed::StartFailed;
 
 use super::facts::Facts;
 use crate::model::Diagnosis;

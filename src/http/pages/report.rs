@@ -165,6 +165,7 @@ fn memory(h: &mut Html, r: &CrashReport) {
         .close("div");
     }
     h.el("p", &[("id", "memory")], memory_text(peak, limit));
+    super::plot::memory_history(h, r);
 }
 
 /// `peak 20.0 MiB of 20.0 MiB (100.0%)`, `peak 3.1 MiB, no limit`.
