@@ -3,12 +3,14 @@
 //! These types are the JSON contract of the HTTP API and of the files in the data dir, so field names
 //! are stable: later versions add fields (and bump [`SCHEMA_VERSION`] only on a breaking change).
 
+mod artifact;
 mod diagnosis;
 mod entrypoint;
 mod exit;
 mod recorder;
 mod workload;
 
+pub use artifact::{Artifact, ArtifactKind, ArtifactsReport, KeyLine, SkippedArtifact};
 pub use diagnosis::*;
 pub use entrypoint::{EntrypointReport, Executable, ExecutableKind};
 pub use exit::{signal_name, ExitStatus};
@@ -52,6 +54,9 @@ pub struct CrashReport {
     /// The program the container was to run, as its root filesystem had it at create time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub entrypoint: Option<EntrypointReport>,
+    /// Post-mortem files the runtime wrote into the container, kept beside the report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifacts: Option<ArtifactsReport>,
     /// The probable cause, from the rules in `crate::diagnose` (absent only in reports written
     /// before diagnosis existed; the store fills it in when it loads them).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -5,6 +5,7 @@
 //! Pure: no I/O, no clock, no metrics. Everything read from the node arrives in [`Inputs`]; what
 //! the report withholds for secrecy is decided here too ([`Redaction`]).
 
+pub mod artifacts;
 mod inputs;
 mod secrets;
 
@@ -38,6 +39,7 @@ pub fn build_report(inputs: Inputs<'_>, redaction: &Redaction) -> CrashReport {
         init_wait_status,
         cri,
         log_output,
+        artifacts,
     } = inputs;
     let meta = enriched.meta.as_ref();
     let status = match init_wait_status {
@@ -135,6 +137,7 @@ pub fn build_report(inputs: Inputs<'_>, redaction: &Redaction) -> CrashReport {
         agent,
         recorder,
         entrypoint: enriched.entrypoint.clone(),
+        artifacts,
         diagnosis: None,
     };
     // Before diagnosis, which quotes output and arguments into the summary every view shows.
@@ -203,6 +206,7 @@ mod tests {
             init_wait_status: None,
             cri: None,
             log_output: None,
+            artifacts: None,
         }
     }
 
