@@ -378,12 +378,10 @@ async fn a_dead_containers_files_stay_readable_in_its_writable_layer_until_remov
             upper.join("marker").is_file(),
             "CRI: upper dir gone before removal"
         );
+        cri.wait_exited(&id, Duration::from_secs(30)).await;
         cri.remove_container(&id).await;
-        assert!(
-            !upper.exists(),
-            "CRI: upper dir outlived the container's removal"
-        );
-        cri_windows.push((first, window));
+        let after_removal = gone_within(&upper, Duration::from_secs(30)).await;
+        cri_windows.push((first, window, after_removal));
     }
 
     // A plain container (`ctr run -d`): nobody deletes the task; its root stays mounted.
@@ -408,21 +406,36 @@ async fn a_dead_containers_files_stay_readable_in_its_writable_layer_until_remov
         "plain: the task root went after {window:?} with nobody deleting the task"
     );
     c.remove().await;
-    assert!(
-        !upper.exists(),
-        "plain: upper dir outlived the container's removal"
-    );
+    let plain_after_removal = gone_within(&upper, Duration::from_secs(30)).await;
     println!(
         "windows after the init's death (load {}): CRI task root {:?}; plain task root > {:?} \
-         (until the task is deleted); first read {:?} / {:?}; upper dir until removal",
+         (until the task is deleted); first read after the death: CRI {:?}, plain {:?}; upper \
+         dir until removal, then gone after: CRI {:?}, plain {:?}",
         std::fs::read_to_string("/proc/loadavg")
             .unwrap_or_default()
             .trim(),
-        cri_windows.iter().map(|(_, w)| *w).collect::<Vec<_>>(),
+        cri_windows.iter().map(|w| w.1).collect::<Vec<_>>(),
         window,
-        cri_windows.iter().map(|(f, _)| *f).collect::<Vec<_>>(),
+        cri_windows.iter().map(|w| w.0).collect::<Vec<_>>(),
         first,
+        cri_windows.iter().map(|w| w.2).collect::<Vec<_>>(),
+        plain_after_removal,
     );
+}
+
+/// Waits for `path` to disappear (containerd removes a snapshot's directory in its garbage
+/// collection, after the container's removal); returns how long it took.
+async fn gone_within(path: &Path, timeout: Duration) -> Duration {
+    let t0 = Instant::now();
+    while path.exists() {
+        assert!(
+            t0.elapsed() < timeout,
+            "{} still there {timeout:?} after the container's removal",
+            path.display()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    t0.elapsed()
 }
 
 /// The container's snapshot upper directory, after its task is gone (from containerd's
