@@ -85,7 +85,7 @@ fn hs_err(text: &str) -> Vec<KeyLine> {
             out.push(line("error", body));
         } else if !seen(&out, "jre_version") && body.starts_with("JRE version:") {
             out.push(line("jre_version", body.trim_start_matches("JRE version:")));
-        } else if body == "Problematic frame:" {
+        } else if body == "Problematic frame:" && !seen(&out, "problematic_frame") {
             if let Some(next) = lines.next() {
                 out.push(line("problematic_frame", next.trim_start_matches('#')));
             }
