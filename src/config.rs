@@ -352,6 +352,12 @@ pub struct AgentArgs {
     #[arg(long, env = "CORONER_NO_REDACT_OUTPUT")]
     pub no_redact_output: bool,
 
+    /// Keep post-mortem files from the container (`erl_crash.dump`, `hs_err_pid*.log`, cores,
+    /// heap dumps) as they were. By default text files are redacted like captured output and
+    /// binary ones (memory images, which cannot be redacted) are listed but not kept.
+    #[arg(long, env = "CORONER_NO_REDACT_ARTIFACTS")]
+    pub no_redact_artifacts: bool,
+
     /// Node name written into each report (in Kubernetes, set from the downward API).
     #[arg(long, env = "CORONER_NODE_NAME")]
     pub node_name: Option<String>,

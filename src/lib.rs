@@ -15,6 +15,7 @@
 //! the agent's own state, [`units`] and [`redact`] pure helpers every stage may use.
 
 pub mod agent;
+pub mod artifacts;
 pub mod bpf;
 pub mod cgroup;
 pub mod client;

@@ -37,6 +37,14 @@ impl Created {
         Some(Created { pid, spec })
     }
 
+    /// The task's root filesystem (the bundle's `rootfs`, or the spec's `root.path`) and what
+    /// the spec says of where the runtime writes post-mortem files.
+    pub fn rootfs_and_plan(&self) -> Option<(PathBuf, crate::artifacts::Plan)> {
+        let (bundle, spec) = self.spec.as_ref().ok()?;
+        let rootfs = bundle.join(spec["root"]["path"].as_str().unwrap_or("rootfs"));
+        Some((rootfs, crate::artifacts::Plan::from_spec(spec)))
+    }
+
     /// The container's cgroup, from its spec.
     pub fn cgroup_path(&self) -> Option<String> {
         let (_, spec) = self.spec.as_ref().ok()?;
@@ -58,6 +66,10 @@ pub(super) async fn enrich(
         let limits = shared.cgroups.read_limits(&path);
         (path, limits)
     });
+    let rootfs = created
+        .as_ref()
+        .and_then(Created::rootfs_and_plan)
+        .map(|(r, _)| r);
     let entrypoint = created.map(|c| {
         tokio::task::spawn_blocking(move || {
             let (bundle, spec) = c.spec?;
@@ -65,6 +77,7 @@ pub(super) async fn enrich(
         })
     });
     let mut out = enrich_meta(shared, client, key, early, true).await;
+    out.rootfs = rootfs;
     if let Some(task) = entrypoint {
         out.entrypoint = match task.await {
             Ok(Ok(found)) => found,
@@ -134,6 +147,16 @@ async fn enrich_meta(
                 out.cgroup_path = Some(path);
             }
             Err(e) => out.errors.push(shared.collection_error(e.label(), &e)),
+        }
+    }
+    if let (false, Some((snapshotter, snapshot_key))) = (meta.is_sandbox, &meta.snapshot) {
+        // Not a collection error: only post-mortem files need it, and they say so.
+        match client
+            .snapshot_upperdir(&key.namespace, snapshotter, snapshot_key)
+            .await
+        {
+            Ok(dir) => out.writable_layer = dir,
+            Err(e) => debug!(container = %key.id, error = %e, "snapshot mounts not read"),
         }
     }
     if !meta.is_sandbox {

@@ -13,6 +13,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tracing::{debug, warn};
 
+use super::artifacts;
 use super::deathwatch;
 use super::enrich::{self, Created};
 use super::finish::{self, Pending, Seen};
@@ -362,6 +363,10 @@ impl EventLoop {
             self.shared.sampler.add(key.clone(), path.clone());
         }
         let at_death = deathwatch::watch(&self.shared, pid, cgroup_path.clone(), rx.clone());
+        let artifacts = created
+            .as_ref()
+            .and_then(Created::rootfs_and_plan)
+            .and_then(|(rootfs, plan)| artifacts::grab_at_death(&self.shared, pid, rootfs, plan));
         self.spawn_enrichment(
             key.clone(),
             created,
@@ -378,6 +383,7 @@ impl EventLoop {
                 enriched: rx,
                 cgroup_path,
                 at_death,
+                artifacts,
             },
         );
     }
@@ -519,6 +525,7 @@ impl EventLoop {
             enriched,
             usage,
             at_death: tracked.as_ref().and_then(|t| t.at_death.clone()),
+            artifacts: tracked.as_ref().and_then(|t| t.artifacts.clone()),
             seen,
             received,
             history,

@@ -24,6 +24,7 @@ use crate::model::{
     CapturedOutput, CgroupUsage, CollectionError, CrashReport, ExitStatus, ProcessEventKind,
     RecorderReport, RecorderState, UsageSource,
 };
+use crate::report::artifacts::{prepare, ArtifactFile};
 use crate::report::{build_report, Enriched, ExitEvent, Inputs};
 use crate::store::{Inserted, StoreError};
 
@@ -71,6 +72,8 @@ pub(super) struct Pending {
     pub usage: Option<Result<CgroupUsage, cgroup::Error>>,
     /// Usage read by the agent's own watch when the init process died.
     pub at_death: Option<AtDeath>,
+    /// Post-mortem files read when the init process died.
+    pub artifacts: Option<super::artifacts::Grabbed>,
     pub seen: Seen,
     pub received: Instant,
     /// What the container used while it lived, sampled.
@@ -197,6 +200,15 @@ pub(super) async fn finish(shared: Arc<Shared>, p: Pending) {
         (None, Some(kernel)) => (Some(kernel), Some(UsageSource::KernelAtExit)),
         (None, None) => (None, None),
     };
+    let output = recorder.output.as_ref().or(log_output.as_ref());
+    let (collection, unavailable) =
+        super::artifacts::collect_at_finish(&shared, &enriched, p.artifacts.clone(), output).await;
+    let prepared = {
+        let redaction = shared.redaction.clone();
+        tokio::task::spawn_blocking(move || prepare(collection, unavailable, &redaction))
+            .await
+            .unwrap_or_default()
+    };
     let report = build_report(
         Inputs {
             exit: &exit,
@@ -216,10 +228,11 @@ pub(super) async fn finish(shared: Arc<Shared>, p: Pending) {
             cri,
             log_output,
             usage_history: p.history,
+            artifacts: prepared.section,
         },
         &shared.redaction,
     );
-    store_report(&shared, report, p.received).await;
+    store_report(&shared, report, prepared.files, p.received).await;
     shared.forget_tracked(&p.exit.namespace, &p.exit.container_id);
 }
 
@@ -274,10 +287,17 @@ pub(super) fn read_usage(shared: &Shared, path: &str) -> Result<CgroupUsage, cgr
     shared.cgroups.read_usage(path)
 }
 
-async fn store_report(shared: &Shared, report: CrashReport, received: Instant) {
+async fn store_report(
+    shared: &Shared,
+    report: CrashReport,
+    artifacts: Vec<ArtifactFile>,
+    received: Instant,
+) {
     let store = shared.store.clone();
     let to_store = report.clone();
-    let result = tokio::task::spawn_blocking(move || store.insert(&to_store)).await;
+    let result =
+        tokio::task::spawn_blocking(move || store.insert_with_artifacts(&to_store, &artifacts))
+            .await;
     match result {
         Ok(Ok(Inserted::Stored { evicted })) => stored(shared, &report, evicted, Some(received)),
         Ok(Ok(Inserted::Queued)) => {

@@ -9,6 +9,7 @@
 //!   built by [`crate::report::build_report`], stored, counted.
 //! - [`retry`]: writes the reports the store queued while its writes failed, with backoff.
 
+mod artifacts;
 mod deathwatch;
 mod enrich;
 mod event_loop;
@@ -173,6 +174,7 @@ pub async fn run(
             keep_args: args.no_redact_args,
             keep_labels: args.no_redact_labels,
             keep_output: args.no_redact_output,
+            keep_artifacts: args.no_redact_artifacts,
         },
         agent: AgentInfo {
             node: args.node_name.clone(),

@@ -5,6 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use containerd_client::services::v1::snapshots::{
+    snapshots_client::SnapshotsClient, MountsRequest,
+};
 use containerd_client::services::v1::{
     containers_client::ContainersClient, events_client::EventsClient, images_client::ImagesClient,
     namespaces_client::NamespacesClient, tasks_client::TasksClient, version_client::VersionClient,
@@ -14,7 +17,9 @@ use containerd_client::services::v1::{
 use containerd_client::types::Envelope;
 use tonic::transport::Channel;
 
-use super::decode::{decode_container, decode_task, ContainerMeta, DecodeError, TaskState};
+use super::decode::{
+    decode_container, decode_task, overlay_upperdir, ContainerMeta, DecodeError, TaskState,
+};
 use tonic::{Code, Request, Streaming};
 
 /// Deadline of a unary call.
@@ -206,5 +211,32 @@ impl Containerd {
             .and_then(|i| i.target)
             .map(|t| t.digest)
             .filter(|d| !d.is_empty()))
+    }
+
+    /// The writable (upper) directory of a container's snapshot, as containerd would mount it:
+    /// every file the container wrote, there until the container is removed. `None` for a
+    /// snapshotter whose mounts are not overlays.
+    pub async fn snapshot_upperdir(
+        &self,
+        namespace: &str,
+        snapshotter: &str,
+        key: &str,
+    ) -> Result<Option<PathBuf>, ClientError> {
+        let resp = SnapshotsClient::new(self.channel.clone())
+            .mounts(namespaced(
+                MountsRequest {
+                    snapshotter: snapshotter.to_string(),
+                    key: key.to_string(),
+                },
+                namespace,
+            ))
+            .await
+            .map_err(|status| ClientError::Call {
+                call: "Snapshots.Mounts",
+                status,
+            })?;
+        Ok(resp.into_inner().mounts.iter().find_map(|m| {
+            overlay_upperdir(m.options.iter().map(String::as_str)).map(PathBuf::from)
+        }))
     }
 }

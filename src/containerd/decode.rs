@@ -242,6 +242,8 @@ pub struct ContainerMeta {
     pub kubernetes: Option<KubernetesInfo>,
     /// Image id (config digest) from the CRI metadata, when present.
     pub image_id: Option<String>,
+    /// The snapshotter and key of the container's writable snapshot (its root filesystem).
+    pub snapshot: Option<(String, String)>,
 }
 
 pub fn decode_container(c: &Container) -> Result<ContainerMeta, DecodeError> {
@@ -307,6 +309,8 @@ pub fn decode_container(c: &Container) -> Result<ContainerMeta, DecodeError> {
             .as_str()
             .filter(|s| !s.is_empty())
             .map(str::to_string),
+        snapshot: (!c.snapshotter.is_empty() && !c.snapshot_key.is_empty())
+            .then(|| (c.snapshotter.clone(), c.snapshot_key.clone())),
         kubernetes,
         image_id,
     })
@@ -614,5 +618,31 @@ mod tests {
             })),
             None
         );
+    }
+}
+
+/// The upper (writable) directory of an overlay mount, from its options (`upperdir=...`).
+pub fn overlay_upperdir<'a>(options: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    options
+        .into_iter()
+        .find_map(|o| o.strip_prefix("upperdir="))
+        .filter(|d| d.starts_with('/'))
+}
+
+#[cfg(test)]
+mod upperdir_tests {
+    #[test]
+    fn the_upper_dir_is_read_from_overlay_options() {
+        let opts = [
+            "index=off",
+            "workdir=/var/lib/c/snapshots/9/work",
+            "upperdir=/var/lib/c/snapshots/9/fs",
+            "lowerdir=/a:/b",
+        ];
+        assert_eq!(
+            super::overlay_upperdir(opts),
+            Some("/var/lib/c/snapshots/9/fs")
+        );
+        assert_eq!(super::overlay_upperdir(["ro", "lowerdir=/a"]), None);
     }
 }

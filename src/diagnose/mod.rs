@@ -72,10 +72,13 @@ const FALLBACK: ExitedError = ExitedError;
 /// The probable cause of a container's death, from its report alone.
 pub fn diagnose(r: &CrashReport) -> Diagnosis {
     let f = Facts::new(r);
-    RULES
+    let mut d = RULES
         .iter()
         .find_map(|rule| rule.diagnose(&f))
-        .unwrap_or_else(|| FALLBACK.diagnose(&f))
+        .unwrap_or_else(|| FALLBACK.diagnose(&f));
+    // Whatever the cause, the runtime's own post-mortem says what it saw: after the rule's facts.
+    d.evidence.extend(evidence::artifact_evidence(r));
+    d
 }
 
 #[cfg(test)]

@@ -424,6 +424,36 @@ fn paths(s: &Schemas) -> Map<String, Value> {
         ),
     );
     paths.insert(
+        "/api/v1/crashes/{id}/artifacts/{name}".into(),
+        get(
+            "getCrashArtifact",
+            "A post-mortem file kept beside a report (erl_crash.dump, hs_err_pid<pid>.log, ...)",
+            vec![
+                id_param("Report id (`id` of a summary)."),
+                json!({
+                    "name": "name",
+                    "in": "path",
+                    "required": true,
+                    "description": "`name` of one of the report's `artifacts.files`.",
+                    "schema": { "type": "string" },
+                }),
+            ],
+            with(
+                json!({
+                    "200": {
+                        "description": "The file as kept (its start when `truncated`; redacted unless the agent runs with `--no-redact-artifacts`), with the content type the report lists; gzip-encoded when the request accepts it.",
+                        "content": {
+                            "text/plain": { "schema": { "type": "string" } },
+                            "application/octet-stream": { "schema": { "type": "string", "format": "binary" } },
+                        },
+                    },
+                    "404": response_ref("NotFound"),
+                }),
+                errors.clone(),
+            ),
+        ),
+    );
+    paths.insert(
         "/api/v1/groups".into(),
         get(
             "listGroups",
@@ -684,6 +714,10 @@ mod tests {
             }),
             ApiError::NotFound("x".into()),
             ApiError::GroupNotFound("x".into()),
+            ApiError::ArtifactNotFound {
+                id: "x".into(),
+                name: "y".into(),
+            },
             ApiError::NoRoute("x".into()),
             ApiError::Internal("x".into()),
             ApiError::Unauthorized,
@@ -697,6 +731,7 @@ mod tests {
                 ApiError::BadQuery(_)
                 | ApiError::NotFound(_)
                 | ApiError::GroupNotFound(_)
+                | ApiError::ArtifactNotFound { .. }
                 | ApiError::NoRoute(_)
                 | ApiError::Internal(_)
                 | ApiError::Unauthorized

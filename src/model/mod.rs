@@ -3,6 +3,7 @@
 //! These types are the JSON contract of the HTTP API and of the files in the data dir, so field names
 //! are stable: later versions add fields (and bump [`SCHEMA_VERSION`] only on a breaking change).
 
+mod artifact;
 mod diagnosis;
 mod entrypoint;
 mod exit;
@@ -10,6 +11,7 @@ mod history;
 mod recorder;
 mod workload;
 
+pub use artifact::{Artifact, ArtifactKind, ArtifactsReport, KeyLine, SkippedArtifact};
 pub use diagnosis::*;
 pub use entrypoint::{EntrypointReport, Executable, ExecutableKind};
 pub use exit::{signal_name, ExitStatus};
@@ -57,6 +59,9 @@ pub struct CrashReport {
     /// Memory, CPU and pids sampled while the container lived (`docs/memory-history.md`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage_history: Option<UsageHistory>,
+    /// Post-mortem files the runtime wrote into the container, kept beside the report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifacts: Option<ArtifactsReport>,
     /// The probable cause, from the rules in `crate::diagnose` (absent only in reports written
     /// before diagnosis existed; the store fills it in when it loads them).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -35,6 +35,7 @@ pub fn postmortem(r: &CrashReport) -> Vec<Block> {
     resources(r, &mut doc);
     syscalls(r, &mut doc);
     output(r, &mut doc);
+    doc.extend(artifacts(r));
     collection_errors(r, &mut doc);
     footer(r, &mut doc);
     doc
@@ -58,6 +59,88 @@ fn title(r: &CrashReport) -> String {
         workload(r),
         timestamp(r.lifecycle.exited_at)
     )
+}
+
+/// Where a kept post-mortem file is served.
+pub fn artifact_url(r: &CrashReport, name: &str) -> String {
+    format!("/api/v1/crashes/{}/artifacts/{name}", r.id)
+}
+
+/// The post-mortem files kept beside the report (a table, with each file's key lines and what
+/// was not kept), or nothing when none were looked for. Also the report page's section.
+pub fn artifacts(r: &CrashReport) -> Vec<Block> {
+    let Some(a) = &r.artifacts else {
+        return Vec::new();
+    };
+    let mut doc = vec![Block::Heading(2, "Crash artifacts".into())];
+    if let Some(u) = &a.unavailable {
+        doc.push(Block::Para(vec![text(format!(
+            "The container's filesystem could not be read: {u}"
+        ))]));
+    }
+    if !a.files.is_empty() {
+        let rows = a
+            .files
+            .iter()
+            .map(|f| {
+                let mut notes = Vec::new();
+                if f.truncated {
+                    notes.push(format!("first {} kept", bytes(f.kept_bytes)));
+                }
+                if f.redacted {
+                    notes.push("redacted".to_string());
+                }
+                vec![
+                    vec![code(artifact_url(r, &f.name))],
+                    vec![code(&f.path)],
+                    vec![text(f.kind.as_str())],
+                    vec![text(bytes(f.size_bytes))],
+                    vec![text(notes.join(", "))],
+                ]
+            })
+            .collect();
+        doc.push(Block::Table {
+            head: vec!["File", "Path in the container", "Kind", "Size", "Kept"],
+            right: vec![false, false, false, true, false],
+            rows,
+        });
+        let key: Vec<Line> = a
+            .files
+            .iter()
+            .flat_map(|f| {
+                f.key_lines.iter().map(move |k| {
+                    vec![
+                        code(&f.name),
+                        text(format!(" {}: ", k.label)),
+                        code(&k.text),
+                    ]
+                })
+            })
+            .collect();
+        if !key.is_empty() {
+            doc.push(Block::Para(vec![text("What they say:")]));
+            doc.push(Block::Bullets(key));
+        }
+    }
+    if !a.skipped.is_empty() {
+        doc.push(Block::Para(vec![text("Found and not kept:")]));
+        doc.push(Block::Bullets(
+            a.skipped
+                .iter()
+                .map(|s| {
+                    let size = s
+                        .size_bytes
+                        .map(|b| format!(" ({})", bytes(b)))
+                        .unwrap_or_default();
+                    vec![code(&s.path), text(format!("{size}: {}", s.reason))]
+                })
+                .collect(),
+        ));
+    }
+    if a.files.is_empty() && a.skipped.is_empty() && a.unavailable.is_none() {
+        doc.push(Block::Para(vec![text("None found.")]));
+    }
+    doc
 }
 
 fn or_unknown(v: Option<impl ToString>) -> Line {

@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 
 use crate::containerd::{ContainerMeta, CriExit};
 use crate::model::{
-    AgentInfo, CapturedOutput, CgroupLimits, CgroupUsage, CgroupVersion, CollectionError,
-    EntrypointReport, RecorderReport, UsageSource,
+    AgentInfo, ArtifactsReport, CapturedOutput, CgroupLimits, CgroupUsage, CgroupVersion,
+    CollectionError, EntrypointReport, RecorderReport, UsageSource,
 };
 
 /// What enrichment learned about a container. Any part may be missing; `errors` says why.
@@ -23,6 +23,11 @@ pub struct Enriched {
     pub cgroup_id: Option<u64>,
     /// The entrypoint as the container's root filesystem had it at create time.
     pub entrypoint: Option<EntrypointReport>,
+    /// The task's root filesystem as the agent sees it (the bundle's `rootfs`), mounted until
+    /// the task is deleted.
+    pub rootfs: Option<std::path::PathBuf>,
+    /// The upper directory of the container's snapshot: the files it wrote, until it is removed.
+    pub writable_layer: Option<std::path::PathBuf>,
     pub errors: Vec<CollectionError>,
 }
 
@@ -45,6 +50,8 @@ pub struct Redaction {
     pub keep_labels: bool,
     /// Keep the captured stdout and stderr as they are.
     pub keep_output: bool,
+    /// Keep post-mortem files as they were: text unredacted, binaries (cores, heap dumps) kept.
+    pub keep_artifacts: bool,
 }
 
 /// The exit as containerd reported it.
@@ -83,4 +90,6 @@ pub struct Inputs<'a> {
     pub log_output: Option<CapturedOutput>,
     /// Memory, CPU and pids sampled while the container lived.
     pub usage_history: Option<crate::model::UsageHistory>,
+    /// Post-mortem files found in the container ([`super::artifacts::prepare`]).
+    pub artifacts: Option<ArtifactsReport>,
 }

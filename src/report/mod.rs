@@ -5,6 +5,7 @@
 //! Pure: no I/O, no clock, no metrics. Everything read from the node arrives in [`Inputs`]; what
 //! the report withholds for secrecy is decided here too ([`Redaction`]).
 
+pub mod artifacts;
 mod inputs;
 mod secrets;
 
@@ -39,6 +40,7 @@ pub fn build_report(inputs: Inputs<'_>, redaction: &Redaction) -> CrashReport {
         cri,
         log_output,
         usage_history,
+        artifacts,
     } = inputs;
     let meta = enriched.meta.as_ref();
     let status = match init_wait_status {
@@ -137,6 +139,7 @@ pub fn build_report(inputs: Inputs<'_>, redaction: &Redaction) -> CrashReport {
         recorder,
         entrypoint: enriched.entrypoint.clone(),
         usage_history,
+        artifacts,
         diagnosis: None,
     };
     // Before diagnosis, which quotes output and arguments into the summary every view shows.
@@ -206,6 +209,7 @@ mod tests {
             cri: None,
             log_output: None,
             usage_history: None,
+            artifacts: None,
         }
     }
 

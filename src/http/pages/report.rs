@@ -33,6 +33,7 @@ pub fn render(r: &CrashReport, now: DateTime<Utc>) -> String {
         memory(h, r);
         cgroup_table(h, r);
         recorder(h, r);
+        artifacts(h, r);
         collection_errors(h, r);
     })
 }
@@ -358,6 +359,70 @@ fn output(h: &mut Html, out: Option<&CapturedOutput>) {
             );
             h.el("pre", &[], &s.tail);
         }
+    }
+}
+
+/// The kept post-mortem files, each a link to its bytes, with their key lines.
+fn artifacts(h: &mut Html, r: &CrashReport) {
+    let Some(a) = &r.artifacts else { return };
+    h.el("h2", &[], "Crash artifacts");
+    if let Some(u) = &a.unavailable {
+        h.el(
+            "p",
+            &[("class", "muted")],
+            format_args!("The container's filesystem could not be read: {u}"),
+        );
+    }
+    if !a.files.is_empty() {
+        h.raw("<ul id=\"artifacts\">");
+        for f in &a.files {
+            let url = crate::render::postmortem::artifact_url(r, &f.name);
+            h.open("li", &[]).link(&url, &f.name).text(" ");
+            h.el(
+                "span",
+                &[("class", "muted small")],
+                format_args!(
+                    "{} · {} · {}{}{}",
+                    f.path,
+                    f.kind.as_str(),
+                    bytes(f.size_bytes),
+                    if f.truncated {
+                        format!(" (first {} kept)", bytes(f.kept_bytes))
+                    } else {
+                        String::new()
+                    },
+                    if f.redacted { " · redacted" } else { "" },
+                ),
+            );
+            if !f.key_lines.is_empty() {
+                h.raw("<ul>");
+                for k in &f.key_lines {
+                    h.open("li", &[])
+                        .text(&k.label)
+                        .text(": ")
+                        .el("code", &[], &k.text)
+                        .close("li");
+                }
+                h.raw("</ul>");
+            }
+            h.close("li");
+        }
+        h.raw("</ul>");
+    }
+    if !a.skipped.is_empty() {
+        h.el("p", &[("class", "muted small")], "Found and not kept:");
+        h.raw("<ul>");
+        for s in &a.skipped {
+            h.open("li", &[])
+                .el("code", &[], &s.path)
+                .text(": ")
+                .text(&s.reason)
+                .close("li");
+        }
+        h.raw("</ul>");
+    }
+    if a.files.is_empty() && a.skipped.is_empty() && a.unavailable.is_none() {
+        h.el("p", &[("class", "muted")], "None found.");
     }
 }
 
