@@ -410,6 +410,7 @@ impl EventLoop {
             at_death: tracked.as_ref().and_then(|t| t.at_death.clone()),
             seen,
             received,
+            client: self.client.clone(),
         };
         let shared = self.shared.clone();
         self.finishing.spawn(async move {

@@ -20,6 +20,7 @@
 mod evidence;
 mod facts;
 mod rules;
+pub mod stale_image;
 
 use crate::model::{CrashReport, Diagnosis};
 

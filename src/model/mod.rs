@@ -6,12 +6,14 @@
 mod diagnosis;
 mod entrypoint;
 mod exit;
+mod image;
 mod recorder;
 mod workload;
 
 pub use diagnosis::*;
 pub use entrypoint::{EntrypointReport, Executable, ExecutableKind};
 pub use exit::{signal_name, ExitStatus};
+pub use image::{ImageCompared, ImageContent, ImageTagReport, ImageTagStatus};
 pub use recorder::*;
 pub use workload::{group_id, pod_owner, summary_workload};
 
@@ -52,6 +54,9 @@ pub struct CrashReport {
     /// The program the container was to run, as its root filesystem had it at create time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub entrypoint: Option<EntrypointReport>,
+    /// The image reference looked up again at the exit: does it still name what ran?
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_tag: Option<ImageTagReport>,
     /// The probable cause, from the rules in `crate::diagnose` (absent only in reports written
     /// before diagnosis existed; the store fills it in when it loads them).
     #[serde(default, skip_serializing_if = "Option::is_none")]

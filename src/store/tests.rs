@@ -33,6 +33,7 @@ fn report(id_seed: u32, secs: i64, outcome: Outcome, pod: &str) -> CrashReport {
         agent: AgentInfo::default(),
         recorder: None,
         entrypoint: None,
+        image_tag: None,
         diagnosis: None,
     };
     // As the agent stores it: finished, diagnosis included.
