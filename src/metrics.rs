@@ -89,6 +89,16 @@ pub struct CauseLabels {
     pub cause: &'static str,
 }
 
+/// An exit of a container whose image reference no longer names what ran: the workload, and
+/// `moved` or `removed` (`crate::model::ImageTagStatus`, never free text).
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StaleImageLabels {
+    pub namespace: String,
+    pub pod: String,
+    pub container: String,
+    pub status: &'static str,
+}
+
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StageLabels {
     pub stage: &'static str,
@@ -138,6 +148,7 @@ pub struct Metrics {
     recorder_alloc_failures: Counter,
     recorder_events_skipped: Counter,
     pub crash_causes: Family<CauseLabels, Counter>,
+    pub stale_image_exits: Family<StaleImageLabels, Counter>,
     pub http: HttpMetrics,
 }
 
@@ -267,6 +278,12 @@ impl Metrics {
             "Stored reports by namespace and diagnosed cause (see the README's cause vocabulary)",
             crash_causes.clone(),
         );
+        let stale_image_exits = Family::<StaleImageLabels, Counter>::default();
+        registry.register(
+            "stale_image_exits",
+            "Stored reports of containers whose image reference resolved to other content at the exit (moved) or to nothing (removed)",
+            stale_image_exits.clone(),
+        );
         let store_pending_reports = Gauge::default();
         registry.register(
             "store_pending_reports",
@@ -301,6 +318,7 @@ impl Metrics {
             reports_dropped,
             store_totals: std::sync::Mutex::new(()),
             crash_causes,
+            stale_image_exits,
             recorder_loaded,
             recorder_kernel_memory_bytes,
             recorder_events_lost,
@@ -351,6 +369,16 @@ impl Metrics {
                 reason,
             })
             .inc();
+        if let Some(tag) = r.image_tag.as_ref().filter(|t| t.is_stale()) {
+            self.stale_image_exits
+                .get_or_create(&StaleImageLabels {
+                    namespace: w.namespace.clone(),
+                    pod: w.pod.clone(),
+                    container: w.container.clone(),
+                    status: tag.status.as_str(),
+                })
+                .inc();
+        }
         if r.oom.killed {
             self.oom_kills.get_or_create(&w).inc();
         }
@@ -552,6 +580,41 @@ mod tests {
             series(&text, "coroner_crash_causes_total").len(),
             2,
             "{text}"
+        );
+    }
+
+    #[test]
+    fn stale_image_exits_count_moved_and_removed_tags_but_not_current_ones() {
+        use crate::model::{ImageCompared, ImageTagReport, ImageTagStatus};
+        let m = Metrics::new();
+        for status in [
+            ImageTagStatus::Current,
+            ImageTagStatus::Moved,
+            ImageTagStatus::Moved,
+            ImageTagStatus::Removed,
+        ] {
+            let mut r = report("exited_error");
+            r.image_tag = Some(ImageTagReport {
+                reference: "localhost/gw:1".into(),
+                status,
+                compared: ImageCompared::Config,
+                ran: Default::default(),
+                now: None,
+                checked_at: r.lifecycle.exited_at,
+            });
+            m.count_report(&r);
+        }
+        let k = report("exited_error").kubernetes.unwrap();
+        let labels = format!(
+            r#"namespace="{}",pod="{}",container="{}""#,
+            k.namespace, k.pod, k.container
+        );
+        assert_eq!(
+            series(&m.encode(), "coroner_stale_image_exits_total"),
+            [
+                format!(r#"coroner_stale_image_exits_total{{{labels},status="moved"}} 2"#),
+                format!(r#"coroner_stale_image_exits_total{{{labels},status="removed"}} 1"#),
+            ]
         );
     }
 

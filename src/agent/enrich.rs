@@ -161,9 +161,19 @@ async fn enrich_meta(
     }
     if !meta.is_sandbox {
         if let Some(image) = &meta.image {
-            match client.image_digest(&key.namespace, image).await {
-                Ok(d) => out.image_digest = d,
-                Err(e) => out.errors.push(shared.collection_error("image_digest", &e)),
+            // Down to the config, so the exit can tell whether the name still means it.
+            match client.resolve_image(&key.namespace, image).await {
+                Ok(Some(r)) => {
+                    out.image_digest = Some(r.record.target.digest.clone());
+                    out.image_ran = Some(crate::report::image_content(&r));
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    out.errors.push(shared.collection_error("image_digest", &e));
+                    if let Ok(d) = client.image_digest(&key.namespace, image).await {
+                        out.image_digest = d;
+                    }
+                }
             }
         }
     }

@@ -529,6 +529,7 @@ impl EventLoop {
             seen,
             received,
             history,
+            client: self.client.clone(),
         };
         let shared = self.shared.clone();
         self.finishing.spawn(async move {

@@ -19,17 +19,20 @@ use super::registry::EnrichedRx;
 use super::Shared;
 use crate::cgroup;
 use crate::containerd::cri::{parse_cri_log, read_log_tail};
-use crate::containerd::CriExit;
+use crate::containerd::{Containerd, CriExit};
 use crate::model::{
     CapturedOutput, CgroupUsage, CollectionError, CrashReport, ExitStatus, ProcessEventKind,
     RecorderReport, RecorderState, UsageSource,
 };
 use crate::report::artifacts::{prepare, ArtifactFile};
-use crate::report::{build_report, Enriched, ExitEvent, Inputs};
+use crate::report::{build_report, Enriched, ExitEvent, ImageLookup, Inputs};
 use crate::store::{Inserted, StoreError};
 
 /// How long an exit waits for its container's enrichment before writing what it has.
 const ENRICH_WAIT: Duration = Duration::from_secs(10);
+/// How long the image reference's look-up at the exit may take (three small calls; beside the
+/// recorder's drain, so it delays the report only when containerd is slow).
+const IMAGE_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// How the agent learned of an exit.
 pub(super) enum Seen {
@@ -78,6 +81,8 @@ pub(super) struct Pending {
     pub received: Instant,
     /// What the container used while it lived, sampled.
     pub history: Option<crate::model::UsageHistory>,
+    /// containerd, to look the image reference up again at the exit.
+    pub client: Option<Containerd>,
 }
 
 pub(super) async fn finish(shared: Arc<Shared>, p: Pending) {
@@ -103,6 +108,8 @@ pub(super) async fn finish(shared: Arc<Shared>, p: Pending) {
         shared.forget_tracked(&p.exit.namespace, &p.exit.container_id);
         return;
     }
+    // Beside the rest of the exit's collection: the drain below does not wait for it.
+    let image_check = image_check(&enriched, &p.exit.namespace, p.client.clone());
     let at_death = p.at_death.as_ref().and_then(|a| a.get().cloned());
     let usage_read = match p.usage {
         // Read at the exit event: everything the container used, to its last process.
@@ -209,6 +216,20 @@ pub(super) async fn finish(shared: Arc<Shared>, p: Pending) {
             .await
             .unwrap_or_default()
     };
+    let image_now = match image_check {
+        Some(task) => match task.await {
+            Ok(Ok(lookup)) => Some(lookup),
+            Ok(Err(e)) => {
+                errors.push(e.into_error(&shared));
+                None
+            }
+            Err(e) => {
+                errors.push(shared.collection_error("image_lookup", format!("look-up task: {e}")));
+                None
+            }
+        },
+        None => None,
+    };
     let report = build_report(
         Inputs {
             exit: &exit,
@@ -229,11 +250,61 @@ pub(super) async fn finish(shared: Arc<Shared>, p: Pending) {
             log_output,
             usage_history: p.history,
             artifacts: prepared.section,
+            image_now,
         },
         &shared.redaction,
     );
     store_report(&shared, report, prepared.files, p.received).await;
     shared.forget_tracked(&p.exit.namespace, &p.exit.container_id);
+}
+
+/// Why the image reference was not looked up again at the exit.
+enum ImageCheckError {
+    NotConnected,
+    TimedOut,
+    Lookup(crate::containerd::ImageError),
+}
+
+impl ImageCheckError {
+    fn into_error(self, shared: &Shared) -> CollectionError {
+        match self {
+            ImageCheckError::NotConnected => shared.collection_error(
+                "image_lookup",
+                "not connected to containerd: the image reference was not looked up at the exit",
+            ),
+            ImageCheckError::TimedOut => shared.collection_error(
+                "image_lookup",
+                format!(
+                    "the image reference's look-up at the exit took more than {} s",
+                    IMAGE_CHECK_TIMEOUT.as_secs()
+                ),
+            ),
+            ImageCheckError::Lookup(e) => shared.collection_error(e.label(), &e),
+        }
+    }
+}
+
+/// Starts resolving the container's image reference in its namespace again, with a deadline;
+/// `None` when there is no reference to look up.
+fn image_check(
+    enriched: &Enriched,
+    namespace: &str,
+    client: Option<Containerd>,
+) -> Option<tokio::task::JoinHandle<Result<ImageLookup, ImageCheckError>>> {
+    let image = enriched.meta.as_ref()?.image.clone()?;
+    let namespace = namespace.to_string();
+    Some(tokio::spawn(async move {
+        let client = client.ok_or(ImageCheckError::NotConnected)?;
+        let lookup = client.resolve_image(&namespace, &image);
+        match tokio::time::timeout(IMAGE_CHECK_TIMEOUT, lookup).await {
+            Ok(Ok(resolved)) => Ok(ImageLookup {
+                checked_at: Utc::now(),
+                resolved,
+            }),
+            Ok(Err(e)) => Err(ImageCheckError::Lookup(e)),
+            Err(_) => Err(ImageCheckError::TimedOut),
+        }
+    }))
 }
 
 /// Fills in a vanished container's exit from what the kernel recorded, and says so.

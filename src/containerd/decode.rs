@@ -112,7 +112,7 @@ fn timestamp(ts: &prost_types::Timestamp) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp(ts.seconds, ts.nanos.clamp(0, 999_999_999) as u32)
 }
 
-fn opt_timestamp(ts: Option<&prost_types::Timestamp>) -> Option<DateTime<Utc>> {
+pub(super) fn opt_timestamp(ts: Option<&prost_types::Timestamp>) -> Option<DateTime<Utc>> {
     // containerd sends the zero time (year 1) for "never"; both are None here.
     ts.and_then(timestamp).filter(|t| t.timestamp() > 0)
 }

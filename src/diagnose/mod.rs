@@ -21,6 +21,7 @@ mod evidence;
 mod facts;
 mod growth;
 mod rules;
+pub mod stale_image;
 
 use crate::model::{CrashReport, Diagnosis};
 

@@ -8,6 +8,7 @@ mod diagnosis;
 mod entrypoint;
 mod exit;
 mod history;
+mod image;
 mod recorder;
 mod workload;
 
@@ -16,6 +17,7 @@ pub use diagnosis::*;
 pub use entrypoint::{EntrypointReport, Executable, ExecutableKind};
 pub use exit::{signal_name, ExitStatus};
 pub use history::{UsageHistory, UsageSample};
+pub use image::{ImageCompared, ImageContent, ImageTagReport, ImageTagStatus};
 pub use recorder::*;
 pub use workload::{group_id, pod_owner, summary_workload};
 
@@ -62,6 +64,9 @@ pub struct CrashReport {
     /// Post-mortem files the runtime wrote into the container, kept beside the report.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub artifacts: Option<ArtifactsReport>,
+    /// The image reference looked up again at the exit: does it still name what ran?
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_tag: Option<ImageTagReport>,
     /// The probable cause, from the rules in `crate::diagnose` (absent only in reports written
     /// before diagnosis existed; the store fills it in when it loads them).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -9,12 +9,13 @@ use chrono::{DateTime, Utc};
 
 use super::doc::{code, prose, strong, text, Block, Inline, Line};
 use super::words::{
-    captured_by, confidence, cpu_quota, cpu_throttling, errno_counts, fatal_signal, oom_victim,
-    partial_note, recorder_gap, shell_join, strace_lines, syscall_totals, NO_CGROUP_FIGURES,
-    NO_DIAGNOSIS, RECOVERED,
+    captured_by, confidence, cpu_quota, cpu_throttling, errno_counts, fatal_signal,
+    image_tag_statement, oom_victim, partial_note, recorder_gap, shell_join, strace_lines,
+    syscall_totals, NO_CGROUP_FIGURES, NO_DIAGNOSIS, RECOVERED,
 };
 use crate::model::{
-    CapturedOutput, CrashReport, ProcessEvent, ProcessEventKind, StreamCapture, SyscallStat,
+    CapturedOutput, CrashReport, ImageContent, ProcessEvent, ProcessEventKind, StreamCapture,
+    SyscallStat,
 };
 use crate::units::{bytes, duration_ms, duration_us, offset, percent, timestamp};
 
@@ -30,6 +31,10 @@ pub fn postmortem(r: &CrashReport) -> Vec<Block> {
     let mut doc = vec![Block::Heading(1, title(r))];
     diagnosis(r, &mut doc);
     identity(r, &mut doc);
+    if r.image_tag.is_some() {
+        doc.push(Block::Heading(2, "Image tag".into()));
+        doc.extend(image_tag(r));
+    }
     timeline(r, &mut doc);
     exit(r, &mut doc);
     resources(r, &mut doc);
@@ -228,6 +233,36 @@ fn identity(r: &CrashReport, doc: &mut Vec<Block>) {
     ));
     f.push(("Init PID".into(), vec![text(c.pid.to_string())]));
     doc.push(Block::Fields(f));
+}
+
+/// Whether the image reference still names what ran: the statement, then what ran and what the
+/// reference resolves to now, side by side. Empty without an `image_tag` section. The report
+/// page shows these blocks too.
+pub fn image_tag(r: &CrashReport) -> Vec<Block> {
+    let Some(t) = &r.image_tag else {
+        return Vec::new();
+    };
+    let started = r.lifecycle.created_at.or(r.lifecycle.started_at);
+    let mut blocks = vec![Block::Para(prose(&image_tag_statement(t, started)))];
+    let digest = |d: &Option<String>| vec![d.as_deref().map_or_else(|| text("unknown"), code)];
+    let row = |name: &str, c: &ImageContent| {
+        vec![
+            vec![text(name)],
+            digest(&c.digest),
+            digest(&c.config_digest),
+            or_unknown(c.imported_at.map(timestamp)),
+        ]
+    };
+    let mut rows = vec![row("ran", &t.ran)];
+    if let Some(now) = &t.now {
+        rows.push(row(&format!("now ({})", timestamp(t.checked_at)), now));
+    }
+    blocks.push(Block::Table {
+        head: vec!["", "digest", "config digest (image id)", "imported at"],
+        right: vec![false; 4],
+        rows,
+    });
+    blocks
 }
 
 /// The moment other times are measured from: creation, else start, else the exit.

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use crate::containerd::{ContainerMeta, CriExit};
 use crate::model::{
     AgentInfo, ArtifactsReport, CapturedOutput, CgroupLimits, CgroupUsage, CgroupVersion,
-    CollectionError, EntrypointReport, RecorderReport, UsageSource,
+    CollectionError, EntrypointReport, ImageContent, RecorderReport, UsageSource,
 };
 
 /// What enrichment learned about a container. Any part may be missing; `errors` says why.
@@ -16,6 +16,8 @@ use crate::model::{
 pub struct Enriched {
     pub meta: Option<ContainerMeta>,
     pub image_digest: Option<String>,
+    /// The image reference resolved when the container was created, down to its config.
+    pub image_ran: Option<ImageContent>,
     /// The container's cgroup path below the cgroup roots.
     pub cgroup_path: Option<String>,
     pub limits: Option<CgroupLimits>,
@@ -92,4 +94,7 @@ pub struct Inputs<'a> {
     pub usage_history: Option<crate::model::UsageHistory>,
     /// Post-mortem files found in the container ([`super::artifacts::prepare`]).
     pub artifacts: Option<ArtifactsReport>,
+    /// The container's image reference resolved again at the exit (`None`: not looked up, or
+    /// the look-up failed, which `errors` says).
+    pub image_now: Option<super::ImageLookup>,
 }

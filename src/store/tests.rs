@@ -35,6 +35,7 @@ fn report(id_seed: u32, secs: i64, outcome: Outcome, pod: &str) -> CrashReport {
         entrypoint: None,
         usage_history: None,
         artifacts: None,
+        image_tag: None,
         diagnosis: None,
     };
     // As the agent stores it: finished, diagnosis included.

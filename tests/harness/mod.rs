@@ -19,6 +19,7 @@ pub mod images;
 pub mod kube;
 pub mod plain;
 pub mod scenarios;
+pub mod stale_images;
 
 #[allow(unused_imports)] // re-exports: each test binary uses a subset
 pub use agent::{metric_value, Agent, AgentBuilder};

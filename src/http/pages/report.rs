@@ -12,7 +12,7 @@ use super::html::Html;
 use super::layout::page;
 use super::list::{cause_badge, exit_cell, identity};
 use crate::model::{CapturedOutput, CrashReport, Diagnosis, Outcome, RecorderReport, SyscallEvent};
-use crate::render::postmortem::{processes, resources_table};
+use crate::render::postmortem::{image_tag as image_tag_blocks, processes, resources_table};
 use crate::render::words::{
     captured_by, confidence, errno_counts, fatal_signal, oom_victim, partial_note, recorder_gap,
     shell_join, syscall_invocation, syscall_return, syscall_totals, NO_CGROUP_FIGURES,
@@ -30,6 +30,7 @@ pub fn render(r: &CrashReport, now: DateTime<Utc>) -> String {
         links(h, r);
         diagnosis(h, r);
         overview(h, r, now);
+        image_tag(h, r);
         memory(h, r);
         cgroup_table(h, r);
         recorder(h, r);
@@ -133,6 +134,24 @@ fn overview(h: &mut Html, r: &CrashReport, now: DateTime<Utc>) {
         format_args!("{} (coroner {})", r.id, r.agent.version),
     );
     h.raw("</tbody></table>");
+}
+
+/// Whether the image reference still names what ran, as the postmortem says it.
+fn image_tag(h: &mut Html, r: &CrashReport) {
+    let Some(t) = &r.image_tag else {
+        return;
+    };
+    h.open("section", &[("id", "image-tag")]);
+    h.el("h2", &[], "Image tag");
+    if t.is_stale() {
+        h.el(
+            "span",
+            &[("class", "badge warn")],
+            format_args!("tag {}", t.status.as_str()),
+        );
+    }
+    doc::blocks(h, "image-tag-table", &image_tag_blocks(r));
+    h.close("section");
 }
 
 fn row(h: &mut Html, name: &'static str, value: impl std::fmt::Display) {
