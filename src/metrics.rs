@@ -74,8 +74,83 @@ pub struct DropLabels {
     pub reason: DropReason,
 }
 
+/// Why the OTLP exporter gave up on a report, or failed one attempt (stable labels of
+/// `crate::export`).
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ExportReasonLabels {
+    pub reason: &'static str,
+}
+
+/// The OTLP exporter's figures (`crate::export`). Registered whether or not an endpoint is set,
+/// so the alert rules see zeros rather than nothing.
+pub struct ExportMetrics {
+    /// Reports the collector acknowledged.
+    pub exported: Counter,
+    /// Reports given up on: `refused` (the collector said the data is bad, or partial success
+    /// rejected them), `expired` (retention deleted them before they were sent), `unreadable`.
+    pub failed: Family<ExportReasonLabels, Counter>,
+    /// Failed export attempts, retried: `unreachable`, `timeout`, `throttled`, `unavailable`,
+    /// `unauthorized`, `not_found`, `other` (and `refused`, not retried).
+    pub errors: Family<ExportReasonLabels, Counter>,
+    /// Stored reports not yet acknowledged.
+    pub pending: Gauge,
+    /// Age of the oldest pending report (since it was written), 0 when none is pending.
+    pub lag_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
+    /// From a report being written to the collector acknowledging it.
+    pub latency_seconds: Histogram,
+}
+
+impl ExportMetrics {
+    fn register(registry: &mut Registry) -> ExportMetrics {
+        let m = ExportMetrics {
+            exported: Counter::default(),
+            failed: Family::default(),
+            errors: Family::default(),
+            pending: Gauge::default(),
+            lag_seconds: Gauge::default(),
+            latency_seconds: Histogram::new([
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
+            ]),
+        };
+        registry.register(
+            "otlp_exported_reports",
+            "Reports the OTLP collector acknowledged",
+            m.exported.clone(),
+        );
+        registry.register(
+            "otlp_failed_reports",
+            "Reports the OTLP exporter gave up on, by reason: refused (the collector said the data is bad), expired (deleted by retention before it was sent), unreadable",
+            m.failed.clone(),
+        );
+        registry.register(
+            "otlp_export_errors",
+            "Failed OTLP export requests, by reason: unreachable, timeout, throttled, unavailable, unauthorized, not_found, other (all retried with backoff), refused (not retried)",
+            m.errors.clone(),
+        );
+        registry.register(
+            "otlp_pending_reports",
+            "Stored reports the OTLP collector has not acknowledged yet",
+            m.pending.clone(),
+        );
+        registry.register_with_unit(
+            "otlp_lag",
+            "Age of the oldest report waiting for export (since it was written); 0 when none waits",
+            Unit::Seconds,
+            m.lag_seconds.clone(),
+        );
+        registry.register_with_unit(
+            "otlp_export_latency",
+            "Time from a report being written to the OTLP collector acknowledging it",
+            Unit::Seconds,
+            m.latency_seconds.clone(),
+        );
+        m
+    }
+}
+
 pub struct Metrics {
     registry: Registry,
+    pub export: ExportMetrics,
     pub store_pending_reports: Gauge,
     pub store_pending_bytes: Gauge,
     store_write_failures: Family<WriteFailureLabels, Counter>,
@@ -252,7 +327,9 @@ impl Metrics {
             "Finished reports lost, by reason (queue_full: the write failed and the retry queue was full)",
             reports_dropped.clone(),
         );
+        let export = ExportMetrics::register(&mut registry);
         Metrics {
+            export,
             store_pending_reports,
             store_pending_bytes,
             store_write_failures,

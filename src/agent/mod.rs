@@ -8,6 +8,8 @@
 //! - [`finish`]: one exit's inputs gathered (enrichment, usage, the recorder's drain), the report
 //!   built by [`crate::report::build_report`], stored, counted.
 //! - [`retry`]: writes the reports the store queued while its writes failed, with backoff.
+//!
+//! The OTLP exporter (`crate::export`), when configured, runs beside them until shutdown.
 
 mod enrich;
 mod event_loop;
@@ -51,6 +53,10 @@ pub enum AgentError {
     },
     #[error("serving HTTP: {0}")]
     Serve(std::io::Error),
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Config(Vec<crate::config::Invalid>),
+    #[error(transparent)]
+    Export(#[from] crate::export::transport::TransportError),
 }
 
 /// What the agent's tasks share. The HTTP layer gets its own [`crate::http::AppState`].
@@ -138,6 +144,14 @@ pub async fn run(
         store_retry: tokio::sync::Notify::new(),
     });
     shared.update_store_gauges();
+    // Before serving: a bad setting is a start-up error, a collector that is down is not.
+    let exporter = match args.otlp().map_err(AgentError::Config)? {
+        Some(settings) => Some((
+            crate::export::Exporter::new(&settings, shared.store.clone(), metrics.clone())?,
+            settings.timeout,
+        )),
+        None => None,
+    };
 
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -175,6 +189,7 @@ pub async fn run(
     let watcher = tokio::spawn(watcher.run(tx));
 
     let retrier = tokio::spawn(retry::run(shared.clone()));
+    let exporter = exporter.map(|(e, timeout)| (tokio::spawn(e.run(stop_rx.clone())), timeout));
 
     let mut event_loop = EventLoop::new(shared.clone());
     tokio::select! {
@@ -192,6 +207,15 @@ pub async fn run(
     retrier.abort();
     retry::at_shutdown(&shared).await;
     let _ = stop_tx.send(true);
+    if let Some((task, timeout)) = exporter {
+        // A request in flight finishes and its cursor is written: a restart resends nothing.
+        if tokio::time::timeout(timeout + Duration::from_secs(1), task)
+            .await
+            .is_err()
+        {
+            warn!("the OTLP export was still sending at shutdown");
+        }
+    }
     match server.await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(AgentError::Serve(e)),
