@@ -444,6 +444,54 @@ impl Metrics {
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
     }
+
+    /// The Prometheus text format (0.0.4), for scrapers and tools that do not ask for
+    /// OpenMetrics (`promtool check metrics`, `curl`): see [`openmetrics_to_text`].
+    pub fn encode_text(&self) -> String {
+        openmetrics_to_text(&self.encode())
+    }
+}
+
+/// `Content-Type` of [`Metrics::encode`] and of [`Metrics::encode_text`].
+pub const OPENMETRICS_CONTENT_TYPE: &str =
+    "application/openmetrics-text; version=1.0.0; charset=utf-8";
+pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Whether a scraper's `Accept` header asks for OpenMetrics (Prometheus does; curl does not).
+pub fn accepts_openmetrics(accept: Option<&str>) -> bool {
+    accept.is_some_and(|a| a.contains("application/openmetrics-text"))
+}
+
+/// OpenMetrics as the Prometheus text format: a counter family is named with its `_total`
+/// suffix, and the `# UNIT` and `# EOF` lines go (the text format has neither).
+pub fn openmetrics_to_text(om: &str) -> String {
+    let counters: std::collections::HashSet<&str> = om
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.strip_suffix(" counter"))
+        .collect();
+    let mut out = String::with_capacity(om.len());
+    for line in om.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let meta = ["# HELP ", "# TYPE "]
+            .into_iter()
+            .find_map(|p| line.strip_prefix(p).map(|rest| (p, rest)));
+        match meta {
+            Some((prefix, rest)) => {
+                let (name, tail) = rest.split_once(' ').unwrap_or((rest, ""));
+                if counters.contains(name) {
+                    out.push_str(&format!("{prefix}{name}_total {tail}"));
+                } else {
+                    out.push_str(line);
+                }
+            }
+            None => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
 }
 
 #[cfg(test)]
@@ -468,6 +516,26 @@ mod tests {
         assert!(text.contains(r#"coroner_collection_errors_total{stage="cgroup_gone"} 1"#));
         assert!(text.contains("coroner_exit_to_report_seconds_bucket"));
         assert!(text.contains("coroner_store_bytes"));
+    }
+
+    #[test]
+    fn the_text_format_names_counters_with_total_and_has_no_openmetrics_lines() {
+        let m = Metrics::new();
+        m.collection_error("cgroup_gone");
+        let text = m.encode_text();
+        assert!(text.contains("# TYPE coroner_collection_errors_total counter\n"));
+        assert!(text.contains("# HELP coroner_collection_errors_total Failures"));
+        assert!(text.contains("coroner_collection_errors_total{stage=\"cgroup_gone\"} 1\n"));
+        assert!(text.contains("# TYPE coroner_store_bytes gauge\n"));
+        assert!(
+            !text.contains("# EOF") && !text.contains("# UNIT"),
+            "{text}"
+        );
+        assert!(accepts_openmetrics(Some(
+            "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+        )));
+        assert!(!accepts_openmetrics(Some("*/*")));
+        assert!(!accepts_openmetrics(None));
     }
 
     #[test]
