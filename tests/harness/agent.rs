@@ -165,6 +165,11 @@ impl Agent {
         self.port
     }
 
+    /// Where a Prometheus server scrapes the agent: (`host:port`, metrics path).
+    pub fn metrics_target(&self) -> (String, &'static str) {
+        (format!("127.0.0.1:{}", self.port), "/metrics")
+    }
+
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
     }
