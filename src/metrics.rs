@@ -31,11 +31,50 @@ pub struct ExitLabels {
     pub reason: ExitReason,
 }
 
+/// The workload a report counts under. Bounded: never a container id, which would add a series
+/// for every container that ever ran and never remove it.
+///
+/// - Kubernetes containers: the Kubernetes namespace, the pod name and the container name.
+/// - Other containers (Docker, nerdctl, `ctr run`): the containerd namespace, an empty pod, and
+///   the image repository without tag or digest as `container` (`docker.io/library/redis`), or
+///   empty when the image is unknown. Their reports carry the container id.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct WorkloadLabels {
     pub namespace: String,
     pub pod: String,
     pub container: String,
+}
+
+impl WorkloadLabels {
+    pub fn of(r: &CrashReport) -> WorkloadLabels {
+        match &r.kubernetes {
+            Some(k) => WorkloadLabels {
+                namespace: k.namespace.clone(),
+                pod: k.pod.clone(),
+                container: k.container.clone(),
+            },
+            None => WorkloadLabels {
+                namespace: r.container.namespace.clone(),
+                pod: String::new(),
+                container: r
+                    .container
+                    .image
+                    .as_deref()
+                    .map(image_repository)
+                    .unwrap_or_default()
+                    .to_string(),
+            },
+        }
+    }
+}
+
+/// `registry:5000/team/app:1.2@sha256:...` -> `registry:5000/team/app`.
+pub fn image_repository(image: &str) -> &str {
+    let name = image.split_once('@').map_or(image, |(name, _)| name);
+    match name.rfind(':') {
+        Some(colon) if !name[colon..].contains('/') => &name[..colon],
+        _ => name,
+    }
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -174,6 +213,7 @@ pub struct Metrics {
     recorder_alloc_failures: Counter,
     recorder_events_skipped: Counter,
     pub crash_causes: Family<CauseLabels, Counter>,
+    pub http: HttpMetrics,
 }
 
 /// The recorder's own totals since it loaded, as the kernel side and the event reader keep them.
@@ -197,7 +237,7 @@ impl Metrics {
         let container_exits = Family::<ExitLabels, Counter>::default();
         registry.register(
             "container_exits",
-            "Container exits seen, by Kubernetes namespace (or containerd namespace), pod, container and reason",
+            "Container exits seen, by Kubernetes namespace, pod, container and reason (other containers: containerd namespace, empty pod, image repository)",
             container_exits.clone(),
         );
         let oom_kills = Family::<WorkloadLabels, Counter>::default();
@@ -328,8 +368,10 @@ impl Metrics {
             reports_dropped.clone(),
         );
         let export = ExportMetrics::register(&mut registry);
+        let http = HttpMetrics::register(&mut registry);
         Metrics {
             export,
+            http,
             store_pending_reports,
             store_pending_bytes,
             store_write_failures,
@@ -358,11 +400,11 @@ impl Metrics {
 
     /// Counts one stored report: its exit reason, its cause, and an OOM kill.
     pub fn count_report(&self, r: &CrashReport) {
-        let s = r.summary();
+        let w = WorkloadLabels::of(r);
         if let Some(d) = &r.diagnosis {
             self.crash_causes
-                .get_or_create(&crate::metrics::CauseLabels {
-                    namespace: s.namespace.clone(),
+                .get_or_create(&CauseLabels {
+                    namespace: w.namespace.clone(),
                     cause: d.cause.as_str(),
                 })
                 .inc();
@@ -378,23 +420,16 @@ impl Metrics {
         } else {
             ExitReason::error
         };
-        let pod = s.pod.unwrap_or_default();
         self.container_exits
             .get_or_create(&ExitLabels {
-                namespace: s.namespace.clone(),
-                pod: pod.clone(),
-                container: s.container.clone(),
+                namespace: w.namespace.clone(),
+                pod: w.pod.clone(),
+                container: w.container.clone(),
                 reason,
             })
             .inc();
         if r.oom.killed {
-            self.oom_kills
-                .get_or_create(&WorkloadLabels {
-                    namespace: s.namespace,
-                    pod,
-                    container: s.container,
-                })
-                .inc();
+            self.oom_kills.get_or_create(&w).inc();
         }
     }
 
@@ -494,6 +529,73 @@ pub fn openmetrics_to_text(om: &str) -> String {
     out
 }
 
+/// Which HTTP listener (`api` or `metrics`).
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ListenerLabels {
+    pub listener: &'static str,
+}
+
+/// Why the HTTP layer turned a client away.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum HttpRejectReason {
+    /// More than --max-connections open: answered 503 (or closed at once in a flood).
+    connections,
+    /// More than --max-sse-clients live feeds: answered 503.
+    sse_clients,
+    /// accept() failed (EMFILE, ENFILE, a reset before accept).
+    accept_error,
+    /// No or a wrong bearer token on the API listener: answered 401.
+    unauthorized,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HttpRejectLabels {
+    pub listener: &'static str,
+    pub reason: HttpRejectReason,
+}
+
+/// The HTTP listeners' connections and refusals (src/http/serve.rs).
+pub struct HttpMetrics {
+    pub connections: Family<ListenerLabels, Gauge>,
+    pub connection_limit: Family<ListenerLabels, Gauge>,
+    pub rejected: Family<HttpRejectLabels, Counter>,
+}
+
+impl HttpMetrics {
+    fn register(registry: &mut Registry) -> HttpMetrics {
+        let connections = Family::<ListenerLabels, Gauge>::default();
+        registry.register(
+            "http_connections",
+            "Open HTTP connections being served, by listener",
+            connections.clone(),
+        );
+        let connection_limit = Family::<ListenerLabels, Gauge>::default();
+        registry.register(
+            "http_connection_limit",
+            "Connections a listener serves at once (--max-connections, lowered to fit RLIMIT_NOFILE)",
+            connection_limit.clone(),
+        );
+        let rejected = Family::<HttpRejectLabels, Counter>::default();
+        registry.register(
+            "http_rejected",
+            "HTTP clients turned away, by listener and reason",
+            rejected.clone(),
+        );
+        HttpMetrics {
+            connections,
+            connection_limit,
+            rejected,
+        }
+    }
+
+    pub fn reject(&self, listener: &'static str, reason: HttpRejectReason) {
+        self.rejected
+            .get_or_create(&HttpRejectLabels { listener, reason })
+            .inc();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -516,6 +618,97 @@ mod tests {
         assert!(text.contains(r#"coroner_collection_errors_total{stage="cgroup_gone"} 1"#));
         assert!(text.contains("coroner_exit_to_report_seconds_bucket"));
         assert!(text.contains("coroner_store_bytes"));
+    }
+
+    fn report(name: &str) -> CrashReport {
+        let path = format!(
+            "{}/tests/fixtures/reports/{name}.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let mut r: CrashReport =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
+        // As the store does for reports written before diagnosis existed.
+        r.diagnosis = Some(crate::diagnose::diagnose(&r));
+        r
+    }
+
+    /// The series of one metric, sorted (a family encodes in hash order).
+    fn series(text: &str, metric: &str) -> Vec<String> {
+        let mut lines: Vec<String> = text
+            .lines()
+            .filter(|l| l.starts_with(&format!("{metric}{{")))
+            .map(str::to_string)
+            .collect();
+        lines.sort();
+        lines
+    }
+
+    #[test]
+    fn plain_containers_do_not_add_a_series_per_container_id() {
+        let m = Metrics::new();
+        let (exited, oom) = (report("exited_error"), report("oom_killed"));
+        for i in 0..50 {
+            for base in [&exited, &oom] {
+                let mut r = base.clone();
+                r.kubernetes = None;
+                r.container.namespace = "moby".into();
+                r.container.id = format!("{i:064x}");
+                r.container.image = Some(format!("docker.io/library/redis:7.{i}@sha256:{i:064x}"));
+                m.count_report(&r);
+            }
+        }
+        let text = m.encode();
+        let exits = series(&text, "coroner_container_exits_total");
+        assert_eq!(
+            exits,
+            [
+                r#"coroner_container_exits_total{namespace="moby",pod="",container="docker.io/library/redis",reason="error"} 50"#,
+                r#"coroner_container_exits_total{namespace="moby",pod="",container="docker.io/library/redis",reason="oom_killed"} 50"#,
+            ]
+        );
+        assert_eq!(
+            series(&text, "coroner_oom_kills_total"),
+            [
+                r#"coroner_oom_kills_total{namespace="moby",pod="",container="docker.io/library/redis"} 50"#
+            ]
+        );
+        assert_eq!(
+            series(&text, "coroner_crash_causes_total").len(),
+            2,
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn kubernetes_containers_count_under_namespace_pod_and_container() {
+        let m = Metrics::new();
+        let r = report("exited_error");
+        let k = r.kubernetes.clone().unwrap();
+        m.count_report(&r);
+        let want = format!(
+            r#"coroner_container_exits_total{{namespace="{}",pod="{}",container="{}",reason="error"}} 1"#,
+            k.namespace, k.pod, k.container
+        );
+        assert_eq!(series(&m.encode(), "coroner_container_exits_total"), [want]);
+    }
+
+    #[test]
+    fn image_repository_drops_tag_and_digest_but_not_the_registry_port() {
+        for (image, repo) in [
+            ("redis", "redis"),
+            ("redis:7", "redis"),
+            ("docker.io/library/redis:7.2", "docker.io/library/redis"),
+            ("registry:5000/team/app", "registry:5000/team/app"),
+            (
+                "registry:5000/team/app:1.2@sha256:abc",
+                "registry:5000/team/app",
+            ),
+            ("app@sha256:abc", "app"),
+            ("", ""),
+        ] {
+            assert_eq!(image_repository(image), repo, "{image}");
+        }
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! recorded the container, and the workload's syscalls and failures picked out of it. Also which
 //! failures count as evidence at all. The wording built from these facts is in `evidence.rs`.
 
-use crate::model::{CrashReport, RecorderReport, RecorderState, SyscallEvent};
+use crate::model::{CrashReport, RecorderReport, SyscallEvent};
 
 /// The report, with the recorder's workload syscalls picked out once.
 pub(super) struct Facts<'a> {
@@ -13,6 +13,14 @@ pub(super) struct Facts<'a> {
     pub(super) tail: Vec<(usize, &'a SyscallEvent)>,
     /// `(index in first_failures, event)` of the workload's failures.
     pub(super) first: Vec<(usize, &'a SyscallEvent)>,
+    /// runc's exec of the entrypoint, when it failed and nothing of the workload ran: the
+    /// recorder counts runc's calls as set-up, but this one is the entrypoint's failure.
+    /// `(field in the report, event)`.
+    pub(super) entrypoint_exec_failure: Option<(String, &'a SyscallEvent)>,
+}
+
+pub(super) fn is_exec(e: &SyscallEvent) -> bool {
+    matches!(e.syscall.as_str(), "execve" | "execveat")
 }
 
 fn is_workload(e: &SyscallEvent) -> bool {
@@ -55,10 +63,7 @@ fn routine(e: &SyscallEvent) -> bool {
 
 impl<'a> Facts<'a> {
     pub(super) fn new(r: &'a CrashReport) -> Self {
-        let rec = r
-            .recorder
-            .as_ref()
-            .filter(|rec| rec.state == RecorderState::Recorded);
+        let rec = r.recorder.as_ref().filter(|rec| rec.state.has_data());
         let pick = |events: &'a [SyscallEvent]| -> Vec<(usize, &'a SyscallEvent)> {
             events
                 .iter()
@@ -73,11 +78,24 @@ impl<'a> Facts<'a> {
             .into_iter()
             .filter(|(_, e)| failed(e))
             .collect();
+        // runc's init execs the entrypoint last of all its calls; the exec that fails is the
+        // last one in the ring when the workload never started.
+        let entrypoint_exec_failure = rec.filter(|_| tail.is_empty()).and_then(|x| {
+            let (i, e) = x
+                .flight_recorder
+                .iter()
+                .enumerate()
+                .rev()
+                .find(|(_, e)| is_exec(e))?;
+            (e.comm.starts_with("runc:[2:INIT]") && failed(e))
+                .then(|| (format!("/recorder/flight_recorder/{i}"), e))
+        });
         Facts {
             r,
             rec,
             tail,
             first,
+            entrypoint_exec_failure,
         }
     }
 

@@ -1,12 +1,19 @@
 //! The HTTP surface: the crash API, health and readiness, and Prometheus metrics.
 //!
+//! Two routers, one per listener: [`router`] (the API, pages and live feed, plus `/metrics` and
+//! the probes for `kubectl port-forward` users; behind the bearer token when one is set) and
+//! [`metrics_router`] (`/metrics`, `/healthz`, `/readyz` only, never a token). [`serve`] runs
+//! either with the connection cap and header timeout; [`auth`] holds the token.
+//!
 //! Handlers only translate between HTTP and the store/metrics; every failure becomes an
 //! [`ApiError`] with a JSON body and a 4xx/5xx status, never a panic.
 
+pub mod auth;
 mod error;
 mod events;
 pub mod openapi;
 pub mod pages;
+pub mod serve;
 
 pub use error::ApiError;
 
@@ -29,9 +36,14 @@ pub struct AppState {
     pub store: Arc<Store>,
     pub metrics: Arc<Metrics>,
     pub health: Arc<Health>,
+    /// When set, every request to the API listener needs it.
+    pub token: Option<auth::ApiToken>,
+    /// One permit per live feed client (`--max-sse-clients`).
+    pub sse_slots: Arc<tokio::sync::Semaphore>,
 }
 
-pub fn router(state: AppState) -> Router {
+/// The API listener's routes: everything, behind the token when one is set.
+pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -44,7 +56,39 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/openapi.json", get(openapi_json))
         .merge(pages::routes())
         .fallback(no_route)
-        .with_state(Arc::new(state))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            require_token,
+        ))
+        .with_state(state)
+}
+
+/// The metrics listener's routes: what Prometheus and kubelet need, open to them, and no report.
+pub fn metrics_router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .fallback(no_route)
+        .with_state(state)
+}
+
+/// 401 unless the request carries the bearer token (when one is configured).
+async fn require_token(
+    State(s): State<Arc<AppState>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match &s.token {
+        Some(token) if !token.accepts(req.headers()) => {
+            s.metrics.http.reject(
+                serve::ListenerKind::Api.label(),
+                crate::metrics::HttpRejectReason::unauthorized,
+            );
+            ApiError::Unauthorized.into_response()
+        }
+        _ => next.run(req).await,
+    }
 }
 
 async fn healthz() -> &'static str {

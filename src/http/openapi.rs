@@ -72,6 +72,10 @@ enum ErrorCode {
     NotFound,
     /// The agent failed to read its store.
     Internal,
+    /// The agent has an API token (`--api-token-file`) and the request did not carry it.
+    Unauthorized,
+    /// Too many connections or live feed clients at once; retry after `Retry-After` seconds.
+    Overloaded,
 }
 
 /// The OpenAPI document, built afresh (it is small and rarely fetched).
@@ -198,6 +202,10 @@ fn error_responses(s: &Schemas) -> Value {
             `error.param` names it."),
         "NotFound": error("No such report, group or endpoint."),
         "Internal": error("The agent could not read its store."),
+        "Unauthorized": error("The agent has an API token (`--api-token-file`) and the request \
+            did not carry it as `Authorization: Bearer <token>` (`WWW-Authenticate: Bearer`)."),
+        "Overloaded": error("Too many connections (`--max-connections`) or live feed clients \
+            (`--max-sse-clients`) at once; `Retry-After` says when to try again."),
     })
 }
 
@@ -462,6 +470,7 @@ fn paths(s: &Schemas) -> Map<String, Value> {
                         },
                     },
                 },
+                "503": response_ref("Overloaded"),
             }),
         ),
     );
@@ -686,6 +695,8 @@ mod tests {
             ApiError::GroupNotFound("x".into()),
             ApiError::NoRoute("x".into()),
             ApiError::Internal("x".into()),
+            ApiError::Unauthorized,
+            ApiError::Overloaded("x"),
         ];
         let doc = document();
         let codes = serde_json::to_string(&doc["components"]["schemas"]["ErrorCode"]).unwrap();
@@ -696,7 +707,9 @@ mod tests {
                 | ApiError::NotFound(_)
                 | ApiError::GroupNotFound(_)
                 | ApiError::NoRoute(_)
-                | ApiError::Internal(_) => {}
+                | ApiError::Internal(_)
+                | ApiError::Unauthorized
+                | ApiError::Overloaded(_) => {}
             }
             assert!(
                 codes.contains(&format!("\"{}\"", e.code())),

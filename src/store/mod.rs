@@ -249,6 +249,9 @@ impl Store {
                 source,
             })?;
             let path = entry.path();
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                continue; // the agent's other state (the journal of tracked containers)
+            }
             let name = entry.file_name().to_string_lossy().into_owned();
             if name.starts_with(TMP_PREFIX) {
                 // A write interrupted before its rename: never a complete report.

@@ -32,6 +32,7 @@ fn report(id_seed: u32, secs: i64, outcome: Outcome, pod: &str) -> CrashReport {
         collection_errors: vec![],
         agent: AgentInfo::default(),
         recorder: None,
+        entrypoint: None,
         diagnosis: None,
     };
     // As the agent stores it: finished, diagnosis included.

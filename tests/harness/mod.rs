@@ -15,6 +15,7 @@ pub mod collector;
 pub mod containerd;
 pub mod cri;
 pub mod erlang_image;
+pub mod exec_images;
 pub mod host;
 pub mod images;
 pub mod kube;
