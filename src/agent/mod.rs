@@ -8,6 +8,8 @@
 //! - [`finish`]: one exit's inputs gathered (enrichment, usage, the recorder's drain), the report
 //!   built by [`crate::report::build_report`], stored, counted.
 //! - [`retry`]: writes the reports the store queued while its writes failed, with backoff.
+//!
+//! The OTLP exporter (`crate::export`), when configured, runs beside them until shutdown.
 
 mod artifacts;
 mod deathwatch;
@@ -56,6 +58,10 @@ pub enum AgentError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Config(Vec<crate::config::Invalid>),
+    #[error(transparent)]
+    Export(#[from] crate::export::transport::TransportError),
     #[error("raising RLIMIT_NOFILE to its hard limit: {0}")]
     Rlimit(nix::Error),
     #[error("RLIMIT_NOFILE {nofile} leaves no descriptor for HTTP connections beside the {open} open and the store's reserve; raise the limit")]
@@ -190,6 +196,14 @@ pub async fn run(
         store_retry: tokio::sync::Notify::new(),
     });
     shared.update_store_gauges();
+    // Before serving: a bad setting is a start-up error, a collector that is down is not.
+    let exporter = match args.otlp().map_err(AgentError::Config)? {
+        Some(settings) => Some((
+            crate::export::Exporter::new(&settings, shared.store.clone(), metrics.clone())?,
+            settings.timeout,
+        )),
+        None => None,
+    };
 
     let token = match &args.api_token_file {
         Some(path) => Some(crate::http::auth::ApiToken::load(path)?),
@@ -253,6 +267,7 @@ pub async fn run(
     let watcher = tokio::spawn(watcher.run(tx));
 
     let retrier = tokio::spawn(retry::run(shared.clone()));
+    let exporter = exporter.map(|(e, timeout)| (tokio::spawn(e.run(stop_rx.clone())), timeout));
 
     let mut event_loop = EventLoop::new(shared.clone(), tracked);
     tokio::select! {
@@ -270,6 +285,15 @@ pub async fn run(
     retrier.abort();
     retry::at_shutdown(&shared).await;
     let _ = stop_tx.send(true);
+    if let Some((task, timeout)) = exporter {
+        // A request in flight finishes and its cursor is written: a restart resends nothing.
+        if tokio::time::timeout(timeout + Duration::from_secs(1), task)
+            .await
+            .is_err()
+        {
+            warn!("the OTLP export was still sending at shutdown");
+        }
+    }
     while let Some(done) = servers.join_next().await {
         if let Err(e) = done {
             error!(error = %e, "HTTP server task failed");

@@ -20,7 +20,7 @@ pub use error::ApiError;
 use std::sync::Arc;
 
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{header, StatusCode, Uri};
+use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -132,15 +132,26 @@ async fn readyz(State(s): State<Arc<AppState>>) -> Response {
     (code, Json(body)).into_response()
 }
 
-async fn metrics(State(s): State<Arc<AppState>>) -> Response {
-    (
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        s.metrics.encode(),
-    )
-        .into_response()
+/// OpenMetrics when the scraper asks for it (Prometheus does), else the Prometheus text format
+/// (`curl | promtool check metrics`).
+async fn metrics(State(s): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    if crate::metrics::accepts_openmetrics(accept) {
+        (
+            [(
+                header::CONTENT_TYPE,
+                crate::metrics::OPENMETRICS_CONTENT_TYPE,
+            )],
+            s.metrics.encode(),
+        )
+            .into_response()
+    } else {
+        (
+            [(header::CONTENT_TYPE, crate::metrics::TEXT_CONTENT_TYPE)],
+            s.metrics.encode_text(),
+        )
+            .into_response()
+    }
 }
 
 /// Decodes `a=b&c=d` (percent-encoded), keeping repeated keys so they can be refused.

@@ -541,7 +541,13 @@ fn paths(s: &Schemas) -> Map<String, Value> {
             "metrics",
             "Prometheus metrics",
             vec![],
-            json!({ "200": text_ok("OpenMetrics 1.0.0 text.", "application/openmetrics-text") }),
+            json!({ "200": {
+                "description": "OpenMetrics 1.0.0 text when the Accept header asks for it (Prometheus does), else the Prometheus text format 0.0.4.",
+                "content": {
+                    "application/openmetrics-text": { "schema": { "type": "string" } },
+                    "text/plain": { "schema": { "type": "string" } },
+                },
+            } }),
         ),
     );
     paths
@@ -641,7 +647,10 @@ mod tests {
             ["application/json", "text/markdown", "text/plain"]
         );
         assert_eq!(media("/api/v1/events", "200"), ["text/event-stream"]);
-        assert_eq!(media("/metrics", "200"), ["application/openmetrics-text"]);
+        assert_eq!(
+            media("/metrics", "200"),
+            ["application/openmetrics-text", "text/plain"]
+        );
         assert_eq!(media("/readyz", "503"), ["application/json"]);
         assert_eq!(media("/api/v1/crashes", "400"), ["application/json"]);
     }

@@ -39,7 +39,8 @@ const REPORT_SUFFIX: &str = ".json";
 /// Post-mortem files live in `artifacts/<report id>/<name>.gz`, removed with their report.
 const ARTIFACT_DIR: &str = "artifacts";
 const ARTIFACT_SUFFIX: &str = ".gz";
-const TMP_PREFIX: &str = ".tmp-";
+/// Temporary files of interrupted writes (the store's and the exporters'), removed at open.
+pub(crate) const TMP_PREFIX: &str = ".tmp-";
 /// Stored reports the "report stored" feed holds for a slow subscriber before it skips ahead.
 const STORED_FEED: usize = 256;
 
@@ -258,6 +259,10 @@ impl Store {
             if name.starts_with(TMP_PREFIX) {
                 // A write interrupted before its rename: never a complete report.
                 let _ = fs::remove_file(&path);
+                continue;
+            }
+            if name.starts_with('.') {
+                // Hidden files are the outputs' state (the OTLP exporter's cursor), not reports.
                 continue;
             }
             let Some(id) = name.strip_suffix(REPORT_SUFFIX).filter(|id| valid_id(id)) else {
