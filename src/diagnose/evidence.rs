@@ -27,6 +27,8 @@ pub(super) fn diagnosis(
         summary,
         evidence,
         key,
+        statement: None,
+        advice: None,
     }
 }
 
@@ -152,7 +154,7 @@ fn unquote(s: &str) -> String {
         .to_string()
 }
 
-fn clip(s: &str, max: usize) -> String {
+pub(super) fn clip(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
         return s.to_string();
     }

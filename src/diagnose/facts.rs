@@ -2,7 +2,8 @@
 //! recorded the container, and the workload's syscalls and failures picked out of it. Also which
 //! failures count as evidence at all. The wording built from these facts is in `evidence.rs`.
 
-use crate::model::{CrashReport, RecorderReport, RecorderState, SyscallEvent};
+use super::statements;
+use crate::model::{CrashReport, RecorderReport, RecorderState, Statement, SyscallEvent};
 
 /// The report, with the recorder's workload syscalls picked out once.
 pub(super) struct Facts<'a> {
@@ -13,6 +14,8 @@ pub(super) struct Facts<'a> {
     pub(super) tail: Vec<(usize, &'a SyscallEvent)>,
     /// `(index in first_failures, event)` of the workload's failures.
     pub(super) first: Vec<(usize, &'a SyscallEvent)>,
+    /// What the runtime said about its death in the captured output, if anything.
+    pub(super) statement: Option<Statement>,
 }
 
 fn is_workload(e: &SyscallEvent) -> bool {
@@ -78,6 +81,7 @@ impl<'a> Facts<'a> {
             rec,
             tail,
             first,
+            statement: statements::find(r),
         }
     }
 

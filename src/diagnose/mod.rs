@@ -17,15 +17,20 @@
 //!
 //! Each rule has a test built from a real report in `tests/fixtures/reports/`.
 
+mod advice;
 mod evidence;
 mod facts;
 mod rules;
+mod statements;
 
 use crate::model::{CrashReport, Diagnosis};
 
+use crate::model::Cause;
+use evidence::ev;
 use facts::Facts;
 use rules::{
-    AddressInUse, Completed, ExecFailed, ExitedError, LockHeld, Oom, PidsLimit, Rule, Signal,
+    AddressInUse, Completed, ExecFailed, ExitedError, LockHeld, Oom, PidsLimit, Rule,
+    RuntimeStatement, Signal,
 };
 
 /// The rules in order of how decisive their evidence is; the first that applies wins.
@@ -42,10 +47,14 @@ use rules::{
 ///    are never blamed for a clean exit.
 /// 4. `exec_failed`: an `execve` failed and a shell exited 126/127 (or the failed exec was the
 ///    last failure). The program meant to run never ran, so later failures are the wrapper's.
-/// 5. `lock_held` (flock/fcntl) and 6. `address_in_use` (bind): failures that name their cause
-///    unmistakably wherever they sit among the workload's failures, not only the last. They
-///    rarely meet in one report; their order between them is the historical one.
-/// 7. `pids_limit`: clone under pids.max. Last of the rules because it can also rest on the
+/// 5. `lock_held` (flock/fcntl): a failure that names its cause unmistakably wherever it sits
+///    among the workload's failures.
+/// 6. `runtime_statement`: the runtime or server said why it dies (`ModuleNotFoundError`,
+///    `init terminating in do_boot`, `panic:`, nginx `[emerg]`). Its words outrank routine
+///    syscall failures but not the kernel's facts above; it names the syscall that proves it
+///    (eaddrinuse -> the failing `bind`) where the recorder kept one.
+/// 7. `address_in_use` (bind EADDRINUSE), for a program that did not say so itself.
+/// 8. `pids_limit`: clone under pids.max. Last of the rules because it can also rest on the
 ///    cgroup's counter of refused forks alone, which a failure named above explains better.
 ///
 /// [`FALLBACK`] (`exited_error`) comes after all of them.
@@ -55,6 +64,7 @@ const RULES: &[&dyn Rule] = &[
     &Completed,
     &ExecFailed,
     &LockHeld,
+    &RuntimeStatement,
     &AddressInUse,
     &PidsLimit,
 ];
@@ -64,13 +74,29 @@ const RULES: &[&dyn Rule] = &[
 /// confidence is `low`). It always answers, so it is kept out of [`RULES`].
 const FALLBACK: ExitedError = ExitedError;
 
-/// The probable cause of a container's death, from its report alone.
+/// The probable cause of a container's death, from its report alone: the first rule's answer,
+/// with the runtime's statement beside it (whichever rule answered) and one line of advice.
 pub fn diagnose(r: &CrashReport) -> Diagnosis {
     let f = Facts::new(r);
-    RULES
+    let mut d = RULES
         .iter()
         .find_map(|rule| rule.diagnose(&f))
-        .unwrap_or_else(|| FALLBACK.diagnose(&f))
+        .unwrap_or_else(|| FALLBACK.diagnose(&f));
+    if d.cause != Cause::Completed {
+        if let Some(s) = &f.statement {
+            let said = ev(format!("{} said: {}", s.runtime.label(), s.text), &s.field);
+            if !d.evidence.contains(&said) {
+                d.evidence.push(said);
+            }
+            // A fault the kernel reported is the cause; what the runtime printed says which.
+            if d.cause == Cause::Crashed {
+                d.summary = format!("{}; {}", d.summary, rules::runtime_statement::said(s));
+            }
+            d.statement = Some(s.clone());
+        }
+    }
+    d.advice = advice::advise(&f, &d);
+    d
 }
 
 #[cfg(test)]

@@ -83,6 +83,8 @@ fn known_diagnosis() -> Diagnosis {
             },
         ],
         key: Some("oom tail".into()),
+        statement: None,
+        advice: None,
     }
 }
 
@@ -567,5 +569,42 @@ fn figures_read_like_a_human_wrote_them() {
     assert_eq!(
         wrap("averyveryverylongword x", 5),
         ["averyveryverylongword", "x"]
+    );
+}
+
+/// A Python import failure as the rules diagnose it: the runtime's words and the advice.
+fn python_import_failure() -> CrashReport {
+    let mut r = fixture("exited_error");
+    let out = r.recorder.as_mut().unwrap().output.as_mut().unwrap();
+    out.stderr = StreamCapture {
+        total_bytes: 162,
+        head: include_str!("../../tests/fixtures/statements/python/module_not_found.txt").into(),
+        tail: String::new(),
+    };
+    r.diagnosis = Some(crate::diagnose::diagnose(&r));
+    r
+}
+
+#[test]
+fn markdown_and_text_show_the_runtime_statement_and_the_advice_under_the_summary() {
+    let r = python_import_failure();
+    let md = markdown(&r);
+    assert!(
+        md.contains(
+            "### Diagnosis\n\nPython: ModuleNotFoundError: No module named 'requests'; exited 1 after \\<1 ms\n\n\
+             **Python said:** `ModuleNotFoundError: No module named 'requests'` (`/recorder/output/stderr/head`)\n\n\
+             **Advice:** Install the Python module `requests` in the image"
+        ),
+        "{md}"
+    );
+    assert!(md.contains("**Cause:** `missing_dependency`"), "{md}");
+    let txt = text(&r);
+    assert!(
+        txt.contains("Python said: ModuleNotFoundError: No module named 'requests'"),
+        "{txt}"
+    );
+    assert!(
+        txt.contains("Advice: Install the Python module requests in the image"),
+        "{txt}"
     );
 }

@@ -8,6 +8,7 @@ mod exited_error;
 mod lock_held;
 mod oom;
 mod pids_limit;
+pub(super) mod runtime_statement;
 mod signal;
 
 pub(super) use address_in_use::AddressInUse;
@@ -17,6 +18,7 @@ pub(super) use exited_error::ExitedError;
 pub(super) use lock_held::LockHeld;
 pub(super) use oom::Oom;
 pub(super) use pids_limit::PidsLimit;
+pub(super) use runtime_statement::RuntimeStatement;
 pub(super) use signal::Signal;
 
 use super::facts::Facts;

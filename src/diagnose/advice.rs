@@ -1,0 +1,282 @@
+//! One line of advice per cause: what to change, grounded in the report's own figures (the
+//! memory limit against the observed peak, the path that was missing or read-only, the module
+//! the runtime could not find, the signal's sender). Pure, like the rules: the facts and the
+//! finished diagnosis in, a sentence out. `None` only for a clean exit outside Kubernetes.
+
+use super::evidence::fd_path;
+use super::facts::Facts;
+use crate::model::{Cause, Diagnosis, Runtime, SignalOrigin, Statement, StatementKind};
+use crate::units::bytes;
+
+pub(super) fn advise(f: &Facts, d: &Diagnosis) -> Option<String> {
+    let r = f.r;
+    let limit = r.cgroup.limits.as_ref().and_then(|l| l.memory_limit_bytes);
+    let peak = r.cgroup.usage.as_ref().and_then(|u| u.memory_peak_bytes);
+    let s = d.statement.as_ref();
+    let (call, path, errno) = syscall_key(d.key.as_deref());
+    Some(match d.cause {
+        Cause::OomKilled => {
+            let who = f
+                .rec
+                .and_then(|x| x.oom_victim.as_ref())
+                .map(|v| format!("`{}`", v.comm))
+                .unwrap_or_else(|| "the program".to_string());
+            match (peak, limit) {
+                (Some(p), Some(l)) if p >= l.saturating_sub(l / 20) => format!(
+                    "Raise the memory limit above the {} it reached (memory peaked at {}, the limit), or make {who} use less: it needs more than {}",
+                    bytes(l),
+                    bytes(p),
+                    bytes(l)
+                ),
+                (Some(p), Some(l)) => format!(
+                    "Memory peaked at {} of its {} limit, so the pod's or the node's memory ran out: check the pod's limit and the node's other workloads",
+                    bytes(p),
+                    bytes(l)
+                ),
+                (Some(p), None) => format!(
+                    "Set a memory request and limit: it had no limit and peaked at {} when the node's memory ran out",
+                    bytes(p)
+                ),
+                (None, Some(l)) => format!(
+                    "Raise the {} memory limit or make {who} use less",
+                    bytes(l)
+                ),
+                (None, None) => format!("Give {who} a memory limit it fits in, or make it use less"),
+            }
+        }
+        Cause::OutOfMemory => {
+            let against = limit
+                .map(|l| format!(" (the container's limit is {})", bytes(l)))
+                .unwrap_or_default();
+            match s.map(|s| s.runtime) {
+                Some(Runtime::Jvm) => format!(
+                    "Raise the Java heap (-Xmx, or -XX:MaxRAMPercentage){against}, or find what fills it with a heap dump (-XX:+HeapDumpOnOutOfMemoryError)"
+                ),
+                Some(Runtime::Node) => format!(
+                    "Raise V8's heap (--max-old-space-size){against}, or find what fills it with a heap snapshot"
+                ),
+                Some(Runtime::Beam) => format!(
+                    "Raise the memory limit{against} or bound the process that grew (erl_crash.dump names it)"
+                ),
+                _ => format!("Raise the memory limit{against} or make the program use less"),
+            }
+        }
+        Cause::Crashed => {
+            let sig = r.exit.signal_name.as_deref().unwrap_or_default();
+            match (sig, s.map(|s| s.kind)) {
+                (_, Some(StatementKind::MemoryCorruption)) => {
+                    "glibc caught memory corruption: run the program under AddressSanitizer or valgrind to find the bad write".to_string()
+                }
+                ("SIGILL", _) => {
+                    "Build the program for this node's CPU (its instruction set), or schedule it on nodes that have it".to_string()
+                }
+                ("SIGSYS", _) => {
+                    "Allow the blocked system call in the pod's seccomp profile, or use a program that does not need it".to_string()
+                }
+                ("SIGABRT", _) => {
+                    "The program aborted itself: its last words on stderr say why (a failed assertion, an unhandled C++ exception)".to_string()
+                }
+                _ => "Collect a core dump (the node's core_pattern) and read the faulting thread's backtrace".to_string(),
+            }
+        }
+        Cause::Killed => {
+            let fatal = f.rec.and_then(|x| x.fatal_signal.as_ref());
+            let sender = fatal.and_then(|p| p.sender_comm.clone());
+            let runtime = sender.as_deref().is_some_and(|c| {
+                c.starts_with("containerd") || c.starts_with("runc") || c == "kubelet"
+            });
+            let sig = r.exit.signal_name.as_deref().unwrap_or("the signal");
+            match (fatal.map(|p| p.origin), sender) {
+                (Some(SignalOrigin::Host), Some(_)) if runtime && sig == "SIGKILL" => {
+                    "The runtime stopped it with SIGKILL: if it ignored SIGTERM, give PID 1 a SIGTERM handler or run it under an init such as tini, and check the liveness probe and the grace period".to_string()
+                }
+                (Some(SignalOrigin::Host), Some(_)) if runtime => {
+                    "The runtime stopped it: check the pod's events for a failed liveness probe, an eviction or a rollout".to_string()
+                }
+                (Some(SignalOrigin::Kernel), _) if sig == "SIGPIPE" => {
+                    "Handle SIGPIPE (or EPIPE) in the program: the reader of its pipe or socket went away".to_string()
+                }
+                (_, Some(c)) => format!("Find out why `{c}` sent {sig} to this container"),
+                _ => format!(
+                    "Find who sent {sig}: if the container was being stopped and it ignored SIGTERM, give PID 1 a SIGTERM handler or run it under an init such as tini"
+                ),
+            }
+        }
+        Cause::ExecFailed => {
+            let what = path.unwrap_or_else(|| "the program".to_string());
+            match errno.as_deref() {
+                Some("EACCES") => format!(
+                    "Make {what} executable in the image (chmod +x) and check that its volume is not mounted noexec"
+                ),
+                Some("ENOEXEC") => format!(
+                    "{what} is not a program for this machine: build the image for the node's architecture, or give a script its #! line"
+                ),
+                _ => format!(
+                    "Check that {what} exists in the image and is spelled as in the pod's command; if it exists, its interpreter (the #! line or the ELF loader) is missing from the image"
+                ),
+            }
+        }
+        Cause::LockHeld => format!(
+            "Another process holds {}: run one instance per volume (Recreate strategy, or a StatefulSet) or let the previous one stop first",
+            path.unwrap_or_else(|| "the lock".to_string())
+        ),
+        Cause::AddressInUse => {
+            let addr = path
+                .or_else(|| s.and_then(|s| s.detail.clone()))
+                .unwrap_or_else(|| "the address".to_string());
+            format!(
+                "Another process in this network namespace holds {addr}: with hostNetwork every pod on the node shares its ports, so change the port or stop the other holder (a previous instance still shutting down?)"
+            )
+        }
+        Cause::PidsLimit => {
+            let max = r.cgroup.limits.as_ref().and_then(|l| l.pids_max);
+            let peak = r.cgroup.usage.as_ref().and_then(|u| u.pids_peak);
+            match (max, peak) {
+                (Some(m), Some(p)) => format!(
+                    "Raise pids.max ({m}; {p} tasks at the peak) or find what keeps forking or spawning threads"
+                ),
+                (Some(m), None) => {
+                    format!("Raise pids.max ({m}) or find what keeps forking or spawning threads")
+                }
+                _ => "Raise the pod's pids limit (or RLIMIT_NPROC) or find what keeps forking or spawning threads".to_string(),
+            }
+        }
+        Cause::MissingDependency => missing_dependency(s),
+        Cause::ConfigError => match s {
+            Some(s) if s.runtime == Runtime::Nginx => format!(
+                "Fix the configuration nginx rejected ({}) and test it before deploying with `nginx -t`",
+                s.detail.as_deref().unwrap_or(&s.text)
+            ),
+            Some(s) => format!(
+                "Fix the configuration the program rejected ({}) and validate it before deploying",
+                s.detail.as_deref().unwrap_or(&s.text)
+            ),
+            None => "Fix the configuration the program rejected and validate it before deploying".to_string(),
+        },
+        Cause::MissingFile => format!(
+            "Provide {} in the image or mount it (a ConfigMap, a Secret or a volume at that path)",
+            path.or_else(|| s.and_then(missing_path))
+                .unwrap_or_else(|| "the missing file".to_string())
+        ),
+        Cause::PermissionDenied => permission(path, errno.as_deref()),
+        Cause::RuntimeError => match s {
+            Some(s) if s.kind == StatementKind::Panic => format!(
+                "Fix the panic in the program ({}); its stack is in the captured stderr ({})",
+                s.detail.as_deref().unwrap_or(&s.text),
+                s.field
+            ),
+            Some(s) => format!(
+                "Fix or handle the error in the program ({}); its stack is in the captured output ({})",
+                s.detail.as_deref().unwrap_or(&s.text),
+                s.field
+            ),
+            None => "Fix the error the program reported; read its last output".to_string(),
+        },
+        Cause::ExitedError => match errno.as_deref() {
+            Some("ENOENT") if call.as_deref() != Some("execve") => format!(
+                "Provide {} in the image or mount it, if the program needs it",
+                path.unwrap_or_else(|| "the missing file".to_string())
+            ),
+            Some("EACCES" | "EPERM" | "EROFS") => permission(path, errno.as_deref()),
+            Some("ECONNREFUSED") => format!(
+                "Nothing listened at {}: start it first (an init container that waits for it) or retry with a backoff",
+                path.unwrap_or_else(|| "the address".to_string())
+            ),
+            Some("ENOSPC") => "The disk or volume is full: free space or give the volume more".to_string(),
+            _ if f.rec.is_none() => {
+                "Read the container's log (kubectl logs --previous); run the agent with the flight recorder for syscall evidence".to_string()
+            }
+            _ => format!(
+                "Read its last output (kubectl logs --previous) for why it exited {}",
+                r.exit.code
+            ),
+        },
+        Cause::Completed => {
+            r.kubernetes.as_ref()?;
+            "It exited 0: if it should keep running, make sure its main process stays in the foreground (no daemonizing)".to_string()
+        }
+    })
+}
+
+/// `(syscall, argument, errno)` of a key in the `openat /data/x ENOENT` form the syscall rules
+/// write; `(None, None, None)` for other keys.
+fn syscall_key(key: Option<&str>) -> (Option<String>, Option<String>, Option<String>) {
+    let Some(key) = key else {
+        return (None, None, None);
+    };
+    let parts: Vec<&str> = key.split(' ').collect();
+    match parts.as_slice() {
+        [call, arg @ .., errno]
+            if !arg.is_empty()
+                && errno.starts_with('E')
+                && errno.chars().all(|c| c.is_ascii_uppercase()) =>
+        {
+            (
+                Some(call.to_string()),
+                Some(fd_path(&arg.join(" "))),
+                Some(errno.to_string()),
+            )
+        }
+        _ => (None, None, None),
+    }
+}
+
+fn permission(path: Option<String>, errno: Option<&str>) -> String {
+    match (path, errno) {
+        (Some(p), Some("EROFS")) => {
+            let dir = std::path::Path::new(&p)
+                .parent()
+                .map(|d| d.display().to_string())
+                .filter(|d| !d.is_empty())
+                .unwrap_or(p.clone());
+            format!(
+                "The root filesystem is read-only: mount an emptyDir at {dir} for what the program writes to {p}"
+            )
+        }
+        (Some(p), _) => format!(
+            "Run as a user that may use {p} (runAsUser, fsGroup) or fix its owner and mode in the image or volume"
+        ),
+        (None, _) => "Run as a user that may use the path it named (runAsUser, fsGroup), or give it a writable volume there (an emptyDir on a read-only root)".to_string(),
+    }
+}
+
+fn missing_dependency(s: Option<&Statement>) -> String {
+    let Some(s) = s else {
+        return "Install what the program needs in the image".to_string();
+    };
+    let quoted = |t: &str| t.split('\'').nth(1).map(str::to_string);
+    match s.runtime {
+        Runtime::Python => format!(
+            "Install the Python module {} in the image (pip install in its build) or fix PYTHONPATH",
+            quoted(&s.text).map_or("it imports".to_string(), |m| format!("`{m}`"))
+        ),
+        Runtime::Node => format!(
+            "Install {} in the image (npm ci in its build, and copy node_modules) or fix the require path",
+            quoted(&s.text).map_or("the module".to_string(), |m| format!("`{m}`"))
+        ),
+        Runtime::Jvm => format!(
+            "Put {} on the classpath (-cp, the jar's Main-Class) or fix its name",
+            s.detail
+                .as_deref()
+                .map_or("the class".to_string(), |c| format!("`{c}`"))
+        ),
+        Runtime::Loader => format!(
+            "Install {} in the image (its distribution package) or link the program statically",
+            s.detail
+                .as_deref()
+                .map_or("the shared library".to_string(), |l| format!("`{l}`"))
+        ),
+        _ => format!(
+            "Install what the program needs in the image ({})",
+            s.detail.as_deref().unwrap_or(&s.text)
+        ),
+    }
+}
+
+/// The path a missing-file statement names: `'/etc/app.conf'` or `"/etc/app.conf"`.
+fn missing_path(s: &Statement) -> Option<String> {
+    s.text
+        .split(['\'', '"'])
+        .find(|p| p.starts_with('/'))
+        .map(str::to_string)
+}
