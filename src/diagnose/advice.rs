@@ -103,7 +103,9 @@ pub(super) fn advise(f: &Facts, d: &Diagnosis) -> Option<String> {
             }
         }
         Cause::ExecFailed => {
-            let what = path.unwrap_or_else(|| "the program".to_string());
+            let what = path
+                .or_else(|| s.and_then(|s| s.detail.clone()))
+                .map_or_else(|| "the program".to_string(), |p| format!("`{p}`"));
             match errno.as_deref() {
                 Some("EACCES") => format!(
                     "Make {what} executable in the image (chmod +x) and check that its volume is not mounted noexec"
@@ -121,9 +123,7 @@ pub(super) fn advise(f: &Facts, d: &Diagnosis) -> Option<String> {
             path.unwrap_or_else(|| "the lock".to_string())
         ),
         Cause::AddressInUse => {
-            let addr = path
-                .or_else(|| s.and_then(|s| s.detail.clone()))
-                .unwrap_or_else(|| "the address".to_string());
+            let addr = path.unwrap_or_else(|| "the address".to_string());
             format!(
                 "Another process in this network namespace holds {addr}: with hostNetwork every pod on the node shares its ports, so change the port or stop the other holder (a previous instance still shutting down?)"
             )
@@ -256,9 +256,21 @@ fn missing_dependency(s: Option<&Statement>) -> String {
         ),
         Runtime::Jvm => format!(
             "Put {} on the classpath (-cp, the jar's Main-Class) or fix its name",
+            // `java.lang.ClassNotFoundException: com.example.Gateway` -> the class.
             s.detail
                 .as_deref()
+                .and_then(|c| c.rsplit([' ', ':']).next())
+                .filter(|c| !c.is_empty())
                 .map_or("the class".to_string(), |c| format!("`{c}`"))
+        ),
+        Runtime::Beam => format!(
+            "Put {} on the code path (the release's ebin directories) or fix the call",
+            // `undef {gateway_app,start,[],[]}` -> the module.
+            s.text
+                .split("undef {")
+                .nth(1)
+                .and_then(|r| r.split(',').next())
+                .map_or("the module".to_string(), |m| format!("the module `{m}`"))
         ),
         Runtime::Loader => format!(
             "Install {} in the image (its distribution package) or link the program statically",

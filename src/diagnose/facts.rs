@@ -3,7 +3,10 @@
 //! failures count as evidence at all. The wording built from these facts is in `evidence.rs`.
 
 use super::statements;
-use crate::model::{CrashReport, RecorderReport, RecorderState, Statement, SyscallEvent};
+use crate::model::{
+    signal_name, CrashReport, ProcessEventKind, RecorderReport, RecorderState, Statement,
+    SyscallEvent,
+};
 
 /// The report, with the recorder's workload syscalls picked out once.
 pub(super) struct Facts<'a> {
@@ -116,6 +119,29 @@ impl<'a> Facts<'a> {
             .parse()
             .ok()?;
         Some(self.tail.iter().filter(|(i, _)| *i > index).count())
+    }
+
+    /// A child whose fatal signal N the init process passed on as exit 128+N (a shell):
+    /// `(field, comm, pid, signal)`.
+    pub(super) fn signalled_child(&self) -> Option<(String, String, u32, String)> {
+        let code = self.r.exit.code;
+        if code <= 128 {
+            return None;
+        }
+        let want = signal_name((code - 128) as i32);
+        let rec = self.rec?;
+        let i = rec.processes.iter().rposition(|p| {
+            p.kind == ProcessEventKind::Exit
+                && p.pid != self.r.container.pid
+                && p.signal.as_deref() == Some(want.as_str())
+        })?;
+        let p = &rec.processes[i];
+        Some((
+            format!("/recorder/processes/{i}"),
+            p.comm.clone(),
+            p.pid,
+            want.to_string(),
+        ))
     }
 
     /// The comm of the init process as the recorder's timeline last saw it.

@@ -29,7 +29,7 @@ use crate::model::Cause;
 use evidence::ev;
 use facts::Facts;
 use rules::{
-    AddressInUse, Completed, ExecFailed, ExitedError, LockHeld, Oom, PidsLimit, Rule,
+    AddressInUse, Completed, ExecFailed, ExitedError, LockHeld, Oom, PidsLimit, Rule, RuntimeAbort,
     RuntimeStatement, Signal,
 };
 
@@ -38,28 +38,31 @@ use rules::{
 /// 1. `oom`: the kernel OOM killer acted (cgroup counter, containerd's OOM event, the recorder's
 ///    victim or the fatal signal's origin). It is first because an OOM kill arrives as a SIGKILL,
 ///    which `signal` would otherwise call a kill by someone. Exit code 137 alone is never enough.
-/// 2. `signal`: a signal killed the init process: `crashed` for a fault the kernel raised
+/// 2. `runtime_abort`: the runtime said it ran out of its own memory (V8's heap, a failed Rust
+///    allocation) and then raised SIGABRT to stop: the statement, not the abort, is the cause.
+/// 3. `signal`: a signal killed the init process: `crashed` for a fault the kernel raised
 ///    (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGSYS, SIGTRAP) or that the process raised itself
 ///    (SIGABRT); `killed` when someone else sent it, named with the sender the recorder saw. A
 ///    process that died of a signal did not choose to exit, so no syscall failure before it
 ///    explains the death.
-/// 3. `completed`: exit 0. Before the syscall rules, so that failures a program met and handled
+/// 4. `completed`: exit 0. Before the syscall rules, so that failures a program met and handled
 ///    are never blamed for a clean exit.
-/// 4. `exec_failed`: an `execve` failed and a shell exited 126/127 (or the failed exec was the
+/// 5. `exec_failed`: an `execve` failed and a shell exited 126/127 (or the failed exec was the
 ///    last failure). The program meant to run never ran, so later failures are the wrapper's.
-/// 5. `lock_held` (flock/fcntl): a failure that names its cause unmistakably wherever it sits
+/// 6. `lock_held` (flock/fcntl): a failure that names its cause unmistakably wherever it sits
 ///    among the workload's failures.
-/// 6. `runtime_statement`: the runtime or server said why it dies (`ModuleNotFoundError`,
+/// 7. `runtime_statement`: the runtime or server said why it dies (`ModuleNotFoundError`,
 ///    `init terminating in do_boot`, `panic:`, nginx `[emerg]`). Its words outrank routine
 ///    syscall failures but not the kernel's facts above; it names the syscall that proves it
 ///    (eaddrinuse -> the failing `bind`) where the recorder kept one.
-/// 7. `address_in_use` (bind EADDRINUSE), for a program that did not say so itself.
-/// 8. `pids_limit`: clone under pids.max. Last of the rules because it can also rest on the
+/// 8. `address_in_use` (bind EADDRINUSE), for a program that did not say so itself.
+/// 9. `pids_limit`: clone under pids.max. Last of the rules because it can also rest on the
 ///    cgroup's counter of refused forks alone, which a failure named above explains better.
 ///
 /// [`FALLBACK`] (`exited_error`) comes after all of them.
 const RULES: &[&dyn Rule] = &[
     &Oom,
+    &RuntimeAbort,
     &Signal,
     &Completed,
     &ExecFailed,
@@ -89,7 +92,7 @@ pub fn diagnose(r: &CrashReport) -> Diagnosis {
                 d.evidence.push(said);
             }
             // A fault the kernel reported is the cause; what the runtime printed says which.
-            if d.cause == Cause::Crashed {
+            if d.cause == Cause::Crashed && !d.summary.contains(&s.text) {
                 d.summary = format!("{}; {}", d.summary, rules::runtime_statement::said(s));
             }
             d.statement = Some(s.clone());

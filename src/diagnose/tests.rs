@@ -17,6 +17,7 @@ fn rules_run_in_the_documented_order_with_unique_names() {
         names,
         [
             "oom",
+            "runtime_abort",
             "signal",
             "completed",
             "exec_failed",

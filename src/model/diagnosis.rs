@@ -231,6 +231,8 @@ pub enum StatementKind {
     MissingModule,
     /// A file the program opens is missing (ENOENT).
     MissingFile,
+    /// A shell found no such command (`sh: 1: gateway: not found`, exit 127).
+    CommandNotFound,
     /// Access refused (EACCES, EPERM) or a read-only file system (EROFS).
     PermissionDenied,
     /// The configuration was rejected at start-up.

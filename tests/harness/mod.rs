@@ -17,6 +17,7 @@ pub mod host;
 pub mod images;
 pub mod kube;
 pub mod plain;
+pub mod runtimes_image;
 pub mod scenarios;
 
 #[allow(unused_imports)] // re-exports: each test binary uses a subset

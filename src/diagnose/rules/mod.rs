@@ -18,7 +18,7 @@ pub(super) use exited_error::ExitedError;
 pub(super) use lock_held::LockHeld;
 pub(super) use oom::Oom;
 pub(super) use pids_limit::PidsLimit;
-pub(super) use runtime_statement::RuntimeStatement;
+pub(super) use runtime_statement::{RuntimeAbort, RuntimeStatement};
 pub(super) use signal::Signal;
 
 use super::facts::Facts;

@@ -13,13 +13,44 @@ use crate::model::{Cause, Confidence, Diagnosis, Runtime, Statement, StatementKi
 
 pub(in crate::diagnose) struct RuntimeStatement;
 
+/// `runtime_abort`: a runtime that said it ran out of its own memory and then aborted (V8's
+/// `FATAL ERROR: ... heap out of memory`, Rust's `memory allocation of N bytes failed`) died of
+/// SIGABRT, which `signal` would call a crash. The abort is how the runtime stops after saying
+/// why, so the statement is the cause: this rule comes before `signal`.
+pub(in crate::diagnose) struct RuntimeAbort;
+
+impl Rule for RuntimeAbort {
+    fn name(&self) -> &'static str {
+        "runtime_abort"
+    }
+
+    fn diagnose(&self, f: &Facts) -> Option<Diagnosis> {
+        let s = f.statement.as_ref()?;
+        // Died of SIGABRT, or a shell passed a child's SIGABRT on as 134.
+        let aborted =
+            f.r.exit.signal_name.as_deref() == Some("SIGABRT") || f.r.exit.code == 128 + 6;
+        if !aborted || s.kind != StatementKind::OutOfMemory {
+            return None;
+        }
+        let mut d = RuntimeStatement.answer(f, s)?;
+        d.summary = format!("{}; it aborted (SIGABRT){}", said(s), f.after());
+        d.cause = Cause::OutOfMemory;
+        Some(d)
+    }
+}
+
 impl Rule for RuntimeStatement {
     fn name(&self) -> &'static str {
         "runtime_statement"
     }
 
     fn diagnose(&self, f: &Facts) -> Option<Diagnosis> {
-        let s = f.statement.as_ref()?;
+        self.answer(f, f.statement.as_ref()?)
+    }
+}
+
+impl RuntimeStatement {
+    fn answer(&self, f: &Facts, s: &Statement) -> Option<Diagnosis> {
         if f.r.exit.is_success() {
             return None;
         }
@@ -43,6 +74,14 @@ impl Rule for RuntimeStatement {
             None => (Confidence::High, String::new()),
         };
         evidence.push(f.exit_evidence());
+        // A shell that passed its child's fatal signal on as 128+N: say which child.
+        let child = f.signalled_child();
+        if let Some((field, comm, pid, sig)) = &child {
+            evidence.insert(1, ev(format!("`{comm}` (pid {pid}) died of {sig}"), field));
+        }
+        let child = child
+            .map(|(_, comm, pid, sig)| format!("; `{comm}` (pid {pid}) died of {sig}"))
+            .unwrap_or_default();
         let key = match &proof {
             Some((_, e)) => format!(
                 "{} {} {}",
@@ -59,7 +98,11 @@ impl Rule for RuntimeStatement {
         Some(diagnosis(
             cause,
             confidence,
-            format!("{}{proved}; {}", said(s), lowercase_first(&f.exited())),
+            format!(
+                "{}{proved}{child}; {}",
+                said(s),
+                lowercase_first(&f.exited())
+            ),
             evidence,
             Some(clip_key(&key)),
         ))
@@ -72,13 +115,14 @@ pub(in crate::diagnose) fn cause(kind: StatementKind) -> Cause {
         StatementKind::AddressInUse => Cause::AddressInUse,
         StatementKind::MissingModule | StatementKind::LoaderError => Cause::MissingDependency,
         StatementKind::MissingFile => Cause::MissingFile,
+        StatementKind::CommandNotFound => Cause::ExecFailed,
+        StatementKind::MemoryCorruption => Cause::Crashed,
         StatementKind::PermissionDenied => Cause::PermissionDenied,
         StatementKind::ConfigError => Cause::ConfigError,
         StatementKind::OutOfMemory => Cause::OutOfMemory,
-        StatementKind::UncaughtException
-        | StatementKind::Panic
-        | StatementKind::MemoryCorruption
-        | StatementKind::Fatal => Cause::RuntimeError,
+        StatementKind::UncaughtException | StatementKind::Panic | StatementKind::Fatal => {
+            Cause::RuntimeError
+        }
     }
 }
 
@@ -235,6 +279,26 @@ mod tests {
             d.summary
         );
         assert!(d.advice.unwrap().contains("AddressSanitizer"));
+    }
+
+    #[test]
+    fn v8_out_of_its_heap_then_abort_is_out_of_memory_not_a_crash() {
+        let heap = include_str!("../../../tests/fixtures/statements/node/heap.txt");
+        let mut r = with_stderr(fixture("segfault"), heap);
+        r.exit.signal_name = Some("SIGABRT".into());
+        r.exit.signal = Some(6);
+        r.recorder.as_mut().unwrap().fatal_signal = None;
+        let d = check(&r);
+        assert_eq!(d.cause, Cause::OutOfMemory);
+        assert!(
+            d.summary.starts_with(
+                "Node.js: FATAL ERROR: Reached heap limit Allocation failed - JavaScript heap out \
+                 of memory; it aborted (SIGABRT)"
+            ),
+            "{}",
+            d.summary
+        );
+        assert!(d.advice.unwrap().contains("--max-old-space-size"));
     }
 
     #[test]

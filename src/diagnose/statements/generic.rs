@@ -20,7 +20,7 @@ pub(super) fn recognise(lines: &[&str]) -> Option<Found> {
     };
     // A fatal line anywhere, the last one winning.
     if let Some((_, line)) = find_line(lines, true, |l| candidate(l) && fatal(l)) {
-        let line = line.trim();
+        let line = without_timestamp(line.trim());
         return Some(Found {
             kind: errno_kind(line).unwrap_or(StatementKind::Fatal),
             text: line.to_string(),
@@ -34,9 +34,27 @@ pub(super) fn recognise(lines: &[&str]) -> Option<Found> {
     let kind = errno_kind(last).filter(|k| *k == StatementKind::AddressInUse)?;
     Some(Found {
         kind,
-        text: last.to_string(),
+        text: without_timestamp(last).to_string(),
         detail: None,
     })
+}
+
+/// `listen tcp :8080: ...` of Go's `2024/01/02 15:04:05 listen tcp :8080: ...`: a timestamp
+/// would make every crash's words, and its crash-loop key, differ.
+fn without_timestamp(line: &str) -> &str {
+    let b = line.as_bytes();
+    let stamp = b.len() > 20
+        && b[..19].iter().enumerate().all(|(i, c)| match i {
+            4 | 7 => *c == b'/',
+            10 => *c == b' ',
+            13 | 16 => *c == b':',
+            _ => c.is_ascii_digit(),
+        });
+    if stamp {
+        line[19..].trim_start()
+    } else {
+        line
+    }
 }
 
 fn fatal(l: &str) -> bool {

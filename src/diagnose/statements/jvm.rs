@@ -38,7 +38,17 @@ pub(super) fn recognise(lines: &[&str]) -> Option<Found> {
             Some(w) => format!("{}: {w}", line.trim()),
             None => line.trim().to_string(),
         };
-        let kind = if text.contains("heap") || text.contains("memory") {
+        // `Could not reserve enough space for object heap` is memory; `Initial heap size set to
+        // a larger value than the maximum heap size` is the options contradicting themselves.
+        let kind = if [
+            "Could not reserve",
+            "Cannot allocate",
+            "Out of memory",
+            "insufficient memory",
+        ]
+        .iter()
+        .any(|w| text.contains(w))
+        {
             StatementKind::OutOfMemory
         } else {
             StatementKind::ConfigError

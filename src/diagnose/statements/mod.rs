@@ -83,19 +83,43 @@ pub(in crate::diagnose) fn find(r: &CrashReport) -> Option<Statement> {
                 runtime: *runtime,
                 kind: found.kind,
                 text: clip(&found.text, MAX_TEXT),
-                detail: found.detail.map(|d| clip(&d, MAX_TEXT)),
+                detail: found
+                    .detail
+                    .filter(|d| !d.trim_matches('\0').is_empty())
+                    .map(|d| clip(&d, MAX_TEXT)),
                 field: field.clone(),
             })
         })
     })
 }
 
+/// The recorder copies at most a few iovecs of a `writev`, but counts every byte: the bytes it
+/// did not copy read as NULs (ld.so writes its error in ten pieces). Such a gap is marked, not
+/// shown as blanks.
 fn clip(s: &str, max: usize) -> String {
+    let s = &mark_gaps(s);
     if s.chars().count() <= max {
         return s.to_string();
     }
     let cut: String = s.chars().take(max).collect();
     format!("{cut}…")
+}
+
+fn mark_gaps(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut in_gap = false;
+    for c in s.chars() {
+        if c == '\0' {
+            if !in_gap {
+                out.push_str("[not captured]");
+            }
+            in_gap = true;
+        } else {
+            in_gap = false;
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// The kind an errno's words name, in any runtime's spelling: `Address already in use`,

@@ -19,9 +19,10 @@ pub(super) fn recognise(lines: &[&str]) -> Option<Found> {
         Some(StatementKind::OutOfMemory) | None => StatementKind::ConfigError,
         Some(k) => k,
     };
+    // The error log's timestamp and pid would make every crash's words differ.
     Some(Found {
         kind,
-        text: line.trim().to_string(),
+        text: format!("nginx: [emerg] {said}"),
         detail: Some(said.to_string()),
     })
 }

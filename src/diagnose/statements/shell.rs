@@ -9,7 +9,7 @@ pub(super) fn recognise(lines: &[&str]) -> Option<Found> {
     let (_, line) = find_line(lines, true, is_shell)?;
     let line = line.trim();
     let kind = if line.ends_with(": not found") || line.ends_with("command not found") {
-        StatementKind::MissingFile
+        StatementKind::CommandNotFound
     } else {
         errno_kind(line).unwrap_or(StatementKind::MissingFile)
     };

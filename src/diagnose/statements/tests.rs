@@ -42,7 +42,7 @@ const CASES: &[(&str, Runtime, K, &str, &str)] = &[
     ("jvm/caused_by.txt", Runtime::Jvm, K::MissingFile, "caused by java.nio.file.NoSuchFileException: /etc/app/application.yml", "/etc/app/application.yml"),
     ("jvm/main_class.txt", Runtime::Jvm, K::MissingModule, "Could not find or load main class com.example.Gateway", "java.lang.ClassNotFoundException: com.example.Gateway"),
     ("jvm/jarfile.txt", Runtime::Jvm, K::MissingFile, "Error: Unable to access jarfile /app/gateway.jar", "/app/gateway.jar"),
-    ("jvm/init_vm.stdout.txt", Runtime::Jvm, K::OutOfMemory, "Error occurred during initialization of VM: Initial heap size set to a larger value than the maximum heap size", "Initial heap size"),
+    ("jvm/init_vm.stdout.txt", Runtime::Jvm, K::ConfigError, "Error occurred during initialization of VM: Initial heap size set to a larger value than the maximum heap size", "Initial heap size"),
     ("node/throw.txt", Runtime::Node, K::UncaughtException, "SyntaxError: Unexpected token } in JSON at position 9", "SyntaxError"),
     ("node/eaddrinuse.txt", Runtime::Node, K::AddressInUse, "Error: listen EADDRINUSE: address already in use :::18080", "EADDRINUSE"),
     ("node/module_not_found.txt", Runtime::Node, K::MissingModule, "Error: Cannot find module 'express'", "express"),
@@ -57,9 +57,9 @@ const CASES: &[(&str, Runtime, K, &str, &str)] = &[
     ("loader/missing_lib.txt", Runtime::Loader, K::LoaderError, "error while loading shared libraries: libgreet.so: cannot open shared object file", "libgreet.so"),
     ("loader/double_free.txt", Runtime::Loader, K::MemoryCorruption, "free(): double free detected in tcache 2", ""),
     ("loader/stack_smashing.txt", Runtime::Loader, K::MemoryCorruption, "*** stack smashing detected ***: terminated", ""),
-    ("shell/dash_not_found.txt", Runtime::Shell, K::MissingFile, "sh: 1: gateway: not found", "gateway"),
-    ("shell/bash_not_found.txt", Runtime::Shell, K::MissingFile, "bash: line 1: gateway: command not found", "gateway"),
-    ("shell/busybox_not_found.txt", Runtime::Shell, K::MissingFile, "sh: gateway: not found", "gateway"),
+    ("shell/dash_not_found.txt", Runtime::Shell, K::CommandNotFound, "sh: 1: gateway: not found", "gateway"),
+    ("shell/bash_not_found.txt", Runtime::Shell, K::CommandNotFound, "bash: line 1: gateway: command not found", "gateway"),
+    ("shell/busybox_not_found.txt", Runtime::Shell, K::CommandNotFound, "sh: gateway: not found", "gateway"),
     ("shell/permission.txt", Runtime::Shell, K::PermissionDenied, "sh: 1: /etc/passwd: Permission denied", "/etc/passwd"),
     ("shell/cannot_create.txt", Runtime::Shell, K::PermissionDenied, "sh: 1: cannot create /etc/app.conf: Permission denied", "cannot create /etc/app.conf"),
     ("shell/cannot_open.txt", Runtime::Shell, K::MissingFile, "sh: 0: cannot open /app/entrypoint.sh: No such file", "cannot open /app/entrypoint.sh"),
@@ -128,4 +128,16 @@ fn routine_complaints_and_logs_are_not_statements() {
     ] {
         assert_eq!(recognise(text), None, "{text}");
     }
+}
+
+#[test]
+fn timestamps_and_pids_of_log_lines_are_not_part_of_the_words() {
+    // They would make each crash's summary, and its crash-loop key, differ.
+    let (_, go) = recognise(&captured("go/log_fatal_eaddrinuse.txt")).unwrap();
+    assert_eq!(go.text, "listen tcp :18080: bind: address already in use");
+    let (_, nginx) = recognise(&captured("nginx/unknown_directive.txt")).unwrap();
+    assert_eq!(
+        nginx.text,
+        "nginx: [emerg] unknown directive \"proxy_passs\" in /opt/cases/nginx/unknown_directive.conf:9"
+    );
 }
