@@ -1,5 +1,7 @@
 //! Compiles the eBPF programs in `src/bpf/` with clang and generates their libbpf-rs skeletons
 //! into `OUT_DIR` (`coroner.skel.rs`, `minimal.skel.rs`), which `src/bpf/loader.rs` includes.
+//! It also hashes the recorder's sources into `CORONER_BPF_SOURCE_HASH`: the part of the pinned
+//! maps' layout version (`loader::layout_version`) that the code decides.
 
 use std::env;
 use std::ffi::OsString;
@@ -24,6 +26,12 @@ fn main() {
     for header in HEADERS {
         println!("cargo:rerun-if-changed={header}");
     }
+    let mut hash = FNV_OFFSET;
+    for file in ["src/bpf/coroner.bpf.c"].iter().chain(HEADERS) {
+        let bytes = std::fs::read(file).unwrap_or_else(|e| panic!("reading {file}: {e}"));
+        hash = fnv1a(hash, &bytes);
+    }
+    println!("cargo:rustc-env=CORONER_BPF_SOURCE_HASH={hash:016x}");
     println!("cargo:rerun-if-env-changed=CLANG");
     for name in PROGRAMS {
         let src = format!("src/bpf/{name}.bpf.c");
@@ -45,6 +53,17 @@ fn main() {
             );
         }
     }
+}
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// FNV-1a, 64 bits: stable across Rust versions (unlike `DefaultHasher`), no dependency.
+fn fnv1a(mut hash: u64, bytes: &[u8]) -> u64 {
+    for &b in bytes {
+        hash ^= u64::from(b);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash
 }
 
 /// `$CLANG` if set, else the first `clang` on `PATH`.

@@ -135,7 +135,10 @@ async fn main() {
         cli(&url, &["show", id]);
     }
 
-    section(&format!("GET {url}/metrics  (excerpt)"));
+    section(&format!(
+        "GET {}/metrics  (excerpt)",
+        agent.metrics_base_url()
+    ));
     let (_, metrics) = agent.get_text("/metrics").await;
     for line in metrics.lines().filter(|l| {
         l.starts_with("coroner_container_exits_total")

@@ -130,4 +130,20 @@ for dir in "$TMP"/coroner-agent-*; do
     rm -rf "$dir"
 done
 
+# Flight-recorder pins of test agents (tests/harness/agent.rs, tests/recorder_continuity.rs):
+# /sys/fs/bpf/coroner-test-<pid>-<starttime>-<n>. Pinned links keep programs attached to the host's
+# tracepoints until unpinned, so a killed test run must not leave them.
+for dir in /sys/fs/bpf/coroner-test-*; do
+    [ -d "$dir" ] || continue
+    IFS=- read -r _ _ pid start _ <<<"$(basename "$dir")"
+    stamp=$(mktemp)
+    echo "$pid $start" >"$stamp"
+    if owner_alive "$stamp"; then rm -f "$stamp"; continue; fi
+    rm -f "$stamp"
+    echo "cleanup: removing pinned recorder $dir"
+    cleaned=$((cleaned + 1))
+    # Unlinking the pins (bpffs allows unlink and rmdir) detaches the programs.
+    rm -rf "$dir" || echo "cleanup: could not remove $dir" >&2
+done
+
 echo "cleanup: $cleaned leftover item(s) handled"

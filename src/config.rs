@@ -1,7 +1,7 @@
 //! Command line and environment configuration, parsed and validated in one place.
 //!
 //! Every agent flag is also an environment variable (`CORONER_*`); of the client's flags, the
-//! connection ones are (`CORONER_URL`, `CORONER_TIMEOUT`). [`AgentArgs::validate`] and
+//! connection ones are (`CORONER_URL`, `CORONER_TIMEOUT`, `CORONER_TOKEN_FILE`). [`AgentArgs::validate`] and
 //! [`ClientCommand::validate`] report every invalid value at once, before anything starts.
 //! Client filters the agent interprets (`--namespace`, `--cause`, ...) are passed through as
 //! given, so the agent judges them and a client older than the agent accepts its new values.
@@ -16,6 +16,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// Default HTTP port. The Prometheus exporter range 9100-9999 is fully allocated, so coroner sits
 /// outside it, on a port no common exporter or Kubernetes component uses.
 pub const DEFAULT_PORT: u16 = 7464;
+
+/// Default port of /metrics and the probes (`--metrics-listen`), next to the API's.
+pub const DEFAULT_METRICS_PORT: u16 = 7465;
 
 /// Where the client looks for the agent by default: the local end of
 /// `kubectl port-forward -n coroner ds/coroner 7464`.
@@ -81,6 +84,11 @@ pub struct ClientArgs {
     /// connect; once connected it waits as long as the agent keeps the stream alive.
     #[arg(long, env = "CORONER_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub timeout: Duration,
+
+    /// File holding the agent's bearer token (its --api-token-file), sent as
+    /// `Authorization: Bearer <token>`.
+    #[arg(long, env = "CORONER_TOKEN_FILE")]
+    pub token_file: Option<PathBuf>,
 }
 
 /// `table` for people, `json` for scripts (the agent's items as they are).
@@ -267,9 +275,35 @@ pub struct AgentArgs {
     )]
     pub containerd_socket: PathBuf,
 
-    /// Address and port of the HTTP API, web page and /metrics.
-    #[arg(long, env = "CORONER_LISTEN", default_value_t = SocketAddr::from(([0, 0, 0, 0], DEFAULT_PORT)))]
+    /// Address and port of the report API, web pages and live feed (which also serve /metrics and
+    /// the probes). Loopback by default: `kubectl port-forward` reaches it inside the pod, other
+    /// pods do not. Expose it only with --api-token-file.
+    #[arg(long, env = "CORONER_LISTEN", default_value_t = SocketAddr::from(([127, 0, 0, 1], DEFAULT_PORT)))]
     pub listen: SocketAddr,
+
+    /// Address and port of /metrics, /healthz and /readyz alone, for Prometheus and kubelet's
+    /// probes (never a report).
+    #[arg(long, env = "CORONER_METRICS_LISTEN", default_value_t = SocketAddr::from(([0, 0, 0, 0], DEFAULT_METRICS_PORT)))]
+    pub metrics_listen: SocketAddr,
+
+    /// File holding a bearer token: every request to --listen then needs
+    /// `Authorization: Bearer <token>`. Re-read when the file changes (a mounted Secret).
+    #[arg(long, env = "CORONER_API_TOKEN_FILE")]
+    pub api_token_file: Option<PathBuf>,
+
+    /// Open connections each listener serves at once; more are answered 503 and closed. Lowered
+    /// at start when RLIMIT_NOFILE cannot hold them beside the store's reserve.
+    #[arg(long, env = "CORONER_MAX_CONNECTIONS", default_value_t = 256)]
+    pub max_connections: usize,
+
+    /// Live feed (`/api/v1/events`) clients at once; more get 503 with Retry-After.
+    #[arg(long, env = "CORONER_MAX_SSE_CLIENTS", default_value_t = 64)]
+    pub max_sse_clients: usize,
+
+    /// How long a client has to send a request's headers (also between requests on a kept-alive
+    /// connection) before the connection is closed.
+    #[arg(long, env = "CORONER_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub header_read_timeout: Duration,
 
     /// Directory the reports are stored in (one JSON file per report); created if missing.
     #[arg(long, env = "CORONER_DATA_DIR", default_value = "/var/lib/coroner")]
@@ -288,16 +322,35 @@ pub struct AgentArgs {
     #[arg(long, env = "CORONER_MAX_STORE_BYTES", default_value = "256Mi", value_parser = parse_bytes)]
     pub max_store_bytes: u64,
 
+    /// Reports whose write fails (disk full, read-only) wait in memory, up to this many bytes of
+    /// report JSON, and are written when the data dir takes writes again; beyond it they are
+    /// dropped and counted. 0: no queue.
+    #[arg(long, env = "CORONER_STORE_RETRY_QUEUE_BYTES", default_value = "32Mi", value_parser = parse_bytes)]
+    pub store_retry_queue_bytes: u64,
+
     /// Environment variable whose VALUE may be stored in reports. By default only names are kept,
     /// because values often hold credentials. Repeat the flag or comma-separate.
     #[arg(long = "env-allow", env = "CORONER_ENV_ALLOW", value_delimiter = ',')]
     pub env_allow: Vec<String>,
 
-    /// Store command-line arguments as they are. By default, values of arguments that look like
-    /// credentials (`--password=...`, `token=...`, `https://user:pass@host`) are replaced by
-    /// `<redacted>`.
+    /// Store command-line arguments as they are (the command, exec argv, syscall arguments). By
+    /// default, values of arguments that look like credentials (`--password x`, `--token=x`,
+    /// `mysql -px`, `-H 'Authorization: Bearer x'`, `PASSWORD=x` in `sh -c` scripts,
+    /// `https://user:pass@host`) are replaced by `<redacted>`.
     #[arg(long, env = "CORONER_NO_REDACT_ARGS")]
     pub no_redact_args: bool,
+
+    /// Store container label values as they are. By default, the value of a label whose key names
+    /// a credential (`db-password`, `api-token`) and credential-shaped values (bearer tokens,
+    /// `user:pass@host`, `password=x`, cloud access keys) are replaced by `<redacted>`.
+    #[arg(long, env = "CORONER_NO_REDACT_LABELS")]
+    pub no_redact_labels: bool,
+
+    /// Store the stdout and stderr the flight recorder captured as they are. By default,
+    /// credential-shaped text in them (bearer tokens, `password=x`, private key blocks, AWS access
+    /// keys, GitHub and Slack tokens, JWTs) is replaced by `<redacted>`.
+    #[arg(long, env = "CORONER_NO_REDACT_OUTPUT")]
+    pub no_redact_output: bool,
 
     /// Node name written into each report (in Kubernetes, set from the downward API).
     #[arg(long, env = "CORONER_NODE_NAME")]
@@ -316,10 +369,38 @@ pub struct AgentArgs {
     #[arg(long, env = "CORONER_RECORDER_RING", default_value_t = 256)]
     pub recorder_ring: u32,
 
+    /// bpffs directory the flight recorder's maps and programs are pinned in, so recording goes on
+    /// while the agent restarts and the next agent process adopts it. Empty: not pinned.
+    #[arg(
+        long,
+        env = "CORONER_BPF_PIN_DIR",
+        default_value = "/sys/fs/bpf/coroner",
+        value_parser = parse_path_or_empty
+    )]
+    pub bpf_pin_dir: PathBuf,
+
+    /// Do not pin the flight recorder: it stops with the agent process, and containers running
+    /// across a restart get a partial recording.
+    #[arg(long, env = "CORONER_NO_BPF_PIN")]
+    pub no_bpf_pin: bool,
+
+    /// Fault injection for tests: wait this long before reading a cgroup's usage at an exit, as
+    /// an agent behind on its work would (the cgroup directory is gone by then).
+    #[arg(
+        long,
+        env = "CORONER_TEST_USAGE_DELAY_MS",
+        default_value_t = 0,
+        hide = true
+    )]
+    pub test_usage_delay_ms: u64,
+
     /// Log format on stderr. The level is set with RUST_LOG (default `info`).
     #[arg(long, env = "CORONER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 }
+
+/// The most `--store-retry-queue-bytes` may hold: it is the agent's memory.
+const MAX_RETRY_QUEUE_BYTES: u64 = 1 << 30;
 
 /// One invalid setting, with the flag it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -335,6 +416,13 @@ impl std::fmt::Display for Invalid {
 }
 
 impl AgentArgs {
+    /// Where to pin the flight recorder; `None` when pinning is off (`--no-bpf-pin`, or an
+    /// empty `--bpf-pin-dir`).
+    pub fn bpf_pin_dir(&self) -> Option<&std::path::Path> {
+        (!self.no_bpf_pin && !self.bpf_pin_dir.as_os_str().is_empty())
+            .then_some(self.bpf_pin_dir.as_path())
+    }
+
     /// Checks every setting and returns all problems together.
     pub fn validate(&self) -> Result<(), Vec<Invalid>> {
         let mut bad = Vec::new();
@@ -363,6 +451,15 @@ impl AgentArgs {
                 ),
             });
         }
+        if self.store_retry_queue_bytes > MAX_RETRY_QUEUE_BYTES {
+            bad.push(Invalid {
+                flag: "store-retry-queue-bytes",
+                reason: format!(
+                    "{} bytes is more than 1Gi; the queue is held in the agent's memory",
+                    self.store_retry_queue_bytes
+                ),
+            });
+        }
         for key in &self.env_allow {
             if key.is_empty() || key.contains('=') || key.contains('\0') {
                 bad.push(Invalid {
@@ -384,6 +481,64 @@ impl AgentArgs {
                     "{} is not a power of two from 16 to 4096",
                     self.recorder_ring
                 ),
+            });
+        }
+        if self.listen.port() != 0
+            && self.listen.port() == self.metrics_listen.port()
+            && (self.listen.ip() == self.metrics_listen.ip()
+                || self.listen.ip().is_unspecified()
+                || self.metrics_listen.ip().is_unspecified())
+        {
+            bad.push(Invalid {
+                flag: "metrics-listen",
+                reason: format!(
+                    "{} overlaps --listen {}: give the metrics listener a port of its own",
+                    self.metrics_listen, self.listen
+                ),
+            });
+        }
+        if let Some(path) = &self.api_token_file {
+            if let Err(e) = crate::http::auth::read_token(path) {
+                bad.push(Invalid {
+                    flag: "api-token-file",
+                    reason: e.to_string(),
+                });
+            }
+        }
+        if !(1..=65536).contains(&self.max_connections) {
+            bad.push(Invalid {
+                flag: "max-connections",
+                reason: format!("{} is outside 1..=65536", self.max_connections),
+            });
+        }
+        if !(1..=65536).contains(&self.max_sse_clients) {
+            bad.push(Invalid {
+                flag: "max-sse-clients",
+                reason: format!("{} is outside 1..=65536", self.max_sse_clients),
+            });
+        }
+        if self.header_read_timeout < Duration::from_millis(100) {
+            bad.push(Invalid {
+                flag: "header-read-timeout",
+                reason: "must be at least 100ms".into(),
+            });
+        }
+        if !self.no_bpf_pin
+            && !self.bpf_pin_dir.as_os_str().is_empty()
+            && !self.bpf_pin_dir.is_absolute()
+        {
+            bad.push(Invalid {
+                flag: "bpf-pin-dir",
+                reason: format!(
+                    "{} is not an absolute path (a directory on bpffs, e.g. /sys/fs/bpf/coroner)",
+                    self.bpf_pin_dir.display()
+                ),
+            });
+        }
+        if self.test_usage_delay_ms > 60_000 {
+            bad.push(Invalid {
+                flag: "test-usage-delay-ms",
+                reason: format!("{} is more than 60000", self.test_usage_delay_ms),
             });
         }
         if self.containerd_socket.as_os_str().is_empty() {
@@ -441,6 +596,14 @@ impl ClientArgs {
                 flag: "timeout",
                 reason: "must be more than 0".into(),
             });
+        }
+        if let Some(path) = &self.token_file {
+            if let Err(e) = crate::http::auth::read_token(path) {
+                bad.push(Invalid {
+                    flag: "token-file",
+                    reason: e.to_string(),
+                });
+            }
         }
     }
 }
@@ -562,6 +725,11 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(total)
 }
 
+/// A path where an empty value is meaningful (clap's own path parser refuses it).
+fn parse_path_or_empty(s: &str) -> Result<PathBuf, String> {
+    Ok(PathBuf::from(s))
+}
+
 /// Parses `--since`: an RFC 3339 time, or a duration before now.
 pub fn parse_since(s: &str) -> Result<Since, String> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s.trim()) {
@@ -610,6 +778,8 @@ mod tests {
             "1",
             "--recorder-ring",
             "100",
+            "--bpf-pin-dir",
+            "relative/dir",
         ]);
         let errs = a.validate().unwrap_err();
         let flags: Vec<_> = errs.iter().map(|e| e.flag).collect();
@@ -621,9 +791,92 @@ mod tests {
                 "max-store-bytes",
                 "env-allow",
                 "recorder-containers",
-                "recorder-ring"
+                "recorder-ring",
+                "bpf-pin-dir"
             ]
         );
+    }
+
+    #[test]
+    fn store_retry_queue_is_32mi_by_default_and_bounded_by_memory() {
+        assert_eq!(parse(&[]).store_retry_queue_bytes, 32 << 20);
+        assert_eq!(
+            parse(&["--store-retry-queue-bytes", "0"]).store_retry_queue_bytes,
+            0
+        );
+        let errs = parse(&["--store-retry-queue-bytes", "2Gi"])
+            .validate()
+            .unwrap_err();
+        assert_eq!(errs.len(), 1);
+        assert_eq!(errs[0].flag, "store-retry-queue-bytes");
+    }
+
+    #[test]
+    fn the_api_is_on_loopback_and_metrics_on_every_address_by_default() {
+        let a = parse(&[]);
+        assert_eq!(a.listen, SocketAddr::from(([127, 0, 0, 1], DEFAULT_PORT)));
+        assert_eq!(
+            a.metrics_listen,
+            SocketAddr::from(([0, 0, 0, 0], DEFAULT_METRICS_PORT))
+        );
+        assert_eq!(a.api_token_file, None);
+        assert_eq!((a.max_connections, a.max_sse_clients), (256, 64));
+        assert_eq!(a.header_read_timeout, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn exposure_settings_are_checked_together() {
+        let a = parse(&[
+            "--listen",
+            "0.0.0.0:7464",
+            "--metrics-listen",
+            "127.0.0.1:7464",
+            "--api-token-file",
+            "/nonexistent/token",
+            "--max-connections",
+            "0",
+            "--max-sse-clients",
+            "0",
+            "--header-read-timeout",
+            "10ms",
+        ]);
+        let errs = a.validate().unwrap_err();
+        let flags: Vec<_> = errs.iter().map(|e| e.flag).collect();
+        assert_eq!(
+            flags,
+            [
+                "metrics-listen",
+                "api-token-file",
+                "max-connections",
+                "max-sse-clients",
+                "header-read-timeout"
+            ]
+        );
+        assert!(errs[1].reason.contains("/nonexistent/token"), "{errs:?}");
+        // Same port on different specific addresses does not overlap.
+        let ok = parse(&[
+            "--listen",
+            "127.0.0.1:9000",
+            "--metrics-listen",
+            "127.0.0.2:9000",
+        ]);
+        ok.validate().expect("distinct addresses");
+    }
+
+    #[test]
+    fn recorder_is_pinned_by_default_and_either_flag_turns_it_off() {
+        assert_eq!(
+            parse(&[]).bpf_pin_dir(),
+            Some(std::path::Path::new("/sys/fs/bpf/coroner"))
+        );
+        assert_eq!(parse(&["--no-bpf-pin"]).bpf_pin_dir(), None);
+        assert_eq!(parse(&["--bpf-pin-dir", ""]).bpf_pin_dir(), None);
+        let own = parse(&["--bpf-pin-dir", "/sys/fs/bpf/x"]);
+        assert_eq!(
+            own.bpf_pin_dir(),
+            Some(std::path::Path::new("/sys/fs/bpf/x"))
+        );
+        own.validate().expect("valid");
     }
 
     #[test]

@@ -1,11 +1,13 @@
-//! What the agent says of its own health: readiness, the containerd connection and the flight
-//! recorder's state. The agent writes it; `/readyz` reads it. No I/O.
+//! What the agent says of its own health: readiness, the containerd connection, the flight
+//! recorder's state and whether reports are being written. The agent writes it; `/readyz` reads
+//! it. No I/O.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use crate::model::RecorderState;
+use crate::store::StoreStatus;
 
 pub struct Health {
     /// The first subscription and reconcile succeeded.
@@ -18,6 +20,8 @@ pub struct Health {
     /// Fixed at start-up: the recorder loads before serving, or says why not.
     pub recorder_state: RecorderState,
     pub recorder_reason: Option<String>,
+    /// The report store as last seen after a write or a retry.
+    store: Mutex<StoreStatus>,
 }
 
 impl Health {
@@ -29,6 +33,7 @@ impl Health {
             socket,
             recorder_state: recorder.0,
             recorder_reason: recorder.1.map(str::to_string),
+            store: Mutex::new(StoreStatus::default()),
         }
     }
 
@@ -52,6 +57,15 @@ impl Health {
 
     pub fn is_connected(&self) -> bool {
         self.connected.load(Ordering::Relaxed)
+    }
+
+    pub fn set_store(&self, status: StoreStatus) {
+        *self.store.lock().unwrap_or_else(|p| p.into_inner()) = status;
+    }
+
+    /// Failing while writes fail, until every queued report is written: not ready then.
+    pub fn store(&self) -> StoreStatus {
+        self.store.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     pub fn last_disconnect(&self) -> Option<String> {

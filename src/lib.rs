@@ -3,7 +3,8 @@
 //! Data flows one way, and each stage has one home (`docs/ARCHITECTURE.md` draws it):
 //!
 //! - sources gather inputs, and all I/O lives there: [`containerd`] (events and look-ups),
-//!   [`cgroup`] (limits and usage), [`recorder`] over [`bpf`] (the flight recorder);
+//!   [`cgroup`] (limits and usage), [`recorder`] over [`bpf`] (the flight recorder), [`rootfs`]
+//!   (the entrypoint as the container's filesystem has it);
 //! - [`report`] builds the finished report from those inputs in one pure function, with
 //!   [`diagnose`] (the probable cause) and [`groups`] (crash loops) beside it;
 //! - [`store`] persists reports atomically and announces each one stored;
@@ -29,5 +30,6 @@ pub mod recorder;
 pub mod redact;
 pub mod render;
 pub mod report;
+pub mod rootfs;
 pub mod store;
 pub mod units;

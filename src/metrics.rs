@@ -11,6 +11,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 
 use crate::model::{CrashReport, Outcome};
+use crate::store::StoreStatus;
 
 /// Why a container exited, as a metric label (bounded set).
 #[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
@@ -30,11 +31,50 @@ pub struct ExitLabels {
     pub reason: ExitReason,
 }
 
+/// The workload a report counts under. Bounded: never a container id, which would add a series
+/// for every container that ever ran and never remove it.
+///
+/// - Kubernetes containers: the Kubernetes namespace, the pod name and the container name.
+/// - Other containers (Docker, nerdctl, `ctr run`): the containerd namespace, an empty pod, and
+///   the image repository without tag or digest as `container` (`docker.io/library/redis`), or
+///   empty when the image is unknown. Their reports carry the container id.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct WorkloadLabels {
     pub namespace: String,
     pub pod: String,
     pub container: String,
+}
+
+impl WorkloadLabels {
+    pub fn of(r: &CrashReport) -> WorkloadLabels {
+        match &r.kubernetes {
+            Some(k) => WorkloadLabels {
+                namespace: k.namespace.clone(),
+                pod: k.pod.clone(),
+                container: k.container.clone(),
+            },
+            None => WorkloadLabels {
+                namespace: r.container.namespace.clone(),
+                pod: String::new(),
+                container: r
+                    .container
+                    .image
+                    .as_deref()
+                    .map(image_repository)
+                    .unwrap_or_default()
+                    .to_string(),
+            },
+        }
+    }
+}
+
+/// `registry:5000/team/app:1.2@sha256:...` -> `registry:5000/team/app`.
+pub fn image_repository(image: &str) -> &str {
+    let name = image.split_once('@').map_or(image, |(name, _)| name);
+    match name.rfind(':') {
+        Some(colon) if !name[colon..].contains('/') => &name[..colon],
+        _ => name,
+    }
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -54,8 +94,33 @@ pub struct StageLabels {
     pub stage: &'static str,
 }
 
+/// A failed report write, by the store's bounded fault label (`no_space`, `read_only`, ...).
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WriteFailureLabels {
+    pub reason: &'static str,
+}
+
+/// Why a finished report was lost (bounded set).
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum DropReason {
+    /// Its write failed and the retry queue was full.
+    queue_full,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DropLabels {
+    pub reason: DropReason,
+}
+
 pub struct Metrics {
     registry: Registry,
+    pub store_pending_reports: Gauge,
+    pub store_pending_bytes: Gauge,
+    store_write_failures: Family<WriteFailureLabels, Counter>,
+    reports_dropped: Family<DropLabels, Counter>,
+    /// The store's totals are raised from several tasks: one at a time, or a raise counts twice.
+    store_totals: std::sync::Mutex<()>,
     pub container_exits: Family<ExitLabels, Counter>,
     pub oom_kills: Family<WorkloadLabels, Counter>,
     pub events_received: Family<TopicLabels, Counter>,
@@ -73,6 +138,7 @@ pub struct Metrics {
     recorder_alloc_failures: Counter,
     recorder_events_skipped: Counter,
     pub crash_causes: Family<CauseLabels, Counter>,
+    pub http: HttpMetrics,
 }
 
 /// The recorder's own totals since it loaded, as the kernel side and the event reader keep them.
@@ -96,7 +162,7 @@ impl Metrics {
         let container_exits = Family::<ExitLabels, Counter>::default();
         registry.register(
             "container_exits",
-            "Container exits seen, by Kubernetes namespace (or containerd namespace), pod, container and reason",
+            "Container exits seen, by Kubernetes namespace, pod, container and reason (other containers: containerd namespace, empty pod, image repository)",
             container_exits.clone(),
         );
         let oom_kills = Family::<WorkloadLabels, Counter>::default();
@@ -201,7 +267,39 @@ impl Metrics {
             "Stored reports by namespace and diagnosed cause (see the README's cause vocabulary)",
             crash_causes.clone(),
         );
+        let store_pending_reports = Gauge::default();
+        registry.register(
+            "store_pending_reports",
+            "Reports whose write failed, held in memory until the data dir takes writes again",
+            store_pending_reports.clone(),
+        );
+        let store_pending_bytes = Gauge::default();
+        registry.register_with_unit(
+            "store_pending",
+            "Size of the reports held in memory (bounded by --store-retry-queue-bytes)",
+            Unit::Bytes,
+            store_pending_bytes.clone(),
+        );
+        let store_write_failures = Family::<WriteFailureLabels, Counter>::default();
+        registry.register(
+            "store_write_failures",
+            "Failed report writes (first attempts and retries), by fault: no_space, quota_exceeded, read_only, permission_denied, too_many_open_files, not_found, io_error, other",
+            store_write_failures.clone(),
+        );
+        let reports_dropped = Family::<DropLabels, Counter>::default();
+        registry.register(
+            "reports_dropped",
+            "Finished reports lost, by reason (queue_full: the write failed and the retry queue was full)",
+            reports_dropped.clone(),
+        );
+        let http = HttpMetrics::register(&mut registry);
         Metrics {
+            http,
+            store_pending_reports,
+            store_pending_bytes,
+            store_write_failures,
+            reports_dropped,
+            store_totals: std::sync::Mutex::new(()),
             crash_causes,
             recorder_loaded,
             recorder_kernel_memory_bytes,
@@ -225,11 +323,11 @@ impl Metrics {
 
     /// Counts one stored report: its exit reason, its cause, and an OOM kill.
     pub fn count_report(&self, r: &CrashReport) {
-        let s = r.summary();
+        let w = WorkloadLabels::of(r);
         if let Some(d) = &r.diagnosis {
             self.crash_causes
-                .get_or_create(&crate::metrics::CauseLabels {
-                    namespace: s.namespace.clone(),
+                .get_or_create(&CauseLabels {
+                    namespace: w.namespace.clone(),
                     cause: d.cause.as_str(),
                 })
                 .inc();
@@ -245,23 +343,16 @@ impl Metrics {
         } else {
             ExitReason::error
         };
-        let pod = s.pod.unwrap_or_default();
         self.container_exits
             .get_or_create(&ExitLabels {
-                namespace: s.namespace.clone(),
-                pod: pod.clone(),
-                container: s.container.clone(),
+                namespace: w.namespace.clone(),
+                pod: w.pod.clone(),
+                container: w.container.clone(),
                 reason,
             })
             .inc();
         if r.oom.killed {
-            self.oom_kills
-                .get_or_create(&WorkloadLabels {
-                    namespace: s.namespace,
-                    pod,
-                    container: s.container,
-                })
-                .inc();
+            self.oom_kills.get_or_create(&w).inc();
         }
     }
 
@@ -284,12 +375,99 @@ impl Metrics {
         }
     }
 
+    /// Shows the store's health: the queue as gauges, its failure and drop totals raised to
+    /// what the store counted (the store is their only source).
+    pub fn store_status(&self, s: &StoreStatus) {
+        self.store_pending_reports
+            .set(i64::try_from(s.pending).unwrap_or(i64::MAX));
+        self.store_pending_bytes
+            .set(i64::try_from(s.pending_bytes).unwrap_or(i64::MAX));
+        let _one = self.store_totals.lock().unwrap_or_else(|p| p.into_inner());
+        for (reason, total) in &s.write_failures {
+            let counter = self
+                .store_write_failures
+                .get_or_create(&WriteFailureLabels { reason });
+            counter.inc_by(total.saturating_sub(counter.get()));
+        }
+        let dropped = self.reports_dropped.get_or_create(&DropLabels {
+            reason: DropReason::queue_full,
+        });
+        dropped.inc_by(s.dropped_queue_full.saturating_sub(dropped.get()));
+    }
+
     /// OpenMetrics text exposition.
     pub fn encode(&self) -> String {
         let mut out = String::with_capacity(8 * 1024);
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
+    }
+}
+
+/// Which HTTP listener (`api` or `metrics`).
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ListenerLabels {
+    pub listener: &'static str,
+}
+
+/// Why the HTTP layer turned a client away.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum HttpRejectReason {
+    /// More than --max-connections open: answered 503 (or closed at once in a flood).
+    connections,
+    /// More than --max-sse-clients live feeds: answered 503.
+    sse_clients,
+    /// accept() failed (EMFILE, ENFILE, a reset before accept).
+    accept_error,
+    /// No or a wrong bearer token on the API listener: answered 401.
+    unauthorized,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HttpRejectLabels {
+    pub listener: &'static str,
+    pub reason: HttpRejectReason,
+}
+
+/// The HTTP listeners' connections and refusals (src/http/serve.rs).
+pub struct HttpMetrics {
+    pub connections: Family<ListenerLabels, Gauge>,
+    pub connection_limit: Family<ListenerLabels, Gauge>,
+    pub rejected: Family<HttpRejectLabels, Counter>,
+}
+
+impl HttpMetrics {
+    fn register(registry: &mut Registry) -> HttpMetrics {
+        let connections = Family::<ListenerLabels, Gauge>::default();
+        registry.register(
+            "http_connections",
+            "Open HTTP connections being served, by listener",
+            connections.clone(),
+        );
+        let connection_limit = Family::<ListenerLabels, Gauge>::default();
+        registry.register(
+            "http_connection_limit",
+            "Connections a listener serves at once (--max-connections, lowered to fit RLIMIT_NOFILE)",
+            connection_limit.clone(),
+        );
+        let rejected = Family::<HttpRejectLabels, Counter>::default();
+        registry.register(
+            "http_rejected",
+            "HTTP clients turned away, by listener and reason",
+            rejected.clone(),
+        );
+        HttpMetrics {
+            connections,
+            connection_limit,
+            rejected,
+        }
+    }
+
+    pub fn reject(&self, listener: &'static str, reason: HttpRejectReason) {
+        self.rejected
+            .get_or_create(&HttpRejectLabels { listener, reason })
+            .inc();
     }
 }
 
@@ -315,6 +493,124 @@ mod tests {
         assert!(text.contains(r#"coroner_collection_errors_total{stage="cgroup_gone"} 1"#));
         assert!(text.contains("coroner_exit_to_report_seconds_bucket"));
         assert!(text.contains("coroner_store_bytes"));
+    }
+
+    fn report(name: &str) -> CrashReport {
+        let path = format!(
+            "{}/tests/fixtures/reports/{name}.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let mut r: CrashReport =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
+        // As the store does for reports written before diagnosis existed.
+        r.diagnosis = Some(crate::diagnose::diagnose(&r));
+        r
+    }
+
+    /// The series of one metric, sorted (a family encodes in hash order).
+    fn series(text: &str, metric: &str) -> Vec<String> {
+        let mut lines: Vec<String> = text
+            .lines()
+            .filter(|l| l.starts_with(&format!("{metric}{{")))
+            .map(str::to_string)
+            .collect();
+        lines.sort();
+        lines
+    }
+
+    #[test]
+    fn plain_containers_do_not_add_a_series_per_container_id() {
+        let m = Metrics::new();
+        let (exited, oom) = (report("exited_error"), report("oom_killed"));
+        for i in 0..50 {
+            for base in [&exited, &oom] {
+                let mut r = base.clone();
+                r.kubernetes = None;
+                r.container.namespace = "moby".into();
+                r.container.id = format!("{i:064x}");
+                r.container.image = Some(format!("docker.io/library/redis:7.{i}@sha256:{i:064x}"));
+                m.count_report(&r);
+            }
+        }
+        let text = m.encode();
+        let exits = series(&text, "coroner_container_exits_total");
+        assert_eq!(
+            exits,
+            [
+                r#"coroner_container_exits_total{namespace="moby",pod="",container="docker.io/library/redis",reason="error"} 50"#,
+                r#"coroner_container_exits_total{namespace="moby",pod="",container="docker.io/library/redis",reason="oom_killed"} 50"#,
+            ]
+        );
+        assert_eq!(
+            series(&text, "coroner_oom_kills_total"),
+            [
+                r#"coroner_oom_kills_total{namespace="moby",pod="",container="docker.io/library/redis"} 50"#
+            ]
+        );
+        assert_eq!(
+            series(&text, "coroner_crash_causes_total").len(),
+            2,
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn kubernetes_containers_count_under_namespace_pod_and_container() {
+        let m = Metrics::new();
+        let r = report("exited_error");
+        let k = r.kubernetes.clone().unwrap();
+        m.count_report(&r);
+        let want = format!(
+            r#"coroner_container_exits_total{{namespace="{}",pod="{}",container="{}",reason="error"}} 1"#,
+            k.namespace, k.pod, k.container
+        );
+        assert_eq!(series(&m.encode(), "coroner_container_exits_total"), [want]);
+    }
+
+    #[test]
+    fn image_repository_drops_tag_and_digest_but_not_the_registry_port() {
+        for (image, repo) in [
+            ("redis", "redis"),
+            ("redis:7", "redis"),
+            ("docker.io/library/redis:7.2", "docker.io/library/redis"),
+            ("registry:5000/team/app", "registry:5000/team/app"),
+            (
+                "registry:5000/team/app:1.2@sha256:abc",
+                "registry:5000/team/app",
+            ),
+            ("app@sha256:abc", "app"),
+            ("", ""),
+        ] {
+            assert_eq!(image_repository(image), repo, "{image}");
+        }
+    }
+
+    #[test]
+    fn store_failures_and_drops_follow_the_store_totals() {
+        let m = Metrics::new();
+        let mut s = StoreStatus {
+            pending: 4,
+            pending_bytes: 4096,
+            write_failures: vec![("no_space", 6), ("read_only", 0)],
+            dropped_queue_full: 2,
+            ..Default::default()
+        };
+        m.store_status(&s);
+        m.store_status(&s);
+        s.write_failures[0].1 = 7;
+        s.pending = 0;
+        m.store_status(&s);
+        let text = m.encode();
+        for line in [
+            "coroner_store_pending_reports 0\n",
+            "coroner_store_pending_bytes 4096\n",
+            "coroner_store_write_failures_total{reason=\"no_space\"} 7\n",
+            "coroner_store_write_failures_total{reason=\"read_only\"} 0\n",
+            "coroner_reports_dropped_total{reason=\"queue_full\"} 2\n",
+        ] {
+            assert!(text.contains(line), "{line} missing in\n{text}");
+        }
     }
 
     #[test]

@@ -5,18 +5,26 @@
 //! The kernel records every non-host cgroup from its first syscall, before the agent knows which
 //! container it belongs to; this file joins the two by the container's cgroup2 inode. It owns no
 //! decoding (`bpf::decode`, `bpf::timeline`) and no libbpf (`bpf::loader`).
+//!
+//! With a pin directory the recording outlives this process: the next one adopts it. Whether a
+//! container's recording is complete is decided here ([`gap_for`]): a container that started
+//! before the recording did is `partial`, and so is one whose process events the kernel dropped
+//! while no agent read them (docs/recorder-continuity.md).
 
 use std::collections::{HashMap, VecDeque};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use tracing::{info, warn};
 
-use crate::bpf::loader::{EventReader, Recorder, RecorderConfig, RecorderError};
-use crate::bpf::raw::{Arch, RawContainer, RawEvent};
+use crate::bpf::loader::{EventReader, Provenance, Recorder, RecorderConfig, RecorderError};
+use crate::bpf::raw::{Arch, RawContainer, RawEvent, RawExitUsage};
 use crate::bpf::{decode, timeline};
 use crate::metrics::RecorderTotals;
-use crate::model::{ExitStatus, RecorderReport, RecorderState};
+use crate::model::{
+    CgroupUsage, ExitStatus, GapCause, GapScope, RecorderReport, RecorderState, RecordingGap,
+};
 
 /// Process events kept per cgroup; beyond it new events are dropped (and counted).
 const EVENTS_PER_CGROUP: usize = 4096;
@@ -61,8 +69,88 @@ impl EventStore {
     }
 }
 
+/// Since when this agent's recording runs, and what it missed before.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Continuity {
+    /// When the maps and programs in use were loaded (by this process or an earlier one).
+    pub since: DateTime<Utc>,
+    /// Why a container that started before `since` misses its start.
+    pub late_cause: GapCause,
+    /// Adopted after process events were lost while no agent read them: from the previous
+    /// process's last sign of life (if known) to the adoption.
+    pub events_lost_away: Option<(Option<DateTime<Utc>>, DateTime<Utc>)>,
+}
+
+/// The gap in a container's recording, if any: pure, from the container's start (its creation,
+/// else its start; `None` when neither is known, then only the kernel's data can tell and the
+/// recording counts as complete).
+pub fn gap_for(start: Option<DateTime<Utc>>, c: &Continuity) -> Option<RecordingGap> {
+    let start = start?;
+    if start < c.since {
+        return Some(RecordingGap {
+            missing: GapScope::Everything,
+            cause: c.late_cause,
+            from: Some(start),
+            until: c.since,
+        });
+    }
+    match c.events_lost_away {
+        Some((from, until)) if start < until => Some(RecordingGap {
+            missing: GapScope::ProcessEvents,
+            cause: GapCause::EventsLostWhileAway,
+            from,
+            until,
+        }),
+        _ => None,
+    }
+}
+
+fn gap_reason(g: &RecordingGap) -> String {
+    let when =
+        |t: Option<DateTime<Utc>>| t.map_or("an unknown time".to_string(), |t| t.to_rfc3339());
+    match (g.missing, g.cause) {
+        (GapScope::Everything, GapCause::LayoutReplaced) => format!(
+            "recorded only from {}: the pinned recorder of another layout was replaced then, and what it held is gone; the container started at {}",
+            g.until.to_rfc3339(),
+            when(g.from)
+        ),
+        (GapScope::Everything, _) => format!(
+            "recorded only from {}, when the recorder was loaded; the container started at {}, so its first syscalls and its entrypoint's exec are missing",
+            g.until.to_rfc3339(),
+            when(g.from)
+        ),
+        (GapScope::ProcessEvents, _) => format!(
+            "syscalls complete; process events between {} and {} may be missing: the kernel's event buffer overflowed while no agent process read it",
+            when(g.from),
+            g.until.to_rfc3339()
+        ),
+    }
+}
+
+/// What a drain returns besides the report section.
+#[derive(Debug, Clone, Default)]
+pub struct Drained {
+    /// Init's wait status, when the kernel saw it exit.
+    pub init_wait_status: Option<i32>,
+    /// The memory cgroup's figures the kernel kept at the container's last process exit.
+    pub exit_usage: Option<CgroupUsage>,
+}
+
+/// The kernel's exit figures as the report's usage (memory only: the rest is not kept there).
+pub fn kernel_usage(u: &RawExitUsage) -> CgroupUsage {
+    CgroupUsage {
+        memory_current_bytes: u.current_bytes,
+        memory_peak_bytes: u.peak_bytes,
+        memory_failcnt: u.failcnt,
+        oom_kill_count: u.oom_kill,
+        oom_count: u.oom,
+        ..Default::default()
+    }
+}
+
 struct Active {
     recorder: Recorder,
+    continuity: Continuity,
     /// Fixed at load; read once from the maps' fdinfo.
     kernel_memory_bytes: u64,
     events: Arc<Mutex<EventStore>>,
@@ -86,9 +174,12 @@ impl FlightRecorder {
         }
     }
 
-    /// Loads and attaches the BPF programs. Failure is not fatal: the agent reports exits without
+    /// Loads and attaches the BPF programs, pinned under `pin_dir` when given (adopting what an
+    /// earlier agent process pinned there). Failure is not fatal: the agent reports exits without
     /// syscall data and says why in every report, in `/readyz` and in `coroner_recorder_loaded`.
-    pub fn start(max_containers: u32, ring_entries: u32) -> FlightRecorder {
+    /// A pin directory that cannot be used (not bpffs, held by another agent) leaves the recorder
+    /// loaded unpinned, with a warning.
+    pub fn start(max_containers: u32, ring_entries: u32, pin_dir: Option<&Path>) -> FlightRecorder {
         let Some(arch) = Arch::host() else {
             return FlightRecorder::unavailable(format!(
                 "no syscall table for {}",
@@ -100,11 +191,61 @@ impl FlightRecorder {
             ring_entries,
             specs: decode::spec_table(arch),
         };
-        let recorder = match Recorder::load(&cfg) {
+        let loaded = match pin_dir {
+            Some(dir) => Recorder::load_pinned(&cfg, dir).or_else(|e| {
+                if matches!(e, RecorderError::Pin(_) | RecorderError::Pinning { .. }) {
+                    warn!(dir = %dir.display(), error = %e, "recorder not pinned: it will not outlive this process");
+                    Recorder::load(&cfg).map(|r| (r, Provenance::Unpinned))
+                } else {
+                    Err(e)
+                }
+            }),
+            None => Recorder::load(&cfg).map(|r| (r, Provenance::Unpinned)),
+        };
+        let (recorder, provenance) = match loaded {
             Ok(r) => r,
             Err(e) => return FlightRecorder::unavailable(e.to_string()),
         };
-        let events = Arc::new(Mutex::new(EventStore::default()));
+        let wall = boot_to_wall();
+        let state = match recorder.agent_state() {
+            Ok(s) => s,
+            Err(e) => return FlightRecorder::unavailable(e.to_string()),
+        };
+        let continuity = continuity(&provenance, &state, &wall, Utc::now());
+        match &provenance {
+            Provenance::Unpinned => info!(
+                "flight recorder not pinned: it stops with this process, and containers running across a restart get partial recordings"
+            ),
+            Provenance::Pinned { dir, replaced } => {
+                info!(dir = %dir.display(), "flight recorder pinned: it outlives this process");
+                if let Some(what) = replaced {
+                    warn!(dir = %dir.display(), replaced = %what, since = %continuity.since, "pinned flight recorder replaced: containers started before now get partial recordings");
+                }
+            }
+            Provenance::Adopted { dir, previous, .. } => info!(
+                dir = %dir.display(),
+                recording_since = %continuity.since,
+                previous_agent_seen = %wall(previous.heartbeat_boot_ns),
+                events_lost_while_away = continuity.events_lost_away.is_some(),
+                "pinned flight recorder adopted: recording went on while no agent ran"
+            ),
+        }
+        let mut store = EventStore::default();
+        if matches!(provenance, Provenance::Adopted { .. }) {
+            match recorder.saved_events() {
+                Ok(saved) => {
+                    info!(
+                        events = saved.len(),
+                        "process events saved by the previous agent process restored"
+                    );
+                    for e in saved {
+                        store.push(e.cgroup_id(), e);
+                    }
+                }
+                Err(e) => warn!(error = %e, "reading the saved process events"),
+            }
+        }
+        let events = Arc::new(Mutex::new(store));
         let sink = events.clone();
         let reader = match recorder.spawn_event_reader(move |e| {
             let cg = e.cgroup_id();
@@ -121,6 +262,7 @@ impl FlightRecorder {
         FlightRecorder {
             active: Some(Active {
                 recorder,
+                continuity,
                 kernel_memory_bytes,
                 events,
                 reader,
@@ -196,19 +338,27 @@ impl FlightRecorder {
         }
     }
 
+    /// Since when the recording runs and what it missed; `None` when not loaded.
+    pub fn continuity(&self) -> Option<&Continuity> {
+        self.active.as_ref().map(|a| &a.continuity)
+    }
+
     /// Drains what the kernel holds for a container that exited and assembles the report section,
-    /// plus the init process's wait status when the kernel saw it exit. Blocking (BPF syscalls).
+    /// plus the init process's wait status and the memory figures the kernel kept at its last
+    /// process exit. `start` is when the container was created (else started), to tell a complete
+    /// recording from a partial one. Blocking (BPF syscalls).
     pub fn drain(
         &self,
         cgroup_id: Option<u64>,
         init_pid: u32,
         exit: &ExitStatus,
-    ) -> (RecorderReport, Option<i32>) {
+        start: Option<DateTime<Utc>>,
+    ) -> (RecorderReport, Drained) {
         let Some(a) = &self.active else {
-            return (self.off_report(), None);
+            return (self.off_report(), Drained::default());
         };
         let Some(cgroup_id) = cgroup_id else {
-            return (no_data("the container's cgroup2 directory was not found, so its recording cannot be identified"), None);
+            return (no_data("the container's cgroup2 directory was not found, so its recording cannot be identified"), Drained::default());
         };
         // Events the kernel produced before this exit reached us must be read first.
         a.reader.catch_up();
@@ -225,7 +375,7 @@ impl FlightRecorder {
             .unwrap_or_else(|p| p.into_inner())
             .take(cgroup_id);
         let wall = boot_to_wall();
-        assemble(
+        let (mut report, init_wait_status) = assemble(
             a.arch,
             raw.as_ref(),
             &events,
@@ -233,6 +383,24 @@ impl FlightRecorder {
             cgroup_id,
             exit,
             &wall,
+        );
+        if report.state.has_data() {
+            if let Some(gap) = gap_for(start, &a.continuity) {
+                report.state = RecorderState::Partial;
+                report.reason = Some(gap_reason(&gap));
+                report.gap = Some(gap);
+            }
+        }
+        let exit_usage = raw
+            .as_ref()
+            .and_then(|r| r.exit_usage.as_ref())
+            .map(kernel_usage);
+        (
+            report,
+            Drained {
+                init_wait_status,
+                exit_usage,
+            },
         )
     }
 
@@ -248,6 +416,7 @@ fn empty(state: RecorderState) -> RecorderReport {
     RecorderReport {
         state,
         reason: None,
+        gap: None,
         summary: Vec::new(),
         setup_syscalls: 0,
         flight_recorder: Vec::new(),
@@ -269,6 +438,49 @@ fn no_data(reason: &str) -> RecorderReport {
     RecorderReport {
         reason: Some(reason.to_string()),
         ..empty(RecorderState::NoData)
+    }
+}
+
+/// This process's view of the recording's continuity, from how the recorder was obtained. Pure.
+pub fn continuity(
+    provenance: &Provenance,
+    state: &crate::bpf::loader::AgentState,
+    wall: &dyn Fn(u64) -> DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Continuity {
+    let since = if state.loaded_boot_ns == 0 {
+        now
+    } else {
+        wall(state.loaded_boot_ns)
+    };
+    match provenance {
+        Provenance::Unpinned => Continuity {
+            since,
+            late_cause: GapCause::LoadedAfterStart,
+            events_lost_away: None,
+        },
+        Provenance::Pinned { replaced, .. } => Continuity {
+            since,
+            late_cause: if replaced.is_some() {
+                GapCause::LayoutReplaced
+            } else {
+                GapCause::LoadedAfterStart
+            },
+            events_lost_away: None,
+        },
+        Provenance::Adopted {
+            previous,
+            events_lost_now,
+            ..
+        } => {
+            let lost = *events_lost_now > previous.events_lost_seen || previous.events_unsaved > 0;
+            let from = (previous.heartbeat_boot_ns != 0).then(|| wall(previous.heartbeat_boot_ns));
+            Continuity {
+                since,
+                late_cause: GapCause::LoadedAfterStart,
+                events_lost_away: lost.then_some((from, now)),
+            }
+        }
     }
 }
 
@@ -330,6 +542,7 @@ pub fn assemble(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bpf::loader::AgentState;
 
     #[test]
     fn nothing_recorded_is_no_data_with_a_reason() {
@@ -346,6 +559,114 @@ mod tests {
         assert_eq!(r.state, RecorderState::NoData);
         assert!(r.reason.unwrap().contains("--recorder-containers"));
         assert_eq!(wait, None);
+    }
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(secs, 0).unwrap()
+    }
+
+    fn state(loaded: u64, heartbeat: u64, lost_seen: u64, unsaved: u64) -> AgentState {
+        AgentState {
+            loaded_boot_ns: loaded,
+            heartbeat_boot_ns: heartbeat,
+            events_lost_seen: lost_seen,
+            events_unsaved: unsaved,
+        }
+    }
+
+    /// Boot time t seconds = wall time 1000 + t.
+    fn wall(ns: u64) -> DateTime<Utc> {
+        at(1000 + (ns / 1_000_000_000) as i64)
+    }
+
+    #[test]
+    fn container_started_before_the_load_is_partial_from_its_start_to_the_load() {
+        let c = continuity(
+            &Provenance::Unpinned,
+            &state(50_000_000_000, 0, 0, 0),
+            &wall,
+            at(2000),
+        );
+        assert_eq!(c.since, at(1050));
+        let gap = gap_for(Some(at(1040)), &c).expect("started before the load");
+        assert_eq!(gap.missing, GapScope::Everything);
+        assert_eq!(gap.cause, GapCause::LoadedAfterStart);
+        assert_eq!((gap.from, gap.until), (Some(at(1040)), at(1050)));
+        assert!(gap_reason(&gap).contains("recorded only from"));
+        assert_eq!(gap_for(Some(at(1051)), &c), None, "started after: complete");
+        assert_eq!(
+            gap_for(None, &c),
+            None,
+            "start unknown: the kernel's data stands"
+        );
+    }
+
+    #[test]
+    fn replaced_layout_names_the_replacement_as_the_cause() {
+        let c = continuity(
+            &Provenance::Pinned {
+                dir: "/sys/fs/bpf/coroner/layout-x".into(),
+                replaced: Some("layout y".into()),
+            },
+            &state(50_000_000_000, 0, 0, 0),
+            &wall,
+            at(2000),
+        );
+        let gap = gap_for(Some(at(1000)), &c).unwrap();
+        assert_eq!(gap.cause, GapCause::LayoutReplaced);
+        assert!(gap_reason(&gap).contains("replaced"));
+    }
+
+    #[test]
+    fn adoption_is_complete_unless_events_were_lost_while_no_agent_read() {
+        let adopted = |lost_now, unsaved| {
+            continuity(
+                &Provenance::Adopted {
+                    dir: "/sys/fs/bpf/coroner/layout-x".into(),
+                    previous: state(10_000_000_000, 60_000_000_000, 5, unsaved),
+                    events_lost_now: lost_now,
+                },
+                &state(10_000_000_000, 60_000_000_000, 5, unsaved),
+                &wall,
+                at(1070),
+            )
+        };
+        let clean = adopted(5, 0);
+        assert_eq!(clean.since, at(1010), "recording since the first load");
+        assert_eq!(gap_for(Some(at(1020)), &clean), None);
+
+        let lost = adopted(9, 0);
+        let gap = gap_for(Some(at(1020)), &lost).expect("events lost while away");
+        assert_eq!(gap.missing, GapScope::ProcessEvents);
+        assert_eq!(gap.cause, GapCause::EventsLostWhileAway);
+        assert_eq!((gap.from, gap.until), (Some(at(1060)), at(1070)));
+        assert_eq!(
+            gap_for(Some(at(1071)), &lost),
+            None,
+            "started after adoption"
+        );
+        assert!(
+            gap_for(Some(at(1020)), &adopted(5, 3)).is_some(),
+            "unsaved events count too"
+        );
+    }
+
+    #[test]
+    fn kernel_usage_fills_only_the_memory_figures() {
+        let u = kernel_usage(&RawExitUsage {
+            boot_ns: 1,
+            pid: 7,
+            current_bytes: Some(1),
+            peak_bytes: Some(20 << 20),
+            failcnt: None,
+            oom: Some(1),
+            oom_kill: Some(1),
+        });
+        assert_eq!(u.memory_peak_bytes, Some(20 << 20));
+        assert_eq!(u.oom_kill_count, Some(1));
+        assert_eq!(u.memory_failcnt, None);
+        assert_eq!(u.cpu_usage_usec, None);
+        assert_eq!(u.pids_peak, None);
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use coroner::bpf::decode;
-use coroner::bpf::loader::{EventReader, Recorder, RecorderConfig};
+use coroner::bpf::loader::{EventReader, Provenance, Recorder, RecorderConfig};
 use coroner::bpf::raw::{Arch, RawContainer, RawEvent, RawSyscall};
 use coroner::bpf::syscalls;
 use coroner::cgroup::CgroupFs;
@@ -664,4 +664,214 @@ fn oom_kill_names_the_victim_and_its_rss() {
         matches!(exit, RawEvent::Exit { wait_status: 9, .. }),
         "{exit:?}"
     );
+}
+
+/// One v1 `memory.*` figure (or v2 `memory.peak` / `memory.events` field) of the hog's cgroup.
+fn memory_figure(
+    limit: &MemoryLimit,
+    cg: &TestCgroup,
+    v1: (&str, Option<&str>),
+    v2: (&str, Option<&str>),
+) -> u64 {
+    let (dir, (file, key)) = match &limit.v1 {
+        Some(dir) => (dir.clone(), v1),
+        None => (cg.path.clone(), v2),
+    };
+    let text = std::fs::read_to_string(dir.join(file))
+        .unwrap_or_else(|e| panic!("reading {}/{file}: {e}", dir.display()));
+    let value = match key {
+        None => text.trim(),
+        Some(k) => text
+            .lines()
+            .find_map(|l| l.strip_prefix(k).and_then(|v| v.strip_prefix(' ')))
+            .unwrap_or_else(|| panic!("no {k} in {file}: {text}")),
+    };
+    value
+        .trim()
+        .parse()
+        .unwrap_or_else(|e| panic!("{file}: {value:?}: {e}"))
+}
+
+#[test]
+fn kernel_keeps_memory_peak_and_oom_kills_after_the_cgroup_is_removed() {
+    let _serial = serial();
+    let recorder = load(256, 256);
+    let cg = TestCgroup::new("usage");
+    let limit = MemoryLimit::new(&cg, 20 << 20);
+    let also: Vec<&Path> = limit.v1.iter().map(|p| p.as_path()).collect();
+    let out = cg
+        .command_joining(&also, "head -c 100000000 /dev/zero | tail")
+        .output()
+        .expect("running the memory hog");
+    assert!(!out.status.success(), "{out:?}");
+
+    // What the agent would read from the files at the exit, while they are still there.
+    let peak = memory_figure(
+        &limit,
+        &cg,
+        ("memory.max_usage_in_bytes", None),
+        ("memory.peak", None),
+    );
+    let oom_kill = memory_figure(
+        &limit,
+        &cg,
+        ("memory.oom_control", Some("oom_kill")),
+        ("memory.events", Some("oom_kill")),
+    );
+    assert!(oom_kill >= 1, "the hog was OOM-killed");
+    // The memory cgroup goes, as it does 5-25 ms after a container's exit.
+    drop(limit);
+
+    let raw = drained(&recorder, &cg);
+    let usage = raw
+        .exit_usage
+        .expect("the kernel kept the figures at the last exit");
+    assert_eq!(
+        usage.peak_bytes,
+        Some(peak),
+        "the kernel's peak is the file's"
+    );
+    assert_eq!(usage.oom_kill, Some(oom_kill), "{usage:?}");
+    assert!(
+        usage.failcnt.is_some() && usage.current_bytes.is_some(),
+        "{usage:?}"
+    );
+    assert!(usage.boot_ns > 0 && usage.pid > 0, "{usage:?}");
+}
+
+/// A bpffs pin directory of this test process, named as scripts/cleanup-test-leftovers.sh
+/// expects (`coroner-test-<pid>-<starttime>-<tag>`), removed when dropped.
+struct PinRoot(PathBuf);
+
+impl PinRoot {
+    fn new(tag: &str) -> PinRoot {
+        if !coroner::bpf::pin::on_bpffs(Path::new("/sys/fs/bpf")) {
+            let out = Command::new("mount")
+                .args(["-t", "bpf", "bpf", "/sys/fs/bpf"])
+                .output()
+                .expect("running mount");
+            assert!(out.status.success(), "mounting bpffs: {out:?}");
+        }
+        let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+        let start = stat[stat.rfind(')').unwrap() + 2..]
+            .split(' ')
+            .nth(19)
+            .unwrap()
+            .to_string();
+        let path = PathBuf::from(format!(
+            "/sys/fs/bpf/coroner-test-{}-{start}-{tag}",
+            std::process::id()
+        ));
+        if path.exists() {
+            coroner::bpf::pin::remove_tree(&path).unwrap();
+        }
+        PinRoot(path)
+    }
+}
+
+impl Drop for PinRoot {
+    fn drop(&mut self) {
+        if self.0.exists() {
+            if let Err(e) = coroner::bpf::pin::remove_tree(&self.0) {
+                eprintln!("removing {}: {e}", self.0.display());
+            }
+        }
+    }
+}
+
+fn config(ring_entries: u32) -> RecorderConfig {
+    RecorderConfig {
+        max_containers: 256,
+        ring_entries,
+        specs: decode::spec_table(arch()),
+    }
+}
+
+#[test]
+fn pinned_recorder_is_adopted_with_its_ring_and_saved_events_and_replaced_on_another_layout() {
+    let _serial = serial();
+    let root = PinRoot::new("adopt");
+    let cg = TestCgroup::new("adopt");
+    let (recorder, provenance) =
+        Recorder::load_pinned(&config(256), &root.0).expect("loading pinned");
+    assert!(
+        matches!(&provenance, Provenance::Pinned { replaced: None, .. }),
+        "{provenance:?}"
+    );
+    let events = Events::start(&recorder);
+    let (pid, _) = cg.run("cat /nonexistent-before-adoption");
+    let exec = events.wait_for(cg.id, "exec", |e| matches!(e, RawEvent::Exec { .. }));
+    events.wait_for(cg.id, "exit", is_exit_of(pid));
+    let loaded = recorder.agent_state().unwrap().loaded_boot_ns;
+    drop(events);
+    drop(recorder); // the process's fds close; the pins keep maps and programs
+
+    // Recorded while no recorder object exists: the programs stayed attached.
+    let (_, out) = cg.run("cat /nonexistent-while-away");
+    assert!(!out.status.success());
+
+    let (recorder, provenance) = Recorder::load_pinned(&config(256), &root.0).expect("adopting");
+    let Provenance::Adopted { previous, .. } = &provenance else {
+        panic!("not adopted: {provenance:?}");
+    };
+    assert_eq!(previous.loaded_boot_ns, loaded, "the same recording");
+    assert!(previous.heartbeat_boot_ns >= loaded, "{previous:?}");
+    let saved = recorder.saved_events().expect("reading saved events");
+    assert!(
+        saved.contains(&exec),
+        "the exec the first reader consumed was saved in the kernel: {saved:#?}"
+    );
+    let raw = drained(&recorder, &cg);
+    assert!(failed_open_of(&raw.ring, b"/nonexistent-before-adoption").is_some());
+    assert!(failed_open_of(&raw.ring, b"/nonexistent-while-away").is_some());
+    assert!(
+        recorder
+            .saved_events()
+            .unwrap()
+            .iter()
+            .all(|e| e.cgroup_id() != cg.id),
+        "a drained cgroup's saved events are deleted"
+    );
+    drop(recorder);
+
+    // Another ring size is another layout: replaced, and said so.
+    let (recorder, provenance) = Recorder::load_pinned(&config(64), &root.0).expect("replacing");
+    match &provenance {
+        Provenance::Pinned {
+            replaced: Some(what),
+            dir,
+        } => {
+            assert!(what.contains("layout"), "{what}");
+            let names: Vec<_> = std::fs::read_dir(&root.0)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .collect();
+            assert_eq!(names, vec![dir.clone()], "only the new layout is left");
+        }
+        other => panic!("not replaced: {other:?}"),
+    }
+    drop(recorder);
+}
+
+#[test]
+fn pin_dir_outside_bpffs_is_a_pin_error() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let err = match Recorder::load_pinned(&config(256), &dir.path().join("coroner")) {
+        Ok(_) => panic!("pinned outside bpffs"),
+        Err(e) => e,
+    };
+    assert_eq!(err.label(), "pin", "{err}");
+    assert!(err.to_string().contains("not on a bpf filesystem"), "{err}");
+}
+
+#[test]
+fn a_pin_dir_held_by_another_agent_is_busy_until_released() {
+    use coroner::bpf::pin::PinDir;
+    let root = PinRoot::new("lock");
+    let first = PinDir::open(&root.0, Duration::ZERO).expect("first holder");
+    let err = PinDir::open(&root.0, Duration::from_millis(100)).expect_err("held");
+    assert_eq!(err.label(), "busy", "{err}");
+    drop(first);
+    PinDir::open(&root.0, Duration::ZERO).expect("free again once the holder is gone");
 }

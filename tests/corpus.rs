@@ -232,11 +232,15 @@ const EXPECT: &[(&str, &str, &[&str])] = &[
         &["Rust: memory allocation of 1099511627776 bytes failed; it aborted (SIGABRT)"],
     ),
     // The recorder copies 4 iovecs of a writev; ld.so writes its message in more, so the library's
-    // name is not captured (see WRITEV_IOVECS in src/bpf/coroner.bpf.c).
+    // name is not in the captured stderr (see WRITEV_IOVECS in src/bpf/coroner.bpf.c): the
+    // entrypoint section, read from the container's root at create, names it.
     (
         "loader/missing_lib",
-        "missing_dependency",
-        &["/opt/cases/bin/needs-lib: error while loading shared libraries: [not captured]"],
+        "exec_failed",
+        &[
+            "the dynamic loader could not load /opt/cases/bin/needs-lib",
+            "libgreet.so is not in the image",
+        ],
     ),
     (
         "loader/double_free",
@@ -336,6 +340,7 @@ const ADVICE: &[(&str, &str)] = &[
     ("nginx/unknown_directive", "nginx -t"),
     ("nginx/missing_conf", "/etc/nginx/gateway.conf"),
     ("shell/dash_not_found", "`gateway`"),
+    ("loader/missing_lib", "Install `libgreet.so` in the image"),
     ("loader/double_free", "AddressSanitizer"),
     ("readonly/python", "emptyDir at /var/lib"),
     ("readonly/node", "emptyDir at /var/lib"),

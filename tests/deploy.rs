@@ -8,7 +8,7 @@
 //! Nothing about the pod is restated here: it is read from `kubectl kustomize deploy/` and run by
 //! [`harness::kube::Kubelet`]. The test only chooses what a node would: its name, where the
 //! containerd socket directory and the data dir are (the harness's, a temp dir), and, as the one
-//! deviation from the manifest, the listen address (see [`start_daemonset_pod`]).
+//! deviation from the manifest, the listen addresses (see [`start_daemonset_pod`]).
 
 mod harness;
 
@@ -20,7 +20,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use harness::kube::{self, repo_root, Kubelet};
-use harness::{Containerd, Cri, Pod, K8S_NAMESPACE};
+use harness::{host, Containerd, Cri, Pod, K8S_NAMESPACE};
 use serde_json::Value;
 
 const NODE_NAME: &str = "deploy-test-node";
@@ -111,11 +111,24 @@ fn http() -> reqwest::Client {
 struct AgentPod {
     _pod: Pod,
     container_id: String,
-    /// `http://127.0.0.1:<port>`
+    /// `http://127.0.0.1:<port>`: the report API.
     base_url: String,
+    /// `http://127.0.0.1:<port>`: /metrics and the probes.
+    metrics_url: String,
     /// What the DaemonSet's data volume is on this "node".
     data_dir: PathBuf,
     log_dir: PathBuf,
+    /// The recorder's pin dir in the node's bpffs (the manifest's, renamed for this test).
+    pin_dir: PathBuf,
+}
+
+impl Drop for AgentPod {
+    fn drop(&mut self) {
+        // Unpinned, the programs detach once the agent's process is gone too.
+        if let Err(e) = host::remove_pins(&self.pin_dir) {
+            eprintln!("[deploy] removing {}: {e}", self.pin_dir.display());
+        }
+    }
 }
 
 impl AgentPod {
@@ -128,8 +141,14 @@ impl AgentPod {
     }
 
     /// Polls `GET path` until it answers 200; panics with the agent's log after [`TIMEOUT`].
+    /// `/metrics` and the probes go to the metrics listener, as Prometheus and kubelet reach them.
     async fn wait_ok(&self, path: &str) -> String {
-        let url = format!("{}{path}", self.base_url);
+        let base = if matches!(path, "/metrics" | "/readyz" | "/healthz") {
+            &self.metrics_url
+        } else {
+            &self.base_url
+        };
+        let url = format!("{base}{path}");
         let deadline = Instant::now() + TIMEOUT;
         let mut last = String::new();
         while Instant::now() < deadline {
@@ -237,17 +256,31 @@ async fn start_daemonset_pod(
             .to_string()
     };
 
-    let port = free_port();
+    let (port, metrics_port) = (free_port(), free_port());
+    // The manifest's pin dir is the node's; each test pins in one of its own there.
+    host::ensure_bpffs();
+    let manifest_pin =
+        kube::env_value(c, "CORONER_BPF_PIN_DIR").expect("the manifest sets the pin dir");
+    let stamp = host::owner_stamp()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join("-");
+    let pin_dir = PathBuf::from(format!("{manifest_pin}-test-{stamp}-{port}"));
     let kubelet = Kubelet::new(NODE_NAME)
         .host_path(host_path(socket_volume), cd.dir())
         .host_path(host_path(data_volume), &node_data_dir)
         .host_path("/var/log/pods", cd.dir().join("pods"))
         // THE deviation from the manifest. The harness has no CNI, so every pod runs in the host
-        // network namespace, where the manifest's 0.0.0.0:7464 would bind all of this machine's
-        // addresses and collide with parallel tests. In a cluster the pod has its own network
-        // (hostNetwork: false) and the address is the pod's; nothing the agent collects depends
-        // on the network namespace.
-        .env_override("CORONER_LISTEN", &format!("127.0.0.1:{port}"));
+        // network namespace, where the manifest's 127.0.0.1:7464 and 0.0.0.0:7465 would collide
+        // with parallel tests (and the latter bind all of this machine's addresses). In a cluster
+        // the pod has its own network (hostNetwork: false) and the addresses are the pod's;
+        // nothing the agent collects depends on the network namespace.
+        .env_override("CORONER_LISTEN", &format!("127.0.0.1:{port}"))
+        .env_override(
+            "CORONER_METRICS_LISTEN",
+            &format!("127.0.0.1:{metrics_port}"),
+        )
+        .env_override("CORONER_BPF_PIN_DIR", pin_dir.to_str().unwrap());
     let kubelet = adjust(kubelet);
 
     let (pod, started) = kubelet
@@ -263,8 +296,10 @@ async fn start_daemonset_pod(
         _pod: pod,
         container_id,
         base_url: format!("http://127.0.0.1:{port}"),
+        metrics_url: format!("http://127.0.0.1:{metrics_port}"),
         data_dir: node_data_dir,
         log_dir,
+        pin_dir,
     }
 }
 
@@ -394,21 +429,45 @@ fn manifests_agree_with_each_other_in_every_overlay() {
             "{what}"
         );
 
-        // One port, named `http`, which everything else refers to.
+        // The API on the pod's loopback, undeclared; one declared port, named `metrics`, which
+        // the probes, Prometheus, the Service and the NetworkPolicy refer to.
         let listen: std::net::SocketAddr = kube::env_value(c, "CORONER_LISTEN")
             .expect("CORONER_LISTEN")
             .parse()
             .expect("CORONER_LISTEN is ADDR:PORT");
-        let http_port = kube::http_get_port(c, &serde_json::json!({"port": "http"}));
+        assert!(
+            listen.ip().is_loopback(),
+            "{what}: the API is not open to other pods"
+        );
+        let metrics_listen: std::net::SocketAddr = kube::env_value(c, "CORONER_METRICS_LISTEN")
+            .expect("CORONER_METRICS_LISTEN")
+            .parse()
+            .expect("CORONER_METRICS_LISTEN is ADDR:PORT");
+        assert!(
+            metrics_listen.ip().is_unspecified(),
+            "{what}: kubelet and Prometheus reach the metrics port on the pod IP"
+        );
+        let metrics_port = kube::http_get_port(c, &serde_json::json!({"port": "metrics"}));
         assert_eq!(
-            listen.port(),
-            http_port,
+            metrics_listen.port(),
+            metrics_port,
             "{what}: the agent listens on the container port"
+        );
+        let declared: Vec<u64> = c["ports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["containerPort"].as_u64().unwrap())
+            .collect();
+        assert_eq!(
+            declared,
+            [u64::from(metrics_port)],
+            "{what}: only the metrics port"
         );
         for probe in ["readinessProbe", "livenessProbe"] {
             assert_eq!(
                 kube::http_get_port(c, &c[probe]["httpGet"]),
-                http_port,
+                metrics_port,
                 "{what}: {probe}"
             );
         }
@@ -418,7 +477,7 @@ fn manifests_agree_with_each_other_in_every_overlay() {
         assert_eq!(annotations["prometheus.io/scrape"], "true", "{what}");
         assert_eq!(
             annotations["prometheus.io/port"],
-            http_port.to_string(),
+            metrics_port.to_string(),
             "{what}"
         );
         assert_eq!(annotations["prometheus.io/path"], "/metrics", "{what}");
@@ -432,7 +491,7 @@ fn manifests_agree_with_each_other_in_every_overlay() {
         for p in svc["spec"]["ports"].as_array().unwrap() {
             assert_eq!(
                 kube::http_get_port(c, &serde_json::json!({"port": p["targetPort"]})),
-                http_port
+                metrics_port
             );
         }
         if let Some(pm) = objects.iter().find(|o| o["kind"] == "PodMonitor") {
@@ -443,12 +502,39 @@ fn manifests_agree_with_each_other_in_every_overlay() {
             for ep in pm["spec"]["podMetricsEndpoints"].as_array().unwrap() {
                 assert_eq!(
                     kube::http_get_port(c, ep),
-                    http_port,
+                    metrics_port,
                     "{what}: PodMonitor port"
                 );
                 assert_eq!(
                     ep["path"], annotations["prometheus.io/path"],
                     "{what}: PodMonitor path"
+                );
+            }
+        }
+
+        // The NetworkPolicy selects the agent pods and admits their metrics port alone.
+        let np = kube::find(&objects, "NetworkPolicy", "coroner");
+        assert!(
+            selects_pods(&np["spec"]["podSelector"]["matchLabels"]),
+            "{what}: NetworkPolicy selector"
+        );
+        assert_eq!(
+            np["spec"]["policyTypes"],
+            serde_json::json!(["Ingress"]),
+            "{what}: an ingress policy (with it, what no rule admits is refused)"
+        );
+        let rules = np["spec"]["ingress"].as_array().expect("ingress rules");
+        assert!(!rules.is_empty(), "{what}: the metrics port is admitted");
+        for rule in rules {
+            let ports = rule["ports"]
+                .as_array()
+                .expect("every rule names its ports");
+            assert!(!ports.is_empty(), "{what}: a rule without ports admits all");
+            for p in ports {
+                assert_eq!(
+                    kube::http_get_port(c, p),
+                    metrics_port,
+                    "{what}: NetworkPolicy admits only the metrics port, never {listen}"
                 );
             }
         }
@@ -637,6 +723,26 @@ async fn daemonset_pod_runs_its_image_under_containerd_and_reports_a_crash_with_
             .is_some_and(|s| s.iter().any(|c| c["syscall"] == "read")),
         "syscall summary: {}",
         rec["summary"]
+    );
+
+    // Pinned in the node's bpffs through the manifest's volume, with the manifest's capabilities:
+    // the recording outlives the pod.
+    let pinned: Vec<String> = fs::read_dir(&agent.pin_dir)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", agent.pin_dir.display()))
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        pinned.len() == 1 && pinned[0].starts_with("layout-"),
+        "one pinned layout: {pinned:?}; agent log:\n{}",
+        agent.log()
+    );
+    assert!(
+        agent
+            .pin_dir
+            .join(&pinned[0])
+            .join("link-sys_exit")
+            .exists(),
+        "the links are pinned"
     );
 
     // Stored where the node keeps it (the hostPath), not in the read-only image.

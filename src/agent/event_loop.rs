@@ -13,9 +13,12 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tracing::{debug, warn};
 
+use super::deathwatch;
+use super::enrich::{self, Created};
 use super::finish::{self, Pending, Seen};
+use super::journal::Entry;
 use super::registry::{EnrichedTx, Key, OomEpisodes, Registry, Tracked};
-use super::{enrich, Shared};
+use super::Shared;
 use crate::containerd::cri::CRI_NAMESPACE;
 use crate::containerd::watch::WatchMsg;
 use crate::containerd::{Containerd, CriExit, Decoded, Event, TaskState};
@@ -24,6 +27,14 @@ use crate::report::ExitEvent;
 
 pub(super) struct EventLoop {
     shared: Arc<Shared>,
+    /// Tracked containers gone from containerd and the CRI at the last (re)connect, waiting for
+    /// the second look: reported from the recorder unless their exit turns up first.
+    vanishing: HashMap<Key, (Option<Tracked>, Option<Entry>)>,
+    /// The CRI's exited containers listed again shortly after a (re)connect.
+    second_look: JoinSet<Vec<CriExit>>,
+    /// Containers the previous agent process tracked, until the first reconcile says what
+    /// became of them.
+    journaled: HashMap<Key, Entry>,
     registry: Registry,
     client: Option<Containerd>,
     finishing: JoinSet<()>,
@@ -31,15 +42,34 @@ pub(super) struct EventLoop {
     unclaimed: HashMap<u64, u32>,
 }
 
+/// What the journal needs from tracking: the init pid, the create and start times.
+type JournalTimes = (u32, Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+
+/// When, after a (re)connect, the CRI's exited containers are listed once more.
+const CRI_SECOND_LOOK: Duration = Duration::from_secs(1);
 /// How often the loop looks for recorded cgroups that belong to the host.
 const HOST_SWEEP: Duration = Duration::from_secs(5);
 /// Sweeps a cgroup must stay unclaimed by any container before it is taken for the host's.
 const HOST_SWEEPS: u32 = 3;
 
 impl EventLoop {
-    pub(super) fn new(shared: Arc<Shared>) -> EventLoop {
+    /// `journaled`: the containers the previous agent process was tracking.
+    pub(super) fn new(shared: Arc<Shared>, journaled: Vec<Entry>) -> EventLoop {
+        let journaled = journaled
+            .into_iter()
+            .map(|e| {
+                let key = Key {
+                    namespace: e.namespace.clone(),
+                    id: e.container_id.clone(),
+                };
+                (key, e)
+            })
+            .collect();
         EventLoop {
             shared,
+            second_look: JoinSet::new(),
+            vanishing: HashMap::new(),
+            journaled,
             registry: Registry::default(),
             client: None,
             finishing: JoinSet::new(),
@@ -66,6 +96,13 @@ impl EventLoop {
                     self.publish_recorder_totals();
                     continue;
                 }
+                Some(Ok(exits)) = self.second_look.join_next(), if !self.second_look.is_empty() => {
+                    let now = Instant::now();
+                    let mut listed = HashSet::new();
+                    self.recover_cri(exits, &mut listed, now);
+                    self.report_vanished(&listed, now);
+                    continue;
+                }
             };
             match msg {
                 WatchMsg::Connected {
@@ -74,8 +111,14 @@ impl EventLoop {
                     cri_exits,
                     reconnect,
                 } => {
-                    self.client = Some(client);
+                    self.client = Some(client.clone());
                     self.reconcile(tasks, cri_exits, reconnect);
+                    // The CRI deletes an exited task before it marks the container exited: an
+                    // exit in that window is in neither list. A second look finds it.
+                    self.second_look.spawn(async move {
+                        tokio::time::sleep(CRI_SECOND_LOOK).await;
+                        client.cri_exits().await.unwrap_or_default()
+                    });
                     self.shared.health.connected();
                     self.shared.metrics.ready.set(1);
                 }
@@ -133,14 +176,28 @@ impl EventLoop {
     }
 
     fn handle(&mut self, d: Decoded, received: Instant) {
+        if let Some(ts) = d.timestamp {
+            debug!(
+                lag_ms = (Utc::now() - ts).num_microseconds().unwrap_or(0) as f64 / 1000.0,
+                queued_ms = received.elapsed().as_secs_f64() * 1000.0,
+                event = ?d.event,
+                "event"
+            );
+        }
         let ns = d.namespace;
         match d.event {
-            Event::TaskCreate { container_id, pid } => {
+            Event::TaskCreate {
+                container_id,
+                pid,
+                bundle,
+            } => {
                 let key = Key {
                     namespace: ns,
                     id: container_id,
                 };
-                self.track(key, pid, d.timestamp, None);
+                self.vanishing.remove(&key);
+                let created = Created::read(&self.shared.containerd_dir, pid, &bundle);
+                self.track(key, pid, d.timestamp, None, created);
             }
             Event::TaskStart { container_id, pid } => {
                 let key = Key {
@@ -152,7 +209,7 @@ impl EventLoop {
                         t.started_at = d.timestamp;
                         t.pid = pid;
                     }
-                    None => self.track(key, pid, None, d.timestamp),
+                    None => self.track(key, pid, None, d.timestamp, None),
                 }
             }
             Event::TaskOom { container_id } => {
@@ -184,7 +241,11 @@ impl EventLoop {
                     exit_status,
                     exited_at: exited_at.or(d.timestamp).unwrap_or_else(Utc::now),
                 };
-                let tracked = self.registry.remove(&key);
+                // An exit the last reconcile could not find yet: reported live after all.
+                let tracked = self
+                    .registry
+                    .remove(&key)
+                    .or_else(|| self.vanishing.remove(&key).and_then(|(t, _)| t));
                 self.exit(exit, tracked, Seen::Live, received);
             }
             Event::TaskDelete { container_id, pid } => {
@@ -210,16 +271,25 @@ impl EventLoop {
         }
     }
 
-    /// Starts tracking a container and its enrichment.
+    /// Starts tracking a container and its enrichment (with its entrypoint when it was seen
+    /// created: its root filesystem is readable now, and the program has not run yet).
     fn track(
         &mut self,
         key: Key,
         pid: u32,
         created_at: Option<DateTime<Utc>>,
         started_at: Option<DateTime<Utc>>,
+        created: Option<Created>,
     ) {
         let (tx, rx) = watch::channel(None);
-        self.spawn_enrichment(key.clone(), tx);
+        let cgroup_path = created.as_ref().and_then(Created::cgroup_path);
+        let at_death = deathwatch::watch(&self.shared, pid, cgroup_path.clone(), rx.clone());
+        self.spawn_enrichment(
+            key.clone(),
+            created,
+            tx,
+            Some((pid, created_at, started_at)),
+        );
         self.registry.insert(
             key,
             Tracked {
@@ -228,16 +298,46 @@ impl EventLoop {
                 started_at,
                 oom: OomEpisodes::default(),
                 enriched: rx,
+                cgroup_path,
+                at_death,
             },
         );
     }
 
-    fn spawn_enrichment(&self, key: Key, tx: EnrichedTx) {
+    /// Looks a container up beside the loop; with `journal` (its init pid, create and start
+    /// times), a live container is also written to the journal once its enrichment is known.
+    fn spawn_enrichment(
+        &self,
+        key: Key,
+        created: Option<Created>,
+        tx: EnrichedTx,
+        journal: Option<JournalTimes>,
+    ) {
         let shared = self.shared.clone();
         let client = self.client.clone();
         tokio::spawn(async move {
-            let enriched = enrich::enrich(&shared, client.as_ref(), &key).await;
-            let _ = tx.send(Some(Arc::new(enriched)));
+            let enriched = Arc::new(enrich::enrich(&shared, client.as_ref(), &key, created).await);
+            let _ = tx.send(Some(enriched.clone()));
+            let Some((pid, created, started)) = journal else {
+                return;
+            };
+            if enriched.is_sandbox() || enriched.meta.is_none() {
+                return;
+            }
+            let entry = Entry::new(
+                &key.namespace,
+                &key.id,
+                pid,
+                (created, started),
+                &enriched,
+                &shared.redaction,
+            );
+            let writer = shared.clone();
+            let written = tokio::task::spawn_blocking(move || writer.journal.record(&entry)).await;
+            if let Ok(Err(e)) = written {
+                shared.metrics.collection_error("journal_write");
+                warn!(error = %e, "could not journal a tracked container: an exit while the agent is away may go unreported");
+            }
         });
     }
 
@@ -245,9 +345,13 @@ impl EventLoop {
     fn exit(&mut self, exit: ExitEvent, tracked: Option<Tracked>, seen: Seen, received: Instant) {
         let id = report_id(&exit.namespace, &exit.container_id, exit.exited_at);
         let container_id = exit.container_id.clone();
-        let once = matches!(seen, Seen::Cri(_));
+        // A CRI container runs once; a vanished container's exit time is the kernel's, not
+        // containerd's: both are the container's one report, whatever its id.
+        let once = matches!(seen, Seen::Cri(_) | Seen::Vanished(_));
+        debug!(id, container = %container_id, seen = seen.label(), "exit");
         if !self.shared.claim(&id, &container_id, once) {
-            debug!(id, "exit already reported");
+            debug!(id, container = %container_id, "exit already reported");
+            self.shared.forget_tracked(&exit.namespace, &container_id);
             return;
         }
         let ready = tracked.as_ref().and_then(Tracked::ready);
@@ -258,13 +362,23 @@ impl EventLoop {
             self.shared.release(&id, &container_id);
             return;
         }
+        // The path from the enrichment, else from the spec read at create (an exit before the
+        // look-up finished).
         let usage = ready
             .as_ref()
             .and_then(|e| e.cgroup_path.as_deref())
+            .or(tracked.as_ref().and_then(|t| t.cgroup_path.as_deref()))
+            .filter(|_| self.shared.usage_delay.is_zero())
             .map(|path| finish::read_usage(&self.shared, path));
-        let enriched = match tracked.as_ref() {
-            Some(t) => Some(t.enriched.clone()),
-            None => {
+        let journaled = match &seen {
+            Seen::Vanished(entry) => entry.as_deref(),
+            _ => None,
+        };
+        let enriched = match (tracked.as_ref(), journaled) {
+            (Some(t), _) => Some(t.enriched.clone()),
+            // What the previous agent process learned while the container lived.
+            (None, Some(entry)) => Some(watch::channel(Some(Arc::new(entry.enriched()))).1),
+            (None, None) => {
                 // Not tracked (created before a namespace was watched, or a missed create): look
                 // it up now; the cgroup is most likely gone, which the report will say.
                 let (tx, rx) = watch::channel(None);
@@ -273,18 +387,27 @@ impl EventLoop {
                         namespace: exit.namespace.clone(),
                         id: exit.container_id.clone(),
                     },
+                    None,
                     tx,
+                    None,
                 );
                 Some(rx)
             }
         };
         let pending = Pending {
             exit,
-            created_at: tracked.as_ref().and_then(|t| t.created_at),
-            started_at: tracked.as_ref().and_then(|t| t.started_at),
+            created_at: tracked
+                .as_ref()
+                .and_then(|t| t.created_at)
+                .or(journaled.and_then(|e| e.created_at)),
+            started_at: tracked
+                .as_ref()
+                .and_then(|t| t.started_at)
+                .or(journaled.and_then(|e| e.started_at)),
             oom_events: tracked.as_ref().map_or(0, |t| t.oom.count),
             enriched,
             usage,
+            at_death: tracked.as_ref().and_then(|t| t.at_death.clone()),
             seen,
             received,
         };
@@ -293,6 +416,51 @@ impl EventLoop {
             finish::finish(shared.clone(), pending).await;
             shared.release(&id, &container_id);
         });
+    }
+
+    /// Containers that vanished unseen and that nobody else has reported since the (re)connect:
+    /// their exits come from the pinned flight recorder.
+    fn report_vanished(&mut self, listed: &HashSet<Key>, now: Instant) {
+        for (key, (tracked, entry)) in std::mem::take(&mut self.vanishing) {
+            if listed.contains(&key) {
+                continue; // the CRI had it after all
+            }
+            let pid = tracked
+                .as_ref()
+                .map(|t| t.pid)
+                .or(entry.as_ref().map(|e| e.pid))
+                .unwrap_or_default();
+            // Placeholders: the exit's status and time come from the recorder's drain.
+            let exit = ExitEvent {
+                namespace: key.namespace,
+                container_id: key.id,
+                pid,
+                exit_status: 0,
+                exited_at: Utc::now(),
+            };
+            self.exit(exit, tracked, Seen::Vanished(entry.map(Box::new)), now);
+        }
+    }
+
+    /// Reports the CRI's exited containers that have no report yet, and adds them to `listed`.
+    fn recover_cri(&mut self, exits: Vec<CriExit>, listed: &mut HashSet<Key>, now: Instant) {
+        for cri in exits {
+            let key = Key {
+                namespace: CRI_NAMESPACE.to_string(),
+                id: cri.container_id.clone(),
+            };
+            listed.insert(key.clone());
+            let exit = ExitEvent {
+                namespace: key.namespace.clone(),
+                container_id: key.id.clone(),
+                pid: 0,
+                // The CRI's exit code is containerd's exit status (128+N for a signal).
+                exit_status: cri.exit_code as u32,
+                exited_at: cri.finished_at,
+            };
+            let tracked = self.registry.remove(&key);
+            self.exit(exit, tracked, Seen::Cri(Box::new(cri)), now);
+        }
     }
 
     /// Brings the registry in line with what the node knows after a (re)connect: containerd's task
@@ -328,29 +496,27 @@ impl EventLoop {
                 None => {
                     if self.registry.get(&key).is_none_or(|t| t.pid != task.pid) {
                         let started = process_start_time(task.pid);
-                        self.track(key, task.pid, None, started);
+                        self.track(key, task.pid, None, started, None);
                     }
                 }
             }
         }
-        for cri in cri_exits {
-            let key = Key {
-                namespace: CRI_NAMESPACE.to_string(),
-                id: cri.container_id.clone(),
-            };
-            listed.insert(key.clone());
-            let exit = ExitEvent {
-                namespace: key.namespace.clone(),
-                container_id: key.id.clone(),
-                pid: 0,
-                // The CRI's exit code is containerd's exit status (128+N for a signal).
-                exit_status: cri.exit_code as u32,
-                exited_at: cri.finished_at,
-            };
-            let tracked = self.registry.remove(&key);
-            self.exit(exit, tracked, Seen::Cri(cri), now);
-        }
+        self.recover_cri(cri_exits, &mut listed, now);
+        // Tracked before (by this process, or by the previous one: the journal) and now gone from
+        // containerd and the CRI alike: it exited unseen and was deleted. Its exit is in the
+        // pinned flight recorder, which kept recording.
+        let vanished: Vec<Key> = self
+            .journaled
+            .keys()
+            .filter(|k| !listed.contains(*k))
+            .cloned()
+            .collect();
         if reconnect {
+            // Across a containerd restart, containerd itself restores its tasks and their exits
+            // (the task list and the events above); a tracked container it no longer knows was
+            // deleted before it ever ran (runc's created task), or its exit is lost with
+            // containerd's state. Say so; the recorder cannot tell a real exit from a killed
+            // set-up here.
             let lost: Vec<Key> = self
                 .registry
                 .keys()
@@ -358,24 +524,33 @@ impl EventLoop {
                 .cloned()
                 .collect();
             for key in lost {
-                // Exited and deleted while we were away: containerd keeps no record of the status.
-                warn!(namespace = %key.namespace, container = %key.id, "container exited while disconnected; its exit status is lost");
+                warn!(namespace = %key.namespace, container = %key.id, "container gone from containerd while disconnected; its exit status is lost");
                 self.shared.metrics.collection_error("exit_lost");
                 self.registry.remove(&key);
             }
         }
+        // Not reported yet: containerd may still publish the exit (a restarted containerd
+        // restores its tasks and their exits), or the CRI mark it exited. The second look decides.
+        for key in vanished {
+            let tracked = self.registry.remove(&key);
+            let entry = self.journaled.remove(&key);
+            self.vanishing.insert(key, (tracked, entry));
+        }
+        // Still running: tracked again from the task list, so the journal entry has done its job
+        // (the new tracking writes a fresh one).
+        self.journaled.clear();
     }
 }
 
-/// When a process started, from `/proc/<pid>/stat` (for tasks found running at start-up).
+/// When a process started, from `/proc/<pid>/stat` (for tasks found running at start-up). The
+/// start is in clock ticks since boot; converted with the boot clock's offset to the wall clock
+/// (not `btime`, which is whole seconds), so it compares with the recorder's load time exactly.
 fn process_start_time(pid: u32) -> Option<DateTime<Utc>> {
     let stat = procfs::process::Process::new(pid as i32)
         .ok()?
         .stat()
         .ok()?;
-    let boot = procfs::boot_time_secs().ok()?;
     let ticks = procfs::ticks_per_second();
-    let nanos =
-        (boot as i128 * 1_000_000_000) + (stat.starttime as i128 * 1_000_000_000 / ticks as i128);
-    DateTime::from_timestamp_nanos(i64::try_from(nanos).ok()?).into()
+    let boot_ns = u64::try_from(stat.starttime as u128 * 1_000_000_000 / ticks as u128).ok()?;
+    Some(crate::recorder::boot_to_wall()(boot_ns))
 }

@@ -1,21 +1,31 @@
 //! One exit, finished: gathers the inputs the event loop could not wait for (the container's
 //! enrichment, the cgroup usage when its path was not known at the exit, the flight recorder's
 //! drain), has [`build_report`] make the report, stores it and counts it.
+//!
+//! When the cgroup's files were gone before the agent read them (`cgroup_gone`: the agent was
+//! late), the memory figures the recorder's kernel side kept at the container's last process exit
+//! stand in, and the report says so (`cgroup.usage_source: kernel_at_exit`).
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use tracing::{debug, error, info};
+use tracing::{debug, error, info, warn};
 
+use super::deathwatch::AtDeath;
+use super::journal::Entry;
 use super::registry::EnrichedRx;
 use super::Shared;
+use crate::cgroup;
 use crate::containerd::cri::{parse_cri_log, read_log_tail};
 use crate::containerd::CriExit;
-use crate::model::{CapturedOutput, CgroupUsage, CollectionError, CrashReport, ExitStatus};
+use crate::model::{
+    CapturedOutput, CgroupUsage, CollectionError, CrashReport, ExitStatus, ProcessEventKind,
+    RecorderReport, UsageSource,
+};
 use crate::report::{build_report, Enriched, ExitEvent, Inputs};
-use crate::store::Inserted;
+use crate::store::{Inserted, StoreError};
 
 /// How long an exit waits for its container's enrichment before writing what it has.
 const ENRICH_WAIT: Duration = Duration::from_secs(10);
@@ -27,7 +37,22 @@ pub(super) enum Seen {
     /// From containerd's task list after a (re)connect: the task had stopped, not yet deleted.
     TaskList,
     /// From the CRI plugin's exited containers after a (re)connect: the task was already gone.
-    Cri(CriExit),
+    Cri(Box<CriExit>),
+    /// Tracked (by this agent process, or by the previous one through the journal), and gone
+    /// from containerd and the CRI after a (re)connect: exited and deleted unseen. Status and
+    /// time come from the pinned flight recorder.
+    Vanished(Option<Box<Entry>>),
+}
+
+impl Seen {
+    pub(super) fn label(&self) -> &'static str {
+        match self {
+            Seen::Live => "live",
+            Seen::TaskList => "task_list",
+            Seen::Cri(_) => "cri",
+            Seen::Vanished(_) => "vanished",
+        }
+    }
 }
 
 /// An exit waiting to become a report.
@@ -38,7 +63,9 @@ pub(super) struct Pending {
     pub oom_events: u32,
     pub enriched: Option<EnrichedRx>,
     /// Usage read at the moment of the exit event, when the cgroup path was already known.
-    pub usage: Option<Result<CgroupUsage, CollectionError>>,
+    pub usage: Option<Result<CgroupUsage, cgroup::Error>>,
+    /// Usage read by the agent's own watch when the init process died.
+    pub at_death: Option<AtDeath>,
     pub seen: Seen,
     pub received: Instant,
 }
@@ -63,31 +90,45 @@ pub(super) async fn finish(shared: Arc<Shared>, p: Pending) {
         if let Some(cg) = enriched.cgroup_id {
             shared.recorder.discard(cg);
         }
+        shared.forget_tracked(&p.exit.namespace, &p.exit.container_id);
         return;
     }
-    // The path not known at the exit: try now; usually the cgroup is gone by then.
-    let usage = p.usage.or_else(|| {
-        let path = enriched.cgroup_path.as_deref()?;
-        Some(read_usage(&shared, path))
-    });
-    let usage = match usage {
-        Some(Ok(u)) => Some(u),
-        Some(Err(e)) => {
-            errors.push(e);
-            None
+    let at_death = p.at_death.as_ref().and_then(|a| a.get().cloned());
+    let usage_read = match p.usage {
+        // Read at the exit event: everything the container used, to its last process.
+        Some(Ok(u)) => Some(Ok(u)),
+        // Too late at the exit event (containerd was away, or the agent slow): the reading at
+        // the init's death.
+        Some(Err(_)) | None if at_death.is_some() => at_death.map(Ok),
+        Some(read) => Some(read),
+        None => {
+            if !shared.usage_delay.is_zero() {
+                tokio::time::sleep(shared.usage_delay).await;
+            }
+            // The path not known at the exit: try now; usually the cgroup is gone by then.
+            enriched
+                .cgroup_path
+                .as_deref()
+                .map(|path| read_usage(&shared, path))
         }
-        None => None,
     };
     let cri = match &p.seen {
-        Seen::Cri(c) => Some(c),
+        Seen::Cri(c) => Some(c.as_ref()),
         _ => None,
     };
     if let Some(c) = cri {
+        let usage = if matches!(usage_read, Some(Ok(_))) {
+            "cgroup usage read by the agent when the process died"
+        } else {
+            "no cgroup usage at the exit"
+        };
         errors.push(shared.collection_error(
             "exit_recovered",
-            "the agent did not see this exit as it happened (it was not running or not connected); \
-             found in the CRI's exited containers: no cgroup usage at the exit, output from the \
-             container's log file",
+            format!(
+                "the agent did not see this exit as it happened (it was not running or not \
+                 connected); found in the CRI's exited containers: {usage}, output from the \
+                 container's log file"
+            ),
         ));
         if let Some(reason) = &c.reason {
             debug!(container = %c.container_id, reason, "exit recovered from the CRI");
@@ -98,38 +139,96 @@ pub(super) async fn finish(shared: Arc<Shared>, p: Pending) {
         None => None,
     };
     // Drain the kernel's recording (blocking BPF syscalls) off the async workers.
-    let (recorder, init_wait_status) = {
+    let (recorder, drained) = {
         let shared = shared.clone();
         let cg = enriched.cgroup_id;
         let (pid, status) = (p.exit.pid, ExitStatus::from_containerd(p.exit.exit_status));
-        tokio::task::spawn_blocking(move || shared.recorder.drain(cg, pid, &status))
+        let start = p.created_at.or(p.started_at);
+        tokio::task::spawn_blocking(move || shared.recorder.drain(cg, pid, &status, start))
             .await
             .unwrap_or_else(|_| {
                 let failed = crate::recorder::failed_report("the recorder drain failed");
-                (failed, None)
+                (failed, Default::default())
             })
+    };
+    let mut exit = p.exit.clone();
+    if matches!(p.seen, Seen::Vanished(_)) {
+        let started = recorder
+            .processes
+            .iter()
+            .any(|e| e.kind == ProcessEventKind::Exec);
+        let Some(ws) = drained.init_wait_status.filter(|_| started) else {
+            // No record of an entrypoint that ran and died: a task deleted before it started
+            // (containerd's restart does that to created tasks), or a container the recorder
+            // did not keep. Nothing to report as an exit; say that something was missed.
+            shared.metrics.collection_error("exit_lost");
+            warn!(namespace = %exit.namespace, container = %exit.container_id, "container gone while the agent was away, with no recorded exit: not reported");
+            shared.forget_tracked(&exit.namespace, &exit.container_id);
+            return;
+        };
+        errors.push(vanished_exit(&shared, &mut exit, &recorder, ws));
+    }
+    let (usage, usage_source) = match (usage_read, drained.exit_usage) {
+        (Some(Ok(u)), _) => (Some(u), Some(UsageSource::CgroupFiles)),
+        (Some(Err(e)), Some(kernel)) if e.is_gone() => {
+            debug!(container = %p.exit.container_id, "cgroup gone before its usage was read: the kernel's figures at exit stand in");
+            (Some(kernel), Some(UsageSource::KernelAtExit))
+        }
+        (Some(Err(e)), _) => {
+            errors.push(shared.collection_error(e.label(), &e));
+            (None, None)
+        }
+        (None, Some(kernel)) => (Some(kernel), Some(UsageSource::KernelAtExit)),
+        (None, None) => (None, None),
     };
     let report = build_report(
         Inputs {
-            exit: &p.exit,
+            exit: &exit,
             created_at: p.created_at,
             started_at: p.started_at,
             enriched: &enriched,
             cgroup_version: shared.cgroups.version(),
             usage,
+            usage_source,
             oom_events: p.oom_events,
             recovered: !matches!(p.seen, Seen::Live),
             errors,
             agent: shared.agent.clone(),
             reported_at: Utc::now(),
             recorder: Some(recorder),
-            init_wait_status,
+            init_wait_status: drained.init_wait_status,
             cri,
             log_output,
         },
         &shared.redaction,
     );
     store_report(&shared, report, p.received).await;
+    shared.forget_tracked(&p.exit.namespace, &p.exit.container_id);
+}
+
+/// Fills in a vanished container's exit from what the kernel recorded, and says so.
+fn vanished_exit(
+    shared: &Shared,
+    exit: &mut ExitEvent,
+    recorder: &RecorderReport,
+    init_wait_status: i32,
+) -> CollectionError {
+    let init_exit = recorder
+        .processes
+        .iter()
+        .rev()
+        .find(|e| e.kind == ProcessEventKind::Exit && (e.pid == exit.pid || exit.pid == 0));
+    if let Some(e) = init_exit {
+        exit.exited_at = e.time;
+    }
+    // containerd's encoding: the code, or 128+N for a signal.
+    exit.exit_status = ExitStatus::from_wait_status(init_wait_status).code;
+    shared.collection_error(
+        "exit_recovered",
+        "the agent did not see this exit (the container was gone from containerd and the CRI \
+         when it reconnected): identity from the agent's journal, exit status and syscalls from \
+         the flight recorder, which kept recording",
+    )
 }
 
 /// The container's output from the tail of its CRI log file.
@@ -152,12 +251,10 @@ async fn read_log_output(
     }
 }
 
-/// Reads a cgroup's usage, counting a failure under its stable label.
-pub(super) fn read_usage(shared: &Shared, path: &str) -> Result<CgroupUsage, CollectionError> {
-    shared
-        .cgroups
-        .read_usage(path)
-        .map_err(|e| shared.collection_error(e.label(), &e))
+/// Reads a cgroup's usage. A failure is counted by [`finish`], once it knows whether the kernel's
+/// figures stand in.
+pub(super) fn read_usage(shared: &Shared, path: &str) -> Result<CgroupUsage, cgroup::Error> {
+    shared.cgroups.read_usage(path)
 }
 
 async fn store_report(shared: &Shared, report: CrashReport, received: Instant) {
@@ -165,31 +262,19 @@ async fn store_report(shared: &Shared, report: CrashReport, received: Instant) {
     let to_store = report.clone();
     let result = tokio::task::spawn_blocking(move || store.insert(&to_store)).await;
     match result {
-        Ok(Ok(Inserted::Stored { evicted })) => {
-            let latency = (Utc::now() - report.lifecycle.exited_at)
-                .to_std()
-                .unwrap_or_default();
-            shared
-                .metrics
-                .exit_to_report_seconds
-                .observe(latency.as_secs_f64());
-            shared.metrics.count_report(&report);
+        Ok(Ok(Inserted::Stored { evicted })) => stored(shared, &report, evicted, Some(received)),
+        Ok(Ok(Inserted::Queued)) => {
+            // The store logs the failure once per episode; each report only at debug.
+            debug!(id = %report.id, "report queued until the data dir takes writes again");
             shared.update_store_gauges();
-            info!(
-                id = %report.id,
-                namespace = %report.container.namespace,
-                container = %report.container.id,
-                pod = report.kubernetes.as_ref().map(|k| k.pod.as_str()).unwrap_or(""),
-                outcome = report.outcome.as_str(),
-                exit_code = report.exit.code,
-                oom_killed = report.oom.killed,
-                recovered = report.recovered,
-                handled_ms = received.elapsed().as_secs_f64() * 1000.0,
-                evicted,
-                "report stored"
-            );
+            shared.store_retry.notify_one();
         }
         Ok(Ok(Inserted::Duplicate)) => debug!(id = %report.id, "duplicate report ignored"),
+        Ok(Err(e @ StoreError::QueueFull { .. })) => {
+            // Counted in coroner_reports_dropped_total; logged once per episode by the store.
+            debug!(id = %report.id, error = %e, "report dropped");
+            shared.update_store_gauges();
+        }
         Ok(Err(e)) => {
             shared.metrics.collection_error(e.label());
             error!(id = %report.id, error = %e, "report could not be stored");
@@ -199,4 +284,37 @@ async fn store_report(shared: &Shared, report: CrashReport, received: Instant) {
             error!(id = %report.id, error = %e, "report store task failed");
         }
     }
+}
+
+/// A report on disk, written now or by a retry: counted and logged like every stored report.
+/// `received` is when its exit was handled, for a report written at once.
+pub(super) fn stored(
+    shared: &Shared,
+    report: &CrashReport,
+    evicted: usize,
+    received: Option<Instant>,
+) {
+    let latency = (Utc::now() - report.lifecycle.exited_at)
+        .to_std()
+        .unwrap_or_default();
+    shared
+        .metrics
+        .exit_to_report_seconds
+        .observe(latency.as_secs_f64());
+    shared.metrics.count_report(report);
+    shared.update_store_gauges();
+    info!(
+        id = %report.id,
+        namespace = %report.container.namespace,
+        container = %report.container.id,
+        pod = report.kubernetes.as_ref().map(|k| k.pod.as_str()).unwrap_or(""),
+        outcome = report.outcome.as_str(),
+        exit_code = report.exit.code,
+        oom_killed = report.oom.killed,
+        recovered = report.recovered,
+        handled_ms = received.map(|r| r.elapsed().as_secs_f64() * 1000.0),
+        retried = received.is_none(),
+        evicted,
+        "report stored"
+    );
 }

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 
+use super::deathwatch::AtDeath;
 use crate::report::Enriched;
 
 /// `/tasks/oom` arrives 1 to 75 times for one OOM kill within a few milliseconds; events closer
@@ -52,6 +53,10 @@ pub struct Tracked {
     pub started_at: Option<DateTime<Utc>>,
     pub oom: OomEpisodes,
     pub enriched: EnrichedRx,
+    /// The cgroup from the spec read at create, before the enrichment knows it.
+    pub cgroup_path: Option<String>,
+    /// The usage read when the init process died, seen by the agent itself.
+    pub at_death: Option<AtDeath>,
 }
 
 impl Tracked {

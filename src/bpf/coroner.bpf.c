@@ -122,6 +122,27 @@ struct {
 	__uint(max_entries, 2 << 20);
 } events SEC(".maps");
 
+/* Userspace's own state across agent processes (coroner.h); never touched here. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct agent_state);
+	__uint(max_entries, 1);
+} agent_state SEC(".maps");
+
+/* Process events an agent consumed and keeps in the kernel until the container's report is
+ * written (coroner.h); written and deleted by userspace only. Entries take memory only when
+ * used (no preallocation): at most 16384 x 832 bytes. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct saved_event_key);
+	__type(value, struct saved_event);
+	__uint(max_entries, 16384);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} saved_events SEC(".maps");
+
+_Static_assert(sizeof(struct exec_event) == CORONER_EVENT_MAX, "CORONER_EVENT_MAX is the largest event");
+
 /* Keeps the event structs in the object's BTF, so the skeleton generates their Rust types. */
 struct fork_event _fork_event = {};
 struct exec_event _exec_event = {};
@@ -252,6 +273,8 @@ static __noinline int alloc_slot(__u64 cg)
 	s->out[1].total = 0;
 	s->out_inode[0] = 0;
 	s->out_inode[1] = 0;
+	s->usage.boot_ns = 0;
+	s->usage.flags = 0;
 	s->gen += 1;
 	return idx;
 }
@@ -657,6 +680,82 @@ int BPF_PROG(coroner_exec, struct task_struct *p, pid_t old_pid, struct linux_bi
 	return 0;
 }
 
+/* One counter of memory_events[] by its enum value on the running kernel. */
+static __always_inline __u64 memcg_event(struct mem_cgroup *m, __u32 event)
+{
+	long v = 0;
+	if (event >= 16)
+		return 0;
+	bpf_probe_read_kernel(&v, sizeof(v),
+			      (void *)m + bpf_core_field_offset(struct mem_cgroup, memory_events) +
+				      event * sizeof(atomic_long_t));
+	return v > 0 ? v : 0;
+}
+
+/*
+ * The memory cgroup's figures into the exiting process's slot (coroner.h, `struct exit_usage`).
+ * Every field is checked for existence on the running kernel (CO-RE), so a kernel without one
+ * leaves its flag clear instead of failing the load.
+ */
+static __noinline void note_exit_usage(struct task_struct *p, __u64 cg)
+{
+	__u32 *found = bpf_map_lookup_elem(&cg_slots, &cg);
+	if (!found)
+		return;
+	__u32 idx = *found;
+	struct slot *s = bpf_map_lookup_elem(&slots, &idx);
+	if (!s || s->cgroup_id != cg)
+		return;
+	if (!bpf_core_type_exists(struct mem_cgroup) ||
+	    !bpf_core_enum_value_exists(enum cgroup_subsys_id, memory_cgrp_id))
+		return;
+	__u32 id = bpf_core_enum_value(enum cgroup_subsys_id, memory_cgrp_id);
+	if (id >= bpf_core_field_size(struct css_set, subsys) / sizeof(void *))
+		return;
+	struct css_set *cs = BPF_CORE_READ(p, cgroups);
+	struct cgroup_subsys_state *css = NULL;
+	if (bpf_probe_read_kernel(&css, sizeof(css),
+				  (void *)cs + bpf_core_field_offset(struct css_set, subsys) +
+					  id * sizeof(void *)) ||
+	    !css)
+		return;
+	/* The memory cgroup must be the container's own, not an ancestor's (v2 with the memory
+	 * controller not enabled down to it): runc makes the same path in every hierarchy, so the
+	 * container's memory cgroup sits at its unified cgroup's depth. */
+	int level = BPF_CORE_READ(css, cgroup, level);
+	if (level == 0 || level != BPF_CORE_READ(cs, dfl_cgrp, level))
+		return;
+	struct mem_cgroup *m = (void *)css - bpf_core_field_offset(struct mem_cgroup, css);
+	__u64 pg = page_size;
+	struct exit_usage u = {};
+	if (bpf_core_field_exists(struct page_counter, usage)) {
+		long cur = BPF_CORE_READ(m, memory.usage.counter);
+		u.current_bytes = cur > 0 ? cur * pg : 0;
+		u.flags |= CORONER_USAGE_CURRENT;
+	}
+	if (bpf_core_field_exists(struct page_counter, watermark)) {
+		u.peak_bytes = BPF_CORE_READ(m, memory.watermark) * pg;
+		u.flags |= CORONER_USAGE_PEAK;
+	}
+	if (bpf_core_field_exists(struct page_counter, failcnt)) {
+		u.failcnt = BPF_CORE_READ(m, memory.failcnt);
+		u.flags |= CORONER_USAGE_FAILCNT;
+	}
+	if (bpf_core_field_exists(struct mem_cgroup, memory_events)) {
+		if (bpf_core_enum_value_exists(enum memcg_memory_event, MEMCG_OOM)) {
+			u.oom = memcg_event(m, bpf_core_enum_value(enum memcg_memory_event, MEMCG_OOM));
+			u.flags |= CORONER_USAGE_OOM;
+		}
+		if (bpf_core_enum_value_exists(enum memcg_memory_event, MEMCG_OOM_KILL)) {
+			u.oom_kill = memcg_event(m, bpf_core_enum_value(enum memcg_memory_event, MEMCG_OOM_KILL));
+			u.flags |= CORONER_USAGE_OOM_KILL;
+		}
+	}
+	u.pid = BPF_CORE_READ(p, tgid);
+	u.boot_ns = bpf_ktime_get_boot_ns();
+	bpf_probe_read_kernel(&s->usage, sizeof(u), &u);
+}
+
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(coroner_exit, struct task_struct *p)
 {
@@ -667,6 +766,8 @@ int BPF_PROG(coroner_exit, struct task_struct *p)
 	__u64 cg = bpf_get_current_cgroup_id();
 	if (!recorded_cgroup(cg))
 		return 0;
+	/* Before the event: the figures must not depend on room in the ring buffer. */
+	note_exit_usage(p, cg);
 	struct exit_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
 		__sync_fetch_and_add(&events_lost, 1);

@@ -48,6 +48,16 @@
 #define CORONER_EV_SIGNAL 4
 #define CORONER_EV_OOM 5
 
+/* `exit_usage.flags`: which figures the running kernel has (CO-RE existence checks). */
+#define CORONER_USAGE_PEAK 0x01     /* page_counter.watermark */
+#define CORONER_USAGE_FAILCNT 0x02  /* page_counter.failcnt */
+#define CORONER_USAGE_OOM 0x04      /* memory_events[MEMCG_OOM] */
+#define CORONER_USAGE_OOM_KILL 0x08 /* memory_events[MEMCG_OOM_KILL] */
+#define CORONER_USAGE_CURRENT 0x10  /* page_counter.usage */
+
+/* The largest event record (`struct exec_event`): the size of a saved event's bytes. */
+#define CORONER_EVENT_MAX 816
+
 /* One syscall as seen at its exit: 256 bytes, in a page-aligned array (`ring` is mmapable), so a
  * record covers four whole cache lines and the fields written at every syscall sit in the first
  * two. `data` (lines three and four) is touched only by the rare calls whose user memory is
@@ -89,6 +99,23 @@ struct out_stream {
 };
 
 /*
+ * The container's memory cgroup at the exit of one of its processes, read in the kernel: the last
+ * process to leave writes the final figures, so they survive the cgroup directory, which the
+ * kernel removes 5-25 ms after the exit (an agent that is late reads them here). Peaks and
+ * counters only grow, so a later exit never lowers them.
+ */
+struct exit_usage {
+	__u64 boot_ns; /* 0: no process of the cgroup has exited since the slot was taken */
+	__u64 current_bytes;
+	__u64 peak_bytes;
+	__u64 failcnt;
+	__u64 oom;
+	__u64 oom_kill;
+	__u32 flags; /* CORONER_USAGE_*: the figures the kernel has */
+	__u32 pid;   /* the process whose exit wrote them */
+};
+
+/*
  * Everything recorded for one cgroup (one `slots` element). The streams come first on purpose:
  * the verifier bounds a copy of `len <= OUT_CAP - off` bytes at `off` as if it could reach
  * `off_max + len_max`, so the memory after the last tail must stay inside the value.
@@ -109,6 +136,7 @@ struct slot {
 	__u64 counts[CORONER_NR_MAX];
 	struct err_entry errs[CORONER_ERR_SLOTS];
 	struct sys_record first_fail[CORONER_FIRST_FAILURES];
+	struct exit_usage usage;
 };
 
 /* What is reset when a slot is (re)allocated: counts and errs, adjacent in `struct slot`. */
@@ -159,6 +187,30 @@ struct signal_event {
 struct oom_event {
 	struct event_header hdr; /* the victim */
 	__u64 rss_bytes;
+};
+
+/*
+ * What one agent process leaves to the next in the pinned `agent_state` map (element 0). The BPF
+ * programs never touch it; it lives with the maps so that it is replaced with them.
+ */
+struct agent_state {
+	__u64 loaded_boot_ns;    /* when these maps and programs were loaded: recording since */
+	__u64 heartbeat_boot_ns; /* the last agent's last sign of life (its event reader) */
+	__u64 events_lost_seen;  /* `events_lost` as that agent last saw it */
+	__u64 events_unsaved;    /* events that agent consumed but could not save (map full) */
+};
+
+/* `saved_events`: process events an agent consumed from the ring buffer, kept in the kernel
+ * until the container's report is written, so the next agent process finds them. */
+struct saved_event_key {
+	__u64 cgroup_id;
+	__u64 seq; /* order of consumption */
+};
+
+struct saved_event {
+	__u32 len;
+	__u32 _pad;
+	__u8 data[CORONER_EVENT_MAX];
 };
 
 #endif /* __CORONER_H__ */

@@ -5,18 +5,26 @@
 //!
 //! Load happens once, at start-up: a failure (no BTF, no CAP_BPF/CAP_PERFMON, a verifier
 //! rejection) is an error carrying the reason and, for the verifier, the tail of its log.
+//!
+//! [`Recorder::load_pinned`] pins the maps and links in bpffs ([`super::pin`]), so recording goes
+//! on while no agent process runs, and the next process adopts them: same layout version
+//! ([`layout_version`]), same maps, programs never detached. The process events an agent has
+//! consumed from the ring buffer are kept in the kernel too (`saved_events`) until the
+//! container's report is written.
 
+use std::collections::HashMap;
 use std::mem::{size_of, MaybeUninit};
 use std::os::fd::{AsFd, AsRawFd};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use libbpf_rs::skel::{OpenSkel, SkelBuilder};
 use libbpf_rs::{Link, MapCore, MapFlags, MapHandle, PrintLevel, RingBufferBuilder};
 
+use super::pin::{self, PinDir, PinError};
 use super::raw::{DataSpec, RawContainer, RawEvent, RawSyscall};
 use super::wire::{self, minimal_skel, skel, types};
 
@@ -29,6 +37,32 @@ const EVENT_POLL: Duration = Duration::from_millis(10);
 const CATCH_UP_MAX: Duration = Duration::from_millis(200);
 /// Verifier log lines kept in a load error.
 const LOG_TAIL_LINES: usize = 40;
+/// How long a new agent process waits for the previous one to let go of the pin directory.
+const PIN_LOCK_WAIT: Duration = Duration::from_secs(15);
+/// How often the event reader leaves a sign of life in `agent_state` (the start of the interval
+/// a successor reports as unattended).
+const HEARTBEAT: Duration = Duration::from_secs(1);
+/// Saved process events kept per cgroup, as the agent's own store keeps in memory.
+const SAVED_PER_CGROUP: usize = 4096;
+
+/// The maps pinned, by the names their pins have (each map's own name).
+const PINNED_MAPS: &[&str] = &[
+    "slots",
+    "ring",
+    "cg_slots",
+    "host_cgroups",
+    "syscall_spec",
+    "cpu_cache",
+    "zeroes",
+    "exec_paths",
+    "events",
+    "agent_state",
+    "saved_events",
+    "rodata",
+    "bss",
+];
+/// The links pinned (`link-<program>`; the OOM hook's is `link-oom`, whichever program it is).
+const PINNED_LINKS: &[&str] = &["sys_exit", "fork", "exec", "exit", "signal", "oom"];
 
 /// Sizes of the kernel-side recorder, set before load.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,6 +136,15 @@ pub enum RecorderError {
     RingBuffer(#[source] libbpf_rs::Error),
     #[error("starting the event reader thread: {0}")]
     Thread(#[source] std::io::Error),
+    #[error("the pin directory: {0}")]
+    Pin(#[from] PinError),
+    #[error("pinning {what} at {path}: {source}")]
+    Pinning {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: libbpf_rs::Error,
+    },
 }
 
 fn log_suffix(tail: &str) -> String {
@@ -126,6 +169,8 @@ impl RecorderError {
             RecorderError::Map { .. } => "map",
             RecorderError::RingBuffer(_) => "ring_buffer",
             RecorderError::Thread(_) => "thread",
+            RecorderError::Pin(_) => "pin",
+            RecorderError::Pinning { .. } => "pinning",
         }
     }
 }
@@ -145,7 +190,43 @@ pub struct KernelStats {
     pub alloc_failures: u64,
 }
 
-/// The attached recorder. Dropping it detaches every program and frees the maps.
+/// What [`Recorder::load_pinned`] found in the pin directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Provenance {
+    /// Loaded by this process, not pinned: it ends with the process.
+    Unpinned,
+    /// Loaded by this process and pinned. `replaced` names what was in the pin directory before
+    /// and was removed (another layout version, an incomplete pin), if anything.
+    Pinned {
+        dir: PathBuf,
+        replaced: Option<String>,
+    },
+    /// Adopted from the pin directory: the kernel went on recording while no agent ran.
+    Adopted {
+        dir: PathBuf,
+        /// What the previous agent process left in `agent_state`.
+        previous: AgentState,
+        /// `events_lost` at adoption: above `previous.events_lost_seen`, the ring buffer
+        /// overflowed while nobody read it.
+        events_lost_now: u64,
+    },
+}
+
+/// The pinned `agent_state` element (`coroner.h`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AgentState {
+    /// `CLOCK_BOOTTIME` when the maps and programs were loaded: recording since then.
+    pub loaded_boot_ns: u64,
+    /// The last agent process's last sign of life (0: none).
+    pub heartbeat_boot_ns: u64,
+    /// `events_lost` as that process last saw it.
+    pub events_lost_seen: u64,
+    /// Events that process consumed but could not save in the kernel.
+    pub events_unsaved: u64,
+}
+
+/// The attached recorder. Dropping it detaches every program and frees the maps, unless they are
+/// pinned ([`Recorder::load_pinned`]).
 pub struct Recorder {
     slots: MapHandle,
     ring: MapHandle,
@@ -153,10 +234,65 @@ pub struct Recorder {
     host_cgroups: MapHandle,
     events: MapHandle,
     bss: MapHandle,
-    /// Every map, for [`Recorder::map_memory_bytes`].
-    all_maps: Vec<MapHandle>,
+    agent_state: MapHandle,
+    saved: Arc<SavedEvents>,
+    /// Every map, for [`Recorder::map_memory_bytes`] and pinning.
+    all_maps: Vec<(&'static str, MapHandle)>,
     ring_entries: u32,
-    _links: Vec<Link>,
+    links: Vec<(&'static str, Link)>,
+    /// Held while the recorder lives: the lock on the pin directory.
+    _pin: Option<PinDir>,
+}
+
+/// The process events this agent consumed, kept in the kernel's `saved_events` map per cgroup
+/// until the cgroup is drained, so that the next agent process finds them.
+struct SavedEvents {
+    map: MapHandle,
+    /// Sequence numbers saved per cgroup (to delete them at the drain without a map scan).
+    index: Mutex<HashMap<u64, Vec<u64>>>,
+    next_seq: AtomicU64,
+    /// Events that could not be saved (map full, cgroup over its bound) since load or adoption.
+    unsaved: AtomicU64,
+}
+
+impl SavedEvents {
+    /// Saves one ring-buffer record of `cgroup_id`. A failure is counted, never fatal.
+    fn save(&self, cgroup_id: u64, bytes: &[u8]) {
+        let mut index = self.index.lock().unwrap_or_else(|p| p.into_inner());
+        let seqs = index.entry(cgroup_id).or_default();
+        let value = (seqs.len() < SAVED_PER_CGROUP)
+            .then(|| wire::saved_event(bytes))
+            .flatten();
+        let Some(value) = value else {
+            self.unsaved.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
+        let key = types::saved_event_key { cgroup_id, seq };
+        match self
+            .map
+            .update(wire::bytes_of(&key), wire::bytes_of(&value), MapFlags::ANY)
+        {
+            Ok(()) => seqs.push(seq),
+            Err(_) => {
+                self.unsaved.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Deletes what was saved for `cgroup_id`.
+    fn forget(&self, cgroup_id: u64) {
+        let seqs = self
+            .index
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&cgroup_id)
+            .unwrap_or_default();
+        for seq in seqs {
+            let key = types::saved_event_key { cgroup_id, seq };
+            let _ = self.map.delete(wire::bytes_of(&key));
+        }
+    }
 }
 
 /// libbpf's messages during one load, for the error. Loads are serialised by [`LOAD_LOCK`].
@@ -266,14 +402,272 @@ fn handle(map: &libbpf_rs::MapMut<'_>, name: &'static str) -> Result<MapHandle, 
     MapHandle::try_from(map).map_err(map_err("duplicating the fd of", name))
 }
 
+/// The version of the pinned layout this build and `cfg` make: a hash of the BPF sources and
+/// headers (which define every map, value layout and program) and of every setting baked into
+/// the maps at load (sizes, the syscall data-spec table, the page size). Two agents with the same
+/// version can share pinned maps; any difference means the maps must be replaced.
+pub fn layout_version(cfg: &RecorderConfig) -> String {
+    let source = u64::from_str_radix(env!("CORONER_BPF_SOURCE_HASH"), 16).unwrap_or(0);
+    let mut bytes = Vec::new();
+    bytes.extend_from_slice(&cfg.max_containers.to_le_bytes());
+    bytes.extend_from_slice(&cfg.ring_entries.to_le_bytes());
+    bytes.extend_from_slice(&page_size().to_le_bytes());
+    for (nr, spec) in &cfg.specs {
+        bytes.extend_from_slice(&nr.to_le_bytes());
+        bytes.push(spec.encode());
+    }
+    format!("{:016x}", fnv1a(source, &bytes))
+}
+
+fn fnv1a(mut hash: u64, bytes: &[u8]) -> u64 {
+    for &b in bytes {
+        hash ^= u64::from(b);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash
+}
+
 impl Recorder {
     /// Opens the BPF object, sizes its maps from `cfg`, loads it, fills the syscall data-spec
-    /// table and attaches every program. Recording starts when this returns.
+    /// table and attaches every program. Recording starts when this returns; it ends when the
+    /// recorder is dropped.
     pub fn load(cfg: &RecorderConfig) -> Result<Recorder, RecorderError> {
         validate(cfg)?;
         if !Path::new(KERNEL_BTF).exists() {
             return Err(RecorderError::NoBtf);
         }
+        let recorder = Self::load_fresh(cfg)?;
+        recorder.write_agent_state(&AgentState {
+            loaded_boot_ns: boot_ns(),
+            ..Default::default()
+        })?;
+        Ok(recorder)
+    }
+
+    /// Like [`Recorder::load`], with the maps and links pinned under `root` (bpffs), so that
+    /// recording outlives this process. If `root` holds the same layout version, it is adopted
+    /// (nothing is loaded; the programs never stopped); any other layout found there is removed
+    /// first, and [`Provenance::Pinned::replaced`] says what it was.
+    pub fn load_pinned(
+        cfg: &RecorderConfig,
+        root: &Path,
+    ) -> Result<(Recorder, Provenance), RecorderError> {
+        validate(cfg)?;
+        if !Path::new(KERNEL_BTF).exists() {
+            return Err(RecorderError::NoBtf);
+        }
+        let dir = PinDir::open(root, PIN_LOCK_WAIT)?;
+        let version = layout_version(cfg);
+        let mut replaced = Vec::new();
+        for other in dir.others(&version)? {
+            match pin::layout_version_of(&other) {
+                Some(v) => replaced.push(format!("layout {v} (this agent's is {version})")),
+                None => replaced.push(format!(
+                    "{} (left by an agent that stopped while pinning)",
+                    other.display()
+                )),
+            }
+            pin::remove_tree(&other)?;
+        }
+        let ours = dir.layout(&version);
+        if ours.exists() {
+            match Self::adopt(cfg, &ours) {
+                Ok(mut recorder) => {
+                    let previous = recorder.agent_state()?;
+                    let events_lost_now = recorder.kernel_stats()?.events_lost;
+                    // This process's baseline: what it loses from now on is its own.
+                    recorder.write_agent_state(&AgentState {
+                        heartbeat_boot_ns: boot_ns(),
+                        events_lost_seen: events_lost_now,
+                        events_unsaved: 0,
+                        ..previous
+                    })?;
+                    recorder._pin = Some(dir);
+                    let provenance = Provenance::Adopted {
+                        dir: ours,
+                        previous,
+                        events_lost_now,
+                    };
+                    return Ok((recorder, provenance));
+                }
+                Err(e) => {
+                    replaced.push(format!("layout {version}, pinned but not usable ({e})"));
+                    pin::remove_tree(&ours)?;
+                }
+            }
+        }
+        let mut recorder = Self::load_fresh(cfg)?;
+        recorder.write_agent_state(&AgentState {
+            loaded_boot_ns: boot_ns(),
+            heartbeat_boot_ns: boot_ns(),
+            ..Default::default()
+        })?;
+        let staging = dir.staging()?;
+        // A half-pinned staging dir would keep programs attached after this recorder is gone.
+        let published = match recorder
+            .pin_into(&staging)
+            .and_then(|()| dir.publish(&staging, &version).map_err(RecorderError::from))
+        {
+            Ok(p) => p,
+            Err(e) => {
+                let _ = pin::remove_tree(&staging);
+                return Err(e);
+            }
+        };
+        recorder._pin = Some(dir);
+        let replaced = (!replaced.is_empty()).then(|| replaced.join("; "));
+        Ok((
+            recorder,
+            Provenance::Pinned {
+                dir: published,
+                replaced,
+            },
+        ))
+    }
+
+    /// The pinned maps and links of one layout, opened. Fails if any is missing.
+    fn adopt(cfg: &RecorderConfig, dir: &Path) -> Result<Recorder, RecorderError> {
+        let mut maps = HashMap::new();
+        for &name in PINNED_MAPS {
+            let path = dir.join(name);
+            let map =
+                MapHandle::from_pinned_path(&path).map_err(|source| RecorderError::Pinning {
+                    what: "opening a pinned map",
+                    path: path.clone(),
+                    source,
+                })?;
+            maps.insert(name, map);
+        }
+        let mut links = Vec::new();
+        for &name in PINNED_LINKS {
+            let path = dir.join(format!("link-{name}"));
+            let link = Link::open(&path).map_err(|source| RecorderError::Pinning {
+                what: "opening a pinned link",
+                path: path.clone(),
+                source,
+            })?;
+            links.push((name, link));
+        }
+        let ring_len = maps.get("ring").map_or(0, |m| m.max_entries());
+        if ring_len != cfg.max_containers * cfg.ring_entries {
+            return Err(RecorderError::Config {
+                setting: "ring_entries",
+                reason: format!(
+                    "the pinned ring has {ring_len} entries, not {}",
+                    cfg.max_containers * cfg.ring_entries
+                ),
+            });
+        }
+        let take = |name: &'static str| -> Result<MapHandle, RecorderError> {
+            let map = maps.get(name).ok_or(RecorderError::Map {
+                op: "adopting",
+                map: name,
+                source: libbpf_rs::Error::from_raw_os_error(libc::ENOENT),
+            })?;
+            MapHandle::try_from(map).map_err(map_err("duplicating the fd of", name))
+        };
+        let recorder = Recorder {
+            slots: take("slots")?,
+            ring: take("ring")?,
+            cg_slots: take("cg_slots")?,
+            host_cgroups: take("host_cgroups")?,
+            events: take("events")?,
+            bss: take("bss")?,
+            agent_state: take("agent_state")?,
+            saved: Arc::new(SavedEvents {
+                map: take("saved_events")?,
+                index: Mutex::new(HashMap::new()),
+                next_seq: AtomicU64::new(1),
+                unsaved: AtomicU64::new(0),
+            }),
+            all_maps: PINNED_MAPS
+                .iter()
+                .filter_map(|&n| maps.remove(n).map(|m| (n, m)))
+                .collect(),
+            ring_entries: cfg.ring_entries,
+            links,
+            _pin: None,
+        };
+        Ok(recorder)
+    }
+
+    /// Pins every map and link into `dir` (a staging directory, published by the caller).
+    fn pin_into(&mut self, dir: &Path) -> Result<(), RecorderError> {
+        for (name, map) in &mut self.all_maps {
+            let path = dir.join(&**name);
+            map.pin(&path).map_err(|source| RecorderError::Pinning {
+                what: "a map",
+                path,
+                source,
+            })?;
+        }
+        for (name, link) in &mut self.links {
+            let path = dir.join(format!("link-{name}"));
+            link.pin(&path).map_err(|source| RecorderError::Pinning {
+                what: "a link",
+                path,
+                source,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// What the agent processes keep in `agent_state`.
+    pub fn agent_state(&self) -> Result<AgentState, RecorderError> {
+        read_agent_state(&self.agent_state)
+    }
+
+    fn write_agent_state(&self, s: &AgentState) -> Result<(), RecorderError> {
+        write_agent_state(&self.agent_state, s)
+    }
+
+    /// The process events the previous agent processes consumed and saved, oldest first, for the
+    /// cgroups that still hold a slot; saved events of any other cgroup are deleted. Call once,
+    /// before [`Recorder::spawn_event_reader`]: this process continues their numbering.
+    pub fn saved_events(&self) -> Result<Vec<RawEvent>, RecorderError> {
+        let live: std::collections::HashSet<u64> = self.recorded_cgroups().into_iter().collect();
+        let mut found: Vec<(u64, u64, RawEvent)> = Vec::new();
+        let mut stale = Vec::new();
+        let mut buf = vec![0u8; size_of::<types::saved_event>()];
+        let keys: Vec<Vec<u8>> = self.saved.map.keys().collect();
+        for key in keys {
+            let Some(k) = wire::read::<types::saved_event_key>(&key) else {
+                continue;
+            };
+            if !live.contains(&k.cgroup_id) {
+                stale.push(key);
+                continue;
+            }
+            let present = self
+                .saved
+                .map
+                .lookup_into(&key, &mut buf, MapFlags::ANY)
+                .map_err(map_err("reading", "saved_events"))?;
+            let event = present
+                .then(|| wire::read::<types::saved_event>(&buf))
+                .flatten()
+                .and_then(|e| wire::saved_event_bytes(&e).map(wire::event))
+                .and_then(Result::ok);
+            match event {
+                Some(ev) => found.push((k.seq, k.cgroup_id, ev)),
+                None => stale.push(key),
+            }
+        }
+        for key in stale {
+            let _ = self.saved.map.delete(&key);
+        }
+        found.sort_by_key(|(seq, _, _)| *seq);
+        let mut index = self.saved.index.lock().unwrap_or_else(|p| p.into_inner());
+        let mut max_seq = 0;
+        for (seq, cg, _) in &found {
+            index.entry(*cg).or_default().push(*seq);
+            max_seq = max_seq.max(*seq);
+        }
+        self.saved.next_seq.store(max_seq + 1, Ordering::Relaxed);
+        Ok(found.into_iter().map(|(_, _, ev)| ev).collect())
+    }
+
+    fn load_fresh(cfg: &RecorderConfig) -> Result<Recorder, RecorderError> {
         match Self::load_with(cfg, OomHook::Tracepoint) {
             // Before Linux 6.8 mark_victim carries only a pid: watch oom_kill_process instead.
             Err(RecorderError::Verifier { log_tail, .. })
@@ -343,32 +737,39 @@ impl Recorder {
             (&maps.zeroes, "zeroes"),
             (&maps.exec_paths, "exec_paths"),
             (&maps.events, "events"),
+            (&maps.agent_state, "agent_state"),
+            (&maps.saved_events, "saved_events"),
             (&maps.rodata, "rodata"),
             (&maps.bss, "bss"),
         ]
         .into_iter()
-        .map(|(m, name)| handle(m, name))
+        .map(|(m, name)| handle(m, name).map(|h| (name, h)))
         .collect::<Result<Vec<_>, _>>()?;
 
         let progs = &skel.progs;
         let oom_prog = match oom {
-            OomHook::Tracepoint => (&progs.coroner_oom_victim, "coroner_oom_victim"),
-            OomHook::Kprobe => (&progs.coroner_oom_kill_process, "coroner_oom_kill_process"),
+            OomHook::Tracepoint => (&progs.coroner_oom_victim, "coroner_oom_victim", "oom"),
+            OomHook::Kprobe => (
+                &progs.coroner_oom_kill_process,
+                "coroner_oom_kill_process",
+                "oom",
+            ),
         };
         let programs = [
-            (&progs.coroner_sys_exit, "coroner_sys_exit"),
-            (&progs.coroner_fork, "coroner_fork"),
-            (&progs.coroner_exec, "coroner_exec"),
-            (&progs.coroner_exit, "coroner_exit"),
-            (&progs.coroner_signal, "coroner_signal"),
+            (&progs.coroner_sys_exit, "coroner_sys_exit", "sys_exit"),
+            (&progs.coroner_fork, "coroner_fork", "fork"),
+            (&progs.coroner_exec, "coroner_exec", "exec"),
+            (&progs.coroner_exit, "coroner_exit", "exit"),
+            (&progs.coroner_signal, "coroner_signal", "signal"),
             oom_prog,
         ];
         let mut links = Vec::with_capacity(programs.len());
-        for (prog, program) in programs {
-            links.push(
+        for (prog, program, pin_name) in programs {
+            links.push((
+                pin_name,
                 prog.attach()
                     .map_err(|source| RecorderError::Attach { program, source })?,
-            );
+            ));
         }
 
         Ok(Recorder {
@@ -378,9 +779,17 @@ impl Recorder {
             host_cgroups: handle(&maps.host_cgroups, "host_cgroups")?,
             events: handle(&maps.events, "events")?,
             bss: handle(&maps.bss, "bss")?,
+            agent_state: handle(&maps.agent_state, "agent_state")?,
+            saved: Arc::new(SavedEvents {
+                map: handle(&maps.saved_events, "saved_events")?,
+                index: Mutex::new(HashMap::new()),
+                next_seq: AtomicU64::new(1),
+                unsaved: AtomicU64::new(0),
+            }),
             all_maps,
             ring_entries: cfg.ring_entries,
-            _links: links,
+            links,
+            _pin: None,
         })
         // The skeleton and its object close here: the links keep the programs attached and the
         // handles keep the maps.
@@ -394,12 +803,15 @@ impl Recorder {
         if let Some((idx, slot)) = self.owned_slot(cgroup_id)? {
             self.free(cgroup_id, idx, slot)?;
         }
+        self.saved.forget(cgroup_id);
         Ok(())
     }
 
     /// What was recorded for `cgroup_id`, then its slot is freed for the next container.
     /// `None` if nothing was recorded (or the slot went to another cgroup since).
     pub fn drain(&self, cgroup_id: u64) -> Result<Option<RawContainer>, RecorderError> {
+        // The caller has the cgroup's events by now (its report is being made).
+        self.saved.forget(cgroup_id);
         let Some((idx, slot)) = self.owned_slot(cgroup_id)? else {
             return Ok(None);
         };
@@ -438,11 +850,16 @@ impl Recorder {
     ) -> Result<EventReader, RecorderError> {
         let skipped = Arc::new(AtomicU64::new(0));
         let counter = Arc::clone(&skipped);
+        let saved = Arc::clone(&self.saved);
         let mut builder = RingBufferBuilder::new();
         builder
             .add(&self.events, move |bytes: &[u8]| {
                 match wire::event(bytes) {
-                    Ok(ev) => sink(ev),
+                    Ok(ev) => {
+                        // Kept in the kernel first: a kill -9 after this loses nothing.
+                        saved.save(ev.cgroup_id(), bytes);
+                        sink(ev)
+                    }
                     Err(_) => {
                         counter.fetch_add(1, Ordering::Relaxed);
                     }
@@ -450,6 +867,12 @@ impl Recorder {
                 0
             })
             .map_err(RecorderError::RingBuffer)?;
+        let heartbeat = Heartbeat {
+            agent_state: MapHandle::try_from(&self.agent_state)
+                .map_err(map_err("duplicating the fd of", "agent_state"))?,
+            bss: MapHandle::try_from(&self.bss).map_err(map_err("duplicating the fd of", "bss"))?,
+            saved: Arc::clone(&self.saved),
+        };
         let rb = builder.build().map_err(RecorderError::RingBuffer)?;
         let stop = Arc::new(AtomicBool::new(false));
         let stop_thread = Arc::clone(&stop);
@@ -458,15 +881,22 @@ impl Recorder {
         let thread = std::thread::Builder::new()
             .name("coroner-bpf-events".into())
             .spawn(move || {
+                let mut last_beat = Instant::now();
+                heartbeat.beat();
                 while !stop_thread.load(Ordering::Relaxed) {
                     // Every record committed before `started` is consumed once poll returns.
                     let started = boot_ns();
                     // Errors are EINTR from a signal: poll again.
                     let _ = rb.poll(EVENT_POLL);
                     polled.store(started, Ordering::Release);
+                    if last_beat.elapsed() >= HEARTBEAT {
+                        heartbeat.beat();
+                        last_beat = Instant::now();
+                    }
                 }
                 // What arrived before the drop still reaches the sink.
                 let _ = rb.consume();
+                heartbeat.beat();
             })
             .map_err(RecorderError::Thread)?;
         Ok(EventReader {
@@ -480,7 +910,7 @@ impl Recorder {
     /// Kernel memory the maps take, as the kernel accounts it (`memlock` in each map's fdinfo),
     /// or from their sizes where fdinfo says nothing.
     pub fn map_memory_bytes(&self) -> u64 {
-        self.all_maps.iter().map(map_memory).sum()
+        self.all_maps.iter().map(|(_, m)| map_memory(m)).sum()
     }
 
     /// Counters the kernel side keeps about itself.
@@ -578,6 +1008,64 @@ impl Recorder {
             .update(&idx.to_ne_bytes(), wire::bytes_of(&slot), MapFlags::ANY)
             .map_err(map_err("freeing a slot in", "slots"))
     }
+}
+
+/// The event reader's sign of life in `agent_state`: when it last read, what it had seen lost.
+struct Heartbeat {
+    agent_state: MapHandle,
+    bss: MapHandle,
+    saved: Arc<SavedEvents>,
+}
+
+impl Heartbeat {
+    fn beat(&self) {
+        let now = boot_ns();
+        let events_lost = self
+            .bss
+            .lookup(&0u32.to_ne_bytes(), MapFlags::ANY)
+            .ok()
+            .flatten()
+            .and_then(|b| wire::read::<types::bss>(&b))
+            .map_or(0, |b| b.events_lost);
+        let Ok(current) = read_agent_state(&self.agent_state) else {
+            return;
+        };
+        let _ = write_agent_state(
+            &self.agent_state,
+            &AgentState {
+                heartbeat_boot_ns: now,
+                events_lost_seen: events_lost,
+                events_unsaved: self.saved.unsaved.load(Ordering::Relaxed),
+                ..current
+            },
+        );
+    }
+}
+
+fn read_agent_state(map: &MapHandle) -> Result<AgentState, RecorderError> {
+    let bytes = map
+        .lookup(&0u32.to_ne_bytes(), MapFlags::ANY)
+        .map_err(map_err("reading", "agent_state"))?
+        .unwrap_or_default();
+    Ok(wire::read::<types::agent_state>(&bytes)
+        .map(|s| AgentState {
+            loaded_boot_ns: s.loaded_boot_ns,
+            heartbeat_boot_ns: s.heartbeat_boot_ns,
+            events_lost_seen: s.events_lost_seen,
+            events_unsaved: s.events_unsaved,
+        })
+        .unwrap_or_default())
+}
+
+fn write_agent_state(map: &MapHandle, s: &AgentState) -> Result<(), RecorderError> {
+    let value = types::agent_state {
+        loaded_boot_ns: s.loaded_boot_ns,
+        heartbeat_boot_ns: s.heartbeat_boot_ns,
+        events_lost_seen: s.events_lost_seen,
+        events_unsaved: s.events_unsaved,
+    };
+    map.update(&0u32.to_ne_bytes(), wire::bytes_of(&value), MapFlags::ANY)
+        .map_err(map_err("writing", "agent_state"))
 }
 
 /// `memlock:` from the map's fdinfo, else key + value size times entries.

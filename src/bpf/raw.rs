@@ -143,6 +143,28 @@ pub struct RawContainer {
     pub first_failures: Vec<RawSyscall>,
     pub stdout: RawStream,
     pub stderr: RawStream,
+    /// The memory cgroup's figures at the exit of the cgroup's last process so far, read by the
+    /// kernel (they outlive the cgroup directory). `None` until a process has exited.
+    pub exit_usage: Option<RawExitUsage>,
+}
+
+/// The container's memory cgroup as the kernel saw it when one of its processes exited (the
+/// last one to exit wrote these). A figure the running kernel lacks is `None`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RawExitUsage {
+    pub boot_ns: u64,
+    /// The process whose exit wrote the figures.
+    pub pid: u32,
+    /// Charged memory at that exit (the exiting process's own memory already released).
+    pub current_bytes: Option<u64>,
+    /// Highest charge since the cgroup was made (v1 `memory.max_usage_in_bytes`, v2 `memory.peak`).
+    pub peak_bytes: Option<u64>,
+    /// Times the charge hit the limit (v1 `memory.failcnt`).
+    pub failcnt: Option<u64>,
+    /// Times the cgroup's OOM killer was invoked (`oom` of v2 `memory.events`).
+    pub oom: Option<u64>,
+    /// Processes the OOM killer killed in the cgroup (`oom_kill`).
+    pub oom_kill: Option<u64>,
 }
 
 /// Low-rate process events streamed from the kernel as they happen.

@@ -12,7 +12,6 @@ use crate::model::{
     signal_name, ExitStatus, OomVictim, ProcessEvent, ProcessEventKind, SignalOrigin,
     SignalProvenance,
 };
-use crate::redact::redact_args;
 
 const SIGILL: i32 = 4;
 const SIGTRAP: i32 = 5;
@@ -39,7 +38,8 @@ const SI_DETHREAD: i32 = -7;
 const OOM_SIGNAL_WINDOW_NS: u64 = 1_000_000_000;
 
 /// fork, exec and exit of every process, in time order (ties keep arrival order). Exec argv is
-/// redacted like the command line; an exit carries its code, or its signal and core-dump flag.
+/// kept as the kernel copied it (`crate::report` redacts it with the command line); an exit
+/// carries its code, or its signal and core-dump flag.
 pub fn processes(events: &[RawEvent], wall: impl Fn(u64) -> DateTime<Utc>) -> Vec<ProcessEvent> {
     let mut out: Vec<(u64, ProcessEvent)> = events
         .iter()
@@ -69,7 +69,7 @@ pub fn processes(events: &[RawEvent], wall: impl Fn(u64) -> DateTime<Utc>) -> Ve
                     *boot_ns,
                     ProcessEvent {
                         filename: Some(filename.clone()),
-                        argv: redact_args(argv),
+                        argv: argv.clone(),
                         ..event(ProcessEventKind::Exec, *pid, comm, wall(*boot_ns))
                     },
                 ),

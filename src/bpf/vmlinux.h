@@ -101,10 +101,39 @@ struct kernfs_node {
 
 struct cgroup {
 	struct kernfs_node *kn;
+	int level; /* 0: the hierarchy's root */
+};
+
+/* Values as on 6.18; CO-RE relocates them by name (bpf_core_enum_value), so only names matter. */
+enum cgroup_subsys_id {
+	memory_cgrp_id = 4,
+};
+
+struct cgroup_subsys_state {
+	struct cgroup *cgroup;
 };
 
 struct css_set {
+	struct cgroup_subsys_state *subsys[12];
 	struct cgroup *dfl_cgrp;
+};
+
+/* The memory controller's counters, in pages; the same struct serves cgroup v1 and v2. */
+struct page_counter {
+	atomic_long_t usage;
+	unsigned long failcnt;
+	unsigned long watermark; /* the peak: v1 memory.max_usage_in_bytes, v2 memory.peak */
+};
+
+enum memcg_memory_event {
+	MEMCG_OOM = 3,
+	MEMCG_OOM_KILL = 4,
+};
+
+struct mem_cgroup {
+	struct cgroup_subsys_state css;
+	struct page_counter memory;
+	atomic_long_t memory_events[9];
 };
 
 /* Linux >= 6.2: one percpu_counter per MM_* counter; `count` is the folded (approximate) sum. */

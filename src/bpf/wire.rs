@@ -5,7 +5,7 @@
 
 use std::mem::size_of;
 
-use super::raw::{RawContainer, RawEvent, RawStream, RawSyscall};
+use super::raw::{RawContainer, RawEvent, RawExitUsage, RawStream, RawSyscall};
 
 /// The skeletons libbpf-cargo generated from `src/bpf/*.bpf.c` in build.rs.
 #[allow(clippy::all, unsafe_op_in_unsafe_fn, unused_qualifications)]
@@ -31,11 +31,21 @@ const EV_EXEC: u32 = 2;
 const EV_EXIT: u32 = 3;
 const EV_SIGNAL: u32 = 4;
 const EV_OOM: u32 = 5;
+/// `CORONER_USAGE_*`: which `exit_usage` figures the kernel had.
+const USAGE_PEAK: u32 = 0x01;
+const USAGE_FAILCNT: u32 = 0x02;
+const USAGE_OOM: u32 = 0x04;
+const USAGE_OOM_KILL: u32 = 0x08;
+const USAGE_CURRENT: u32 = 0x10;
+/// `CORONER_EVENT_MAX`: room for the largest event in a saved event.
+pub(crate) const EVENT_MAX: usize = 816;
 
 const _: () = {
     assert!(size_of::<types::sys_record>() == 128 + DATA_MAX);
     assert!(size_of::<[u64; NR_MAX]>() == size_of::<[u64; 512]>());
     assert!(size_of::<types::out_stream>() == 8 + 2 * OUT_CAP);
+    assert!(size_of::<types::exec_event>() == EVENT_MAX);
+    assert!(size_of::<types::saved_event>() == 8 + EVENT_MAX);
 };
 
 /// Types that are plain old data: generated from `coroner.h`, `#[repr(C)]`, made only of
@@ -56,6 +66,9 @@ unsafe impl Plain for types::exit_event {}
 unsafe impl Plain for types::signal_event {}
 unsafe impl Plain for types::oom_event {}
 unsafe impl Plain for types::bss {}
+unsafe impl Plain for types::agent_state {}
+unsafe impl Plain for types::saved_event_key {}
+unsafe impl Plain for types::saved_event {}
 
 /// A copy of the `T` at the start of `bytes`, or `None` when `bytes` is too short.
 pub(crate) fn read<T: Plain>(bytes: &[u8]) -> Option<T> {
@@ -169,7 +182,44 @@ pub(crate) fn container(slot: &types::slot, ring: Vec<RawSyscall>) -> RawContain
         first_failures,
         stdout: stream(&slot.out[0]),
         stderr: stream(&slot.out[1]),
+        exit_usage: exit_usage(&slot.usage),
     }
+}
+
+/// The kernel's memory figures at the cgroup's last process exit; `None` before any exit.
+pub(crate) fn exit_usage(u: &types::exit_usage) -> Option<RawExitUsage> {
+    if u.boot_ns == 0 {
+        return None;
+    }
+    let has = |flag: u32, v: u64| (u.flags & flag != 0).then_some(v);
+    Some(RawExitUsage {
+        boot_ns: u.boot_ns,
+        pid: u.pid,
+        current_bytes: has(USAGE_CURRENT, u.current_bytes),
+        peak_bytes: has(USAGE_PEAK, u.peak_bytes),
+        failcnt: has(USAGE_FAILCNT, u.failcnt),
+        oom: has(USAGE_OOM, u.oom),
+        oom_kill: has(USAGE_OOM_KILL, u.oom_kill),
+    })
+}
+
+/// A saved event's bytes, as the ring buffer delivered them (`None` if its length is invalid).
+pub(crate) fn saved_event_bytes(e: &types::saved_event) -> Option<&[u8]> {
+    e.data.get(..e.len as usize)
+}
+
+/// A ring-buffer record packed for the `saved_events` map; `None` if it does not fit.
+pub(crate) fn saved_event(bytes: &[u8]) -> Option<types::saved_event> {
+    if bytes.len() > EVENT_MAX {
+        return None;
+    }
+    let mut e = types::saved_event {
+        len: bytes.len() as u32,
+        _pad: 0,
+        data: [0; EVENT_MAX],
+    };
+    e.data[..bytes.len()].copy_from_slice(bytes);
+    Some(e)
 }
 
 fn need<T: Plain>(ty: u32, bytes: &[u8]) -> Result<T, WireError> {
@@ -284,6 +334,66 @@ mod tests {
             cgroup_id: 9,
             comm: chars("sh"),
         }
+    }
+
+    #[test]
+    fn usage_flags_and_event_size_are_the_ones_coroner_h_defines() {
+        let header = include_str!("coroner.h");
+        let define = |name: &str| -> u32 {
+            let line = header
+                .lines()
+                .find(|l| l.split_whitespace().nth(1) == Some(name))
+                .unwrap_or_else(|| panic!("no #define {name} in coroner.h"));
+            let value = line.split_whitespace().nth(2).unwrap();
+            match value.strip_prefix("0x") {
+                Some(hex) => u32::from_str_radix(hex, 16).unwrap(),
+                None => value.parse().unwrap(),
+            }
+        };
+        assert_eq!(define("CORONER_USAGE_PEAK"), USAGE_PEAK);
+        assert_eq!(define("CORONER_USAGE_FAILCNT"), USAGE_FAILCNT);
+        assert_eq!(define("CORONER_USAGE_OOM"), USAGE_OOM);
+        assert_eq!(define("CORONER_USAGE_OOM_KILL"), USAGE_OOM_KILL);
+        assert_eq!(define("CORONER_USAGE_CURRENT"), USAGE_CURRENT);
+        assert_eq!(define("CORONER_EVENT_MAX") as usize, EVENT_MAX);
+    }
+
+    #[test]
+    fn exit_usage_keeps_only_the_figures_the_kernel_had() {
+        let mut u = types::exit_usage::default();
+        assert_eq!(exit_usage(&u), None, "no process exited yet");
+        u.boot_ns = 5;
+        u.pid = 42;
+        u.peak_bytes = 20 << 20;
+        u.oom_kill = 1;
+        u.failcnt = 9;
+        u.flags = USAGE_PEAK | USAGE_OOM_KILL;
+        let raw = exit_usage(&u).unwrap();
+        assert_eq!(raw.peak_bytes, Some(20 << 20));
+        assert_eq!(raw.oom_kill, Some(1));
+        assert_eq!(
+            raw.failcnt, None,
+            "flag clear: the kernel has no such field"
+        );
+        assert_eq!(raw.pid, 42);
+    }
+
+    #[test]
+    fn saved_events_round_trip_and_refuse_oversized_records() {
+        let e = types::exit_event {
+            hdr: header(EV_EXIT),
+            wait_status: 9,
+            ..Default::default()
+        };
+        let bytes = bytes_of(&e);
+        let saved = saved_event(bytes).unwrap();
+        let back = saved_event_bytes(&saved).unwrap();
+        assert_eq!(back, bytes);
+        assert_eq!(event(back), event(bytes));
+        assert!(saved_event(&[0u8; EVENT_MAX + 1]).is_none());
+        let mut bad = saved;
+        bad.len = EVENT_MAX as u32 + 1;
+        assert!(saved_event_bytes(&bad).is_none());
     }
 
     #[test]

@@ -129,7 +129,26 @@ impl Api {
             url: shown.clone(),
             reason: e.to_string(),
         })?;
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(path) = &args.token_file {
+            let token = crate::http::auth::read_token(path).map_err(|e| {
+                ClientError::Invalid(vec![Invalid {
+                    flag: "token-file",
+                    reason: e.to_string(),
+                }])
+            })?;
+            let mut value = reqwest::header::HeaderValue::try_from(format!("Bearer {token}"))
+                .map_err(|_| {
+                    ClientError::Invalid(vec![Invalid {
+                        flag: "token-file",
+                        reason: format!("{}: not a valid header value", path.display()),
+                    }])
+                })?;
+            value.set_sensitive(true);
+            headers.insert(reqwest::header::AUTHORIZATION, value);
+        }
         let http = reqwest::Client::builder()
+            .default_headers(headers)
             // The agent is reached through a port-forward or the pod network; a proxy from the
             // environment would only get in the way of 127.0.0.1.
             .no_proxy()
@@ -326,6 +345,7 @@ mod tests {
         Api::new(&ClientArgs {
             url: url.into(),
             timeout: Duration::from_secs(10),
+            token_file: None,
         })
         .unwrap()
     }

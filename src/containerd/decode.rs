@@ -52,6 +52,8 @@ pub enum Event {
     TaskCreate {
         container_id: String,
         pid: u32,
+        /// The OCI bundle directory (`config.json`, `rootfs/`), a path on the node.
+        bundle: String,
     },
     TaskStart {
         container_id: String,
@@ -165,6 +167,7 @@ pub fn decode_envelope(env: &Envelope) -> Result<Decoded, DecodeError> {
             Event::TaskCreate {
                 container_id: e.container_id,
                 pid: e.pid,
+                bundle: e.bundle,
             }
         }
         "/tasks/start" => {
@@ -212,7 +215,7 @@ pub fn decode_envelope(env: &Envelope) -> Result<Decoded, DecodeError> {
 }
 
 /// What a container record and its OCI spec say, before any cgroup is read.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ContainerMeta {
     pub id: String,
     pub image: Option<String>,
@@ -481,6 +484,10 @@ mod tests {
             for e in fixture(&format!("events/{name}")).as_array().unwrap() {
                 let d = decode_envelope(&captured_envelope(e))
                     .unwrap_or_else(|err| panic!("{name}: {err}"));
+                if let Event::TaskCreate { bundle, .. } = &d.event {
+                    assert_eq!(bundle, e["decoded"]["bundle"].as_str().unwrap());
+                    assert!(bundle.ends_with(e["decoded"]["container_id"].as_str().unwrap()));
+                }
                 if let Event::TaskExit {
                     container_id,
                     pid,

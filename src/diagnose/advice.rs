@@ -5,6 +5,7 @@
 
 use super::evidence::fd_path;
 use super::facts::Facts;
+use super::rules::exec_failed::{why_for_advice, Why};
 use crate::model::{Cause, Diagnosis, Runtime, SignalOrigin, Statement, StatementKind};
 use crate::units::bytes;
 
@@ -102,22 +103,7 @@ pub(super) fn advise(f: &Facts, d: &Diagnosis) -> Option<String> {
                 ),
             }
         }
-        Cause::ExecFailed => {
-            let what = path
-                .or_else(|| s.and_then(|s| s.detail.clone()))
-                .map_or_else(|| "the program".to_string(), |p| format!("`{p}`"));
-            match errno.as_deref() {
-                Some("EACCES") => format!(
-                    "Make {what} executable in the image (chmod +x) and check that its volume is not mounted noexec"
-                ),
-                Some("ENOEXEC") => format!(
-                    "{what} is not a program for this machine: build the image for the node's architecture, or give a script its #! line"
-                ),
-                _ => format!(
-                    "Check that {what} exists in the image and is spelled as in the pod's command; if it exists, its interpreter (the #! line or the ELF loader) is missing from the image"
-                ),
-            }
-        }
+        Cause::ExecFailed => exec_failed(f, d, path, errno.as_deref()),
         Cause::LockHeld => format!(
             "Another process holds {}: run one instance per volume (Recreate strategy, or a StatefulSet) or let the previous one stop first",
             path.unwrap_or_else(|| "the lock".to_string())
@@ -240,6 +226,81 @@ fn permission(path: Option<String>, errno: Option<&str>) -> String {
     }
 }
 
+/// What to change when the program never ran: from why the entrypoint section says it could
+/// not (`exec_failed::Why`), else from the loader's or the shell's words, else the errno.
+fn exec_failed(f: &Facts, d: &Diagnosis, path: Option<String>, errno: Option<&str>) -> String {
+    if let Some((name, why)) = why_for_advice(f, d) {
+        return exec_why(&name, &why);
+    }
+    let s = d.statement.as_ref();
+    if let Some(s) = s.filter(|s| s.kind == StatementKind::LoaderError) {
+        return loader(s.detail.as_deref());
+    }
+    let what = path
+        .or_else(|| s.and_then(|s| s.detail.clone()))
+        .map_or_else(|| "the program".to_string(), |p| format!("`{p}`"));
+    match errno {
+        Some("EACCES") => format!(
+            "Make {what} executable in the image (chmod +x) and check that its volume is not mounted noexec"
+        ),
+        Some("ENOEXEC") => format!(
+            "{what} is not a program for this machine: build the image for the node's architecture, or give a script its #! line"
+        ),
+        _ => format!(
+            "Check that {what} exists in the image and is spelled as in the pod's command; if it exists, its interpreter (the #! line or the ELF loader) is missing from the image"
+        ),
+    }
+}
+
+fn exec_why(name: &str, why: &Why) -> String {
+    match why {
+        Why::Directory => format!("`{name}` is a directory: point the pod's command at the program in it"),
+        Why::NoExecuteBit { mode } => format!(
+            "Make `{name}` executable in the image (chmod +x; its mode is {mode}), or run it through its interpreter"
+        ),
+        Why::NoexecMount => format!(
+            "`{name}` is on a volume mounted noexec: run it from the image, or mount the volume without noexec"
+        ),
+        Why::ForeignMachine { machine } => format!(
+            "`{name}` is built for {machine}: build the image for this node's architecture (a multi-arch image), or schedule the pod on {machine} nodes (nodeSelector kubernetes.io/arch)"
+        ),
+        Why::NotAProgram => format!(
+            "`{name}` is not a program: give the script a #! line, or point the pod's command at the program"
+        ),
+        Why::MissingLoader { loader } if loader.contains("ld-linux") => format!(
+            "`{name}` is linked against glibc and the image has no {loader}: use a glibc-based image (Debian, distroless/base), or build the program statically or against musl"
+        ),
+        Why::MissingLoader { loader } => format!(
+            "The image has no {loader}, which `{name}` needs to start: use an image with its C library, or build the program statically"
+        ),
+        Why::MissingInterpreter { interpreter } => format!(
+            "Install {interpreter} in the image, or change the #! line of `{name}` to an interpreter the image has"
+        ),
+        Why::Interpreter { interpreter, why } => exec_why(interpreter, why),
+        Why::MissingLibraries { libraries } => format!(
+            "Install {} in the image (the distribution package that ships it), or link `{name}` statically",
+            libraries
+                .iter()
+                .map(|l| format!("`{l}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// The dynamic loader said it: a missing shared library, or a glibc older than the program's.
+fn loader(detail: Option<&str>) -> String {
+    match detail {
+        Some(v) if v.starts_with("GLIBC_") => format!(
+            "The program needs glibc with {v}, newer than the image's: build it on the image's distribution release, or use a newer base image"
+        ),
+        Some(lib) => format!(
+            "Install `{lib}` in the image (the distribution package that ships it), or link the program statically"
+        ),
+        None => "Install the shared library the loader named in the image, or link the program statically".to_string(),
+    }
+}
+
 fn missing_dependency(s: Option<&Statement>) -> String {
     let Some(s) = s else {
         return "Install what the program needs in the image".to_string();
@@ -271,12 +332,6 @@ fn missing_dependency(s: Option<&Statement>) -> String {
                 .nth(1)
                 .and_then(|r| r.split(',').next())
                 .map_or("the module".to_string(), |m| format!("the module `{m}`"))
-        ),
-        Runtime::Loader => format!(
-            "Install {} in the image (its distribution package) or link the program statically",
-            s.detail
-                .as_deref()
-                .map_or("the shared library".to_string(), |l| format!("`{l}`"))
         ),
         _ => format!(
             "Install what the program needs in the image ({})",

@@ -4,8 +4,7 @@
 
 use super::statements;
 use crate::model::{
-    signal_name, CrashReport, ProcessEventKind, RecorderReport, RecorderState, Statement,
-    SyscallEvent,
+    signal_name, CrashReport, ProcessEventKind, RecorderReport, Statement, SyscallEvent,
 };
 
 /// The report, with the recorder's workload syscalls picked out once.
@@ -19,6 +18,14 @@ pub(super) struct Facts<'a> {
     pub(super) first: Vec<(usize, &'a SyscallEvent)>,
     /// What the runtime said about its death in the captured output, if anything.
     pub(super) statement: Option<Statement>,
+    /// runc's exec of the entrypoint, when it failed and nothing of the workload ran: the
+    /// recorder counts runc's calls as set-up, but this one is the entrypoint's failure.
+    /// `(field in the report, event)`.
+    pub(super) entrypoint_exec_failure: Option<(String, &'a SyscallEvent)>,
+}
+
+pub(super) fn is_exec(e: &SyscallEvent) -> bool {
+    matches!(e.syscall.as_str(), "execve" | "execveat")
 }
 
 fn is_workload(e: &SyscallEvent) -> bool {
@@ -61,10 +68,7 @@ fn routine(e: &SyscallEvent) -> bool {
 
 impl<'a> Facts<'a> {
     pub(super) fn new(r: &'a CrashReport) -> Self {
-        let rec = r
-            .recorder
-            .as_ref()
-            .filter(|rec| rec.state == RecorderState::Recorded);
+        let rec = r.recorder.as_ref().filter(|rec| rec.state.has_data());
         let pick = |events: &'a [SyscallEvent]| -> Vec<(usize, &'a SyscallEvent)> {
             events
                 .iter()
@@ -79,12 +83,25 @@ impl<'a> Facts<'a> {
             .into_iter()
             .filter(|(_, e)| failed(e))
             .collect();
+        // runc's init execs the entrypoint last of all its calls; the exec that fails is the
+        // last one in the ring when the workload never started.
+        let entrypoint_exec_failure = rec.filter(|_| tail.is_empty()).and_then(|x| {
+            let (i, e) = x
+                .flight_recorder
+                .iter()
+                .enumerate()
+                .rev()
+                .find(|(_, e)| is_exec(e))?;
+            (e.comm.starts_with("runc:[2:INIT]") && failed(e))
+                .then(|| (format!("/recorder/flight_recorder/{i}"), e))
+        });
         Facts {
             r,
             rec,
             tail,
             first,
             statement: statements::find(r),
+            entrypoint_exec_failure,
         }
     }
 

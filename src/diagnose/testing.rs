@@ -38,6 +38,7 @@ pub(super) fn without_recorder(mut r: CrashReport) -> CrashReport {
     *rec = RecorderReport {
         state: RecorderState::Unavailable,
         reason: Some("BPF programs could not be loaded: missing CAP_BPF".into()),
+        gap: None,
         summary: vec![],
         setup_syscalls: 0,
         flight_recorder: vec![],

@@ -1,7 +1,7 @@
 //! API errors and their mapping to HTTP responses: a status and a JSON body
 //! `{"error": {"code": "...", "message": "..."}}` with a stable `code`.
 
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
@@ -18,6 +18,10 @@ pub enum ApiError {
     NoRoute(String),
     #[error("internal error: {0}")]
     Internal(String),
+    #[error("this agent requires `Authorization: Bearer <token>` (the content of its --api-token-file; the client's --token-file)")]
+    Unauthorized,
+    #[error("too many {0} at once; retry in {secs} s", secs = super::serve::RETRY_AFTER_SECS)]
+    Overloaded(&'static str),
 }
 
 impl ApiError {
@@ -28,6 +32,8 @@ impl ApiError {
                 "not_found"
             }
             ApiError::Internal(_) => "internal",
+            ApiError::Unauthorized => "unauthorized",
+            ApiError::Overloaded(_) => "overloaded",
         }
     }
 
@@ -38,6 +44,8 @@ impl ApiError {
                 StatusCode::NOT_FOUND
             }
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }
@@ -48,6 +56,23 @@ impl IntoResponse for ApiError {
         if let ApiError::BadQuery(q) = &self {
             body["error"]["param"] = json!(q.param);
         }
-        (self.status(), Json(body)).into_response()
+        let mut resp = (self.status(), Json(body)).into_response();
+        let headers = resp.headers_mut();
+        match self {
+            ApiError::Unauthorized => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"coroner\""),
+                );
+            }
+            ApiError::Overloaded(_) => {
+                headers.insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(super::serve::RETRY_AFTER_SECS),
+                );
+            }
+            _ => {}
+        }
+        resp
     }
 }

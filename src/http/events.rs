@@ -71,6 +71,14 @@ fn missed_since(shared: &AppState, last_id: &str) -> Vec<CrashSummary> {
 }
 
 pub async fn stream(State(shared): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    // Held by the stream: the slot is free again when the client goes.
+    let Ok(slot) = shared.sse_slots.clone().try_acquire_owned() else {
+        shared.metrics.http.reject(
+            super::serve::ListenerKind::Api.label(),
+            crate::metrics::HttpRejectReason::sse_clients,
+        );
+        return super::ApiError::Overloaded("live feed clients").into_response();
+    };
     // Subscribe before reading the backlog, so nothing falls between the two.
     let rx = shared.store.subscribe();
     let backlog = headers
@@ -85,7 +93,7 @@ pub async fn stream(State(shared): State<Arc<AppState>>, headers: HeaderMap) -> 
             .into_iter()
             .map(|s| Ok::<_, Infallible>(crash_event(&s))),
     );
-    Sse::new(backlog.chain(live(rx, replayed)))
+    Sse::new(backlog.chain(live(rx, replayed, slot)))
         .keep_alive(KeepAlive::new().interval(KEEP_ALIVE).text("keep-alive"))
         .into_response()
 }
@@ -93,20 +101,24 @@ pub async fn stream(State(shared): State<Arc<AppState>>, headers: HeaderMap) -> 
 fn live(
     rx: broadcast::Receiver<CrashSummary>,
     replayed: std::collections::HashSet<String>,
+    slot: tokio::sync::OwnedSemaphorePermit,
 ) -> impl Stream<Item = Result<Event, Infallible>> {
-    stream::unfold((rx, replayed), |(mut rx, replayed)| async move {
-        loop {
-            match rx.recv().await {
-                Ok(s) if replayed.contains(&s.id) => continue,
-                Ok(s) => return Some((Ok(crash_event(&s)), (rx, replayed))),
-                Err(broadcast::error::RecvError::Lagged(n)) => {
-                    let ev = Event::default()
-                        .event("lagged")
-                        .data(format!("{{\"missed\":{n}}}"));
-                    return Some((Ok(ev), (rx, replayed)));
+    stream::unfold(
+        (rx, replayed, slot),
+        |(mut rx, replayed, slot)| async move {
+            loop {
+                match rx.recv().await {
+                    Ok(s) if replayed.contains(&s.id) => continue,
+                    Ok(s) => return Some((Ok(crash_event(&s)), (rx, replayed, slot))),
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        let ev = Event::default()
+                            .event("lagged")
+                            .data(format!("{{\"missed\":{n}}}"));
+                        return Some((Ok(ev), (rx, replayed, slot)));
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return None,
                 }
-                Err(broadcast::error::RecvError::Closed) => return None,
             }
-        }
-    })
+        },
+    )
 }

@@ -1,12 +1,19 @@
 //! The HTTP surface: the crash API, health and readiness, and Prometheus metrics.
 //!
+//! Two routers, one per listener: [`router`] (the API, pages and live feed, plus `/metrics` and
+//! the probes for `kubectl port-forward` users; behind the bearer token when one is set) and
+//! [`metrics_router`] (`/metrics`, `/healthz`, `/readyz` only, never a token). [`serve`] runs
+//! either with the connection cap and header timeout; [`auth`] holds the token.
+//!
 //! Handlers only translate between HTTP and the store/metrics; every failure becomes an
 //! [`ApiError`] with a JSON body and a 4xx/5xx status, never a panic.
 
+pub mod auth;
 mod error;
 mod events;
 pub mod openapi;
 pub mod pages;
+pub mod serve;
 
 pub use error::ApiError;
 
@@ -29,9 +36,14 @@ pub struct AppState {
     pub store: Arc<Store>,
     pub metrics: Arc<Metrics>,
     pub health: Arc<Health>,
+    /// When set, every request to the API listener needs it.
+    pub token: Option<auth::ApiToken>,
+    /// One permit per live feed client (`--max-sse-clients`).
+    pub sse_slots: Arc<tokio::sync::Semaphore>,
 }
 
-pub fn router(state: AppState) -> Router {
+/// The API listener's routes: everything, behind the token when one is set.
+pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -44,7 +56,39 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/openapi.json", get(openapi_json))
         .merge(pages::routes())
         .fallback(no_route)
-        .with_state(Arc::new(state))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            require_token,
+        ))
+        .with_state(state)
+}
+
+/// The metrics listener's routes: what Prometheus and kubelet need, open to them, and no report.
+pub fn metrics_router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .fallback(no_route)
+        .with_state(state)
+}
+
+/// 401 unless the request carries the bearer token (when one is configured).
+async fn require_token(
+    State(s): State<Arc<AppState>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match &s.token {
+        Some(token) if !token.accepts(req.headers()) => {
+            s.metrics.http.reject(
+                serve::ListenerKind::Api.label(),
+                crate::metrics::HttpRejectReason::unauthorized,
+            );
+            ApiError::Unauthorized.into_response()
+        }
+        _ => next.run(req).await,
+    }
 }
 
 async fn healthz() -> &'static str {
@@ -53,8 +97,22 @@ async fn healthz() -> &'static str {
 
 async fn readyz(State(s): State<Arc<AppState>>) -> Response {
     let h = &s.health;
-    let (ready, connected, last) = (h.is_ready(), h.is_connected(), h.last_disconnect());
+    let (connected, last) = (h.is_connected(), h.last_disconnect());
     let (state, reason) = (h.recorder_state, h.recorder_reason.as_deref());
+    // Not ready while report writes fail, until every queued report is written.
+    let st = h.store();
+    let ready = h.is_ready() && st.failing.is_none();
+    let store = match &st.failing {
+        None => json!({ "state": "ok", "pending": st.pending }),
+        Some(f) => json!({
+            "state": "failing",
+            "reason": f.reason,
+            "error": f.error,
+            "since": f.since,
+            "pending": st.pending,
+            "pending_bytes": st.pending_bytes,
+        }),
+    };
     let body = json!({
         "ready": ready,
         "recorder": { "state": state, "reason": reason },
@@ -63,6 +121,7 @@ async fn readyz(State(s): State<Arc<AppState>>) -> Response {
             "connected": connected,
             "last_disconnect": last,
         },
+        "store": store,
     });
     let code = if ready {
         StatusCode::OK

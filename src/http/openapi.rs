@@ -72,6 +72,10 @@ enum ErrorCode {
     NotFound,
     /// The agent failed to read its store.
     Internal,
+    /// The agent has an API token (`--api-token-file`) and the request did not carry it.
+    Unauthorized,
+    /// Too many connections or live feed clients at once; retry after `Retry-After` seconds.
+    Overloaded,
 }
 
 /// The OpenAPI document, built afresh (it is small and rarely fetched).
@@ -137,10 +141,11 @@ fn ready_schema(s: &Schemas) -> Value {
     let nullable_string = json!({ "type": ["string", "null"] });
     json!({
         "description": "Readiness: 200 once the first containerd subscription and reconcile \
-            succeeded, 503 before.",
+            succeeded, 503 before, and 503 while report writes fail (until every queued report \
+            is written).",
         "type": "object",
         "additionalProperties": false,
-        "required": ["ready", "recorder", "containerd"],
+        "required": ["ready", "recorder", "containerd", "store"],
         "properties": {
             "ready": { "type": "boolean" },
             "recorder": {
@@ -163,6 +168,24 @@ fn ready_schema(s: &Schemas) -> Value {
                     "last_disconnect": nullable_string,
                 },
             },
+            "store": {
+                "description": "The report store: `failing` from a failed write until the \
+                    reports queued in memory are written; `reason` is the fault's stable label.",
+                "type": "object",
+                "additionalProperties": false,
+                "required": ["state", "pending"],
+                "properties": {
+                    "state": { "type": "string", "enum": ["ok", "failing"] },
+                    "pending": { "type": "integer", "minimum": 0 },
+                    "pending_bytes": { "type": "integer", "minimum": 0 },
+                    "reason": {
+                        "type": "string",
+                        "enum": crate::store::WriteFault::ALL.map(|f| f.label()),
+                    },
+                    "error": { "type": "string" },
+                    "since": { "type": "string", "format": "date-time" },
+                },
+            },
         },
     })
 }
@@ -179,6 +202,10 @@ fn error_responses(s: &Schemas) -> Value {
             `error.param` names it."),
         "NotFound": error("No such report, group or endpoint."),
         "Internal": error("The agent could not read its store."),
+        "Unauthorized": error("The agent has an API token (`--api-token-file`) and the request \
+            did not carry it as `Authorization: Bearer <token>` (`WWW-Authenticate: Bearer`)."),
+        "Overloaded": error("Too many connections (`--max-connections`) or live feed clients \
+            (`--max-sse-clients`) at once; `Retry-After` says when to try again."),
     })
 }
 
@@ -443,6 +470,7 @@ fn paths(s: &Schemas) -> Map<String, Value> {
                         },
                     },
                 },
+                "503": response_ref("Overloaded"),
             }),
         ),
     );
@@ -658,6 +686,8 @@ mod tests {
             ApiError::GroupNotFound("x".into()),
             ApiError::NoRoute("x".into()),
             ApiError::Internal("x".into()),
+            ApiError::Unauthorized,
+            ApiError::Overloaded("x"),
         ];
         let doc = document();
         let codes = serde_json::to_string(&doc["components"]["schemas"]["ErrorCode"]).unwrap();
@@ -668,7 +698,9 @@ mod tests {
                 | ApiError::NotFound(_)
                 | ApiError::GroupNotFound(_)
                 | ApiError::NoRoute(_)
-                | ApiError::Internal(_) => {}
+                | ApiError::Internal(_)
+                | ApiError::Unauthorized
+                | ApiError::Overloaded(_) => {}
             }
             assert!(
                 codes.contains(&format!("\"{}\"", e.code())),

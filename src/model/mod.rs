@@ -4,11 +4,13 @@
 //! are stable: later versions add fields (and bump [`SCHEMA_VERSION`] only on a breaking change).
 
 mod diagnosis;
+mod entrypoint;
 mod exit;
 mod recorder;
 mod workload;
 
 pub use diagnosis::*;
+pub use entrypoint::{EntrypointReport, Executable, ExecutableKind};
 pub use exit::{signal_name, ExitStatus};
 pub use recorder::*;
 pub use workload::{group_id, pod_owner, summary_workload};
@@ -47,6 +49,9 @@ pub struct CrashReport {
     /// What the eBPF flight recorder saw (absent in reports written before it existed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recorder: Option<RecorderReport>,
+    /// The program the container was to run, as its root filesystem had it at create time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entrypoint: Option<EntrypointReport>,
     /// The probable cause, from the rules in `crate::diagnose` (absent only in reports written
     /// before diagnosis existed; the store fills it in when it loads them).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -157,6 +162,20 @@ pub struct CgroupReport {
     pub limits: Option<CgroupLimits>,
     /// Usage read the moment the exit event arrived.
     pub usage: Option<CgroupUsage>,
+    /// Where `usage` comes from; absent in reports written before it was recorded (the files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage_source: Option<UsageSource>,
+}
+
+/// Where a report's cgroup usage figures were read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum UsageSource {
+    /// The cgroup's files (`memory.*`, `pids.*`, `cpu.stat`), read at the exit event.
+    CgroupFiles,
+    /// The flight recorder's kernel side, at the exit of the container's last process: the
+    /// cgroup directory was already gone when the agent read it. Memory figures only.
+    KernelAtExit,
 }
 
 /// Resource limits of a cgroup. `None` means unlimited or not applicable.

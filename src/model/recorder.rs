@@ -12,6 +12,9 @@ use serde::{Deserialize, Serialize};
 pub enum RecorderState {
     /// The recorder saw the container from its first syscall.
     Recorded,
+    /// The recorder has data, but missed part of the container's life: `gap` says what, when
+    /// and why.
+    Partial,
     /// The recorder runs but has no data for this container (evicted, or started after it).
     NoData,
     /// The recorder could not be loaded on this node (see `reason`).
@@ -20,12 +23,22 @@ pub enum RecorderState {
     Disabled,
 }
 
+impl RecorderState {
+    /// Whether the section holds recorded data (complete or not).
+    pub fn has_data(self) -> bool {
+        matches!(self, RecorderState::Recorded | RecorderState::Partial)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RecorderReport {
     pub state: RecorderState,
     /// Why data is missing, for every state but `recorded`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// What the recording misses, for `partial`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gap: Option<RecordingGap>,
     /// Calls per syscall from the entrypoint's exec on (runc's set-up excluded), like `strace -c -f`,
     /// most called first.
     #[serde(default)]
@@ -54,6 +67,43 @@ pub struct RecorderReport {
     /// Bytes written to stdout and stderr, captured in the kernel.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output: Option<CapturedOutput>,
+}
+
+/// A part of a container's life the flight recorder did not see.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct RecordingGap {
+    pub missing: GapScope,
+    pub cause: GapCause,
+    /// Start of the gap: the container's start (`everything`), or the previous agent process's
+    /// last sign of life (`process_events`). `None` when not known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<DateTime<Utc>>,
+    /// When recording (re)started: the recorder's load, or this agent process's adoption.
+    pub until: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum GapScope {
+    /// Nothing before `until` was recorded: syscalls, counts, first failures, output and process
+    /// events start there (a container's first syscalls, its entrypoint's exec, are missing).
+    Everything,
+    /// Syscalls, counts, first failures and output are complete; process events (`processes`,
+    /// `fatal_signal`, `oom_victim`) between `from` and `until` may be missing.
+    ProcessEvents,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum GapCause {
+    /// The recorder was loaded (no pinned recorder to adopt) while the container already ran.
+    LoadedAfterStart,
+    /// A pinned recorder of another layout (another agent version or ring size) was replaced
+    /// while the container ran; what it had recorded is gone.
+    LayoutReplaced,
+    /// While no agent process ran, the kernel's event ring buffer overflowed (or the previous
+    /// process could not keep all the events it had read).
+    EventsLostWhileAway,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]

@@ -10,12 +10,11 @@ use chrono::{DateTime, Utc};
 use super::doc::{code, prose, strong, text, Block, Inline, Line};
 use super::words::{
     captured_by, confidence, cpu_quota, cpu_throttling, errno_counts, fatal_signal, oom_victim,
-    recorder_gap, shell_join, statement_by, strace_lines, syscall_totals, ADVICE,
+    partial_note, recorder_gap, shell_join, statement_by, strace_lines, syscall_totals, ADVICE,
     NO_CGROUP_FIGURES, NO_DIAGNOSIS, RECOVERED,
 };
 use crate::model::{
-    CapturedOutput, CrashReport, ProcessEvent, ProcessEventKind, RecorderState, StreamCapture,
-    SyscallStat,
+    CapturedOutput, CrashReport, ProcessEvent, ProcessEventKind, StreamCapture, SyscallStat,
 };
 use crate::units::{bytes, duration_ms, duration_us, offset, percent, timestamp};
 
@@ -598,6 +597,9 @@ fn syscalls(r: &CrashReport, doc: &mut Vec<Block>) {
         }
         (None, None) => return,
     };
+    if let Some(note) = partial_note(Some(rec)) {
+        doc.push(Block::Para(vec![text(note)]));
+    }
     doc.push(Block::Para(syscall_totals(rec)));
     if !rec.summary.is_empty() {
         doc.push(Block::Table {
@@ -686,7 +688,7 @@ fn output(r: &CrashReport, doc: &mut Vec<Block>) {
         }
     };
     let captured: Option<&CapturedOutput> = match r.recorder.as_ref() {
-        Some(rec) if rec.state == RecorderState::Recorded => rec.output.as_ref(),
+        Some(rec) if rec.state.has_data() => rec.output.as_ref(),
         _ => {
             doc.push(Block::Para(vec![text(
                 "Not captured: the flight recorder did not record this container.",

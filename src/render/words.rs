@@ -233,7 +233,7 @@ pub fn recorder_gap(rec: Option<&RecorderReport>) -> Option<String> {
         );
     };
     let state = match rec.state {
-        RecorderState::Recorded => return None,
+        RecorderState::Recorded | RecorderState::Partial => return None,
         RecorderState::NoData => "no_data",
         RecorderState::Unavailable => "unavailable",
         RecorderState::Disabled => "disabled",
@@ -244,8 +244,20 @@ pub fn recorder_gap(rec: Option<&RecorderReport>) -> Option<String> {
     ))
 }
 
+/// What a partial recording misses, when it is partial.
+pub fn partial_note(rec: Option<&RecorderReport>) -> Option<String> {
+    let rec = rec.filter(|r| r.state == RecorderState::Partial)?;
+    let reason = rec.reason.as_deref().unwrap_or("no reason given");
+    Some(format!("Partial recording: {reason}."))
+}
+
 /// Where the captured output comes from, before it is shown.
 pub fn captured_by(out: &CapturedOutput) -> String {
+    if out.captured_by == "cri-log" {
+        return "Read from the tail of the container's log file after the exit, which the agent \
+                did not see as it happened."
+            .into();
+    }
     format!(
         "Captured by {} in the kernel as the container wrote it, independent of the log pipeline.",
         out.captured_by

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use crate::containerd::{ContainerMeta, CriExit};
 use crate::model::{
     AgentInfo, CapturedOutput, CgroupLimits, CgroupUsage, CgroupVersion, CollectionError,
-    RecorderReport,
+    EntrypointReport, RecorderReport, UsageSource,
 };
 
 /// What enrichment learned about a container. Any part may be missing; `errors` says why.
@@ -21,6 +21,8 @@ pub struct Enriched {
     pub limits: Option<CgroupLimits>,
     /// Inode of the container's cgroup2 directory: the flight recorder's key.
     pub cgroup_id: Option<u64>,
+    /// The entrypoint as the container's root filesystem had it at create time.
+    pub entrypoint: Option<EntrypointReport>,
     pub errors: Vec<CollectionError>,
 }
 
@@ -30,13 +32,19 @@ impl Enriched {
     }
 }
 
-/// What may leave the node in a report.
+/// What may leave the node in a report. Everything is redacted unless kept here
+/// (`--no-redact-args`, `--no-redact-labels`, `--no-redact-output`, `--env-allow`).
 #[derive(Debug, Clone, Default)]
 pub struct Redaction {
     /// Environment variables whose values may be stored.
     pub env_allow: BTreeSet<String>,
-    /// Keep arguments as they are (credential-looking values are redacted otherwise).
+    /// Keep arguments as they are: the command line, exec argv and syscall arguments
+    /// (credential-looking values are redacted otherwise).
     pub keep_args: bool,
+    /// Keep container label values as they are.
+    pub keep_labels: bool,
+    /// Keep the captured stdout and stderr as they are.
+    pub keep_output: bool,
 }
 
 /// The exit as containerd reported it.
@@ -57,6 +65,8 @@ pub struct Inputs<'a> {
     pub enriched: &'a Enriched,
     pub cgroup_version: Option<CgroupVersion>,
     pub usage: Option<CgroupUsage>,
+    /// Where `usage` was read: the cgroup's files, or the kernel at the last exit.
+    pub usage_source: Option<UsageSource>,
     pub oom_events: u32,
     pub recovered: bool,
     /// Errors met at exit time (e.g. the cgroup was already gone).

@@ -6,6 +6,7 @@
 //! the report withholds for secrecy is decided here too ([`Redaction`]).
 
 mod inputs;
+mod secrets;
 
 pub use inputs::{Enriched, ExitEvent, Inputs, Redaction};
 
@@ -15,7 +16,6 @@ use crate::model::{
     report_id, CgroupReport, ContainerInfo, CrashReport, CriStatus, ExitStatus, Lifecycle, OomInfo,
     Outcome, SCHEMA_VERSION,
 };
-use crate::redact::redact_args;
 
 /// The finished report of one exit. The exit status is the kernel's wait status when the recorder
 /// saw init die (exact where containerd's number is ambiguous: `exit(137)` versus SIGKILL, and it
@@ -28,6 +28,7 @@ pub fn build_report(inputs: Inputs<'_>, redaction: &Redaction) -> CrashReport {
         enriched,
         cgroup_version,
         usage,
+        usage_source,
         oom_events,
         recovered,
         errors,
@@ -76,15 +77,7 @@ pub fn build_report(inputs: Inputs<'_>, redaction: &Redaction) -> CrashReport {
         }
         None => (Vec::new(), BTreeMap::new()),
     };
-    let command = meta
-        .map(|m| {
-            if redaction.keep_args {
-                m.command.clone()
-            } else {
-                redact_args(&m.command)
-            }
-        })
-        .unwrap_or_default();
+    let command = meta.map(|m| m.command.clone()).unwrap_or_default();
     let labels = meta.map(|m| m.labels.clone()).unwrap_or_default();
 
     let mut collection_errors = enriched.errors.clone();
@@ -131,6 +124,7 @@ pub fn build_report(inputs: Inputs<'_>, redaction: &Redaction) -> CrashReport {
             path: enriched.cgroup_path.clone(),
             limits: enriched.limits.clone(),
             usage,
+            usage_source,
         },
         recovered,
         cri: cri.map(|c| CriStatus {
@@ -140,8 +134,11 @@ pub fn build_report(inputs: Inputs<'_>, redaction: &Redaction) -> CrashReport {
         collection_errors,
         agent,
         recorder,
+        entrypoint: enriched.entrypoint.clone(),
         diagnosis: None,
     };
+    // Before diagnosis, which quotes output and arguments into the summary every view shows.
+    secrets::withhold(&mut report, redaction);
     report.diagnosis = Some(crate::diagnose::diagnose(&report));
     report
 }
@@ -152,7 +149,11 @@ mod tests {
 
     use super::*;
     use crate::containerd::ContainerMeta;
-    use crate::model::{AgentInfo, CgroupUsage, CgroupVersion};
+    use crate::model::{
+        AgentInfo, CapturedOutput, CgroupUsage, CgroupVersion, ProcessEvent, ProcessEventKind,
+        RecorderReport, RecorderState, StreamCapture, SyscallEvent,
+    };
+    use crate::redact::REDACTED;
 
     fn exit(status: u32) -> ExitEvent {
         ExitEvent {
@@ -192,6 +193,7 @@ mod tests {
             enriched,
             cgroup_version: Some(CgroupVersion::V1),
             usage,
+            usage_source: None,
             oom_events,
             recovered: false,
             errors: vec![],
@@ -213,13 +215,137 @@ mod tests {
         assert!(!serde_json::to_string(&r).unwrap().contains("hunter2"));
         let allow = Redaction {
             env_allow: ["PATH".to_string()].into(),
-            keep_args: false,
+            ..Redaction::default()
         };
         let r = build_report(inputs(&e, &en, None, 0), &allow);
         assert_eq!(
             r.container.env_values.get("PATH").map(String::as_str),
             Some("/bin")
         );
+    }
+
+    /// A container that was handed secrets every way there is and printed some of them.
+    fn leaky() -> (Enriched, RecorderReport) {
+        let at = DateTime::from_timestamp(1_700_000_009, 700_000_000).unwrap();
+        let mut en = enriched();
+        if let Some(m) = en.meta.as_mut() {
+            m.command = vec![
+                "sh".into(),
+                "-c".into(),
+                "mysql -pSQL-PW shop; curl -H 'Authorization: Bearer CURL-TOK' https://api".into(),
+            ];
+            m.labels = [
+                ("db-password", "LABEL-PW"),
+                ("backup", "postgres://app:URL-PW@db/prod"),
+                ("team", "payments"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        }
+        let rec = RecorderReport {
+            state: RecorderState::Recorded,
+            reason: None,
+            gap: None,
+            summary: vec![],
+            setup_syscalls: 0,
+            flight_recorder: vec![SyscallEvent {
+                time: at,
+                pid: 7,
+                tid: 7,
+                comm: "app".into(),
+                syscall: "openat".into(),
+                args: vec!["AT_FDCWD".into(), "\"/tmp/upload?token=PATH-PW\"".into()],
+                ret: 3,
+                errno: None,
+            }],
+            flight_recorder_overwritten: 0,
+            first_failures: vec![],
+            processes: vec![ProcessEvent {
+                time: at,
+                kind: ProcessEventKind::Exec,
+                pid: 7,
+                ppid: None,
+                comm: "app".into(),
+                filename: Some("/app".into()),
+                argv: vec!["/app".into(), "--token".into(), "EXEC-TOK".into()],
+                exit_code: None,
+                signal: None,
+                core_dumped: None,
+            }],
+            fatal_signal: None,
+            oom_victim: None,
+            output: Some(CapturedOutput {
+                captured_by: "coroner".into(),
+                stdout: StreamCapture::default(),
+                stderr: StreamCapture {
+                    total_bytes: 60,
+                    head: "starting\nfatal: login refused, passwd: STDERR-PW\n".into(),
+                    tail: String::new(),
+                },
+            }),
+        };
+        (en, rec)
+    }
+
+    const LEAKED: [&str; 7] = [
+        "SQL-PW",
+        "CURL-TOK",
+        "LABEL-PW",
+        "URL-PW",
+        "PATH-PW",
+        "EXEC-TOK",
+        "STDERR-PW",
+    ];
+
+    #[test]
+    fn no_secret_reaches_the_report_or_its_diagnosis() {
+        let (e, (en, rec)) = (exit(1), leaky());
+        let mut i = inputs(&e, &en, None, 0);
+        i.recorder = Some(rec);
+        let r = build_report(i, &Redaction::default());
+        let json = serde_json::to_string(&r).unwrap();
+        for secret in LEAKED {
+            assert!(!json.contains(secret), "{secret} leaked: {json}");
+        }
+        assert_eq!(r.container.labels["team"], "payments");
+        assert_eq!(r.container.labels["db-password"], REDACTED);
+        let d = r.diagnosis.as_ref().unwrap();
+        assert!(
+            d.summary.contains("passwd: <redacted>"),
+            "the summary quotes the redacted last line: {}",
+            d.summary
+        );
+        assert!(!serde_json::to_string(&r.summary())
+            .unwrap()
+            .contains("STDERR-PW"));
+    }
+
+    #[test]
+    fn each_kind_of_redaction_can_be_turned_off_alone() {
+        let (e, (en, rec)) = (exit(1), leaky());
+        let build = |redaction: Redaction| {
+            let mut i = inputs(&e, &en, None, 0);
+            i.recorder = Some(rec.clone());
+            serde_json::to_string(&build_report(i, &redaction)).unwrap()
+        };
+        let args = build(Redaction {
+            keep_args: true,
+            ..Redaction::default()
+        });
+        let labels = build(Redaction {
+            keep_labels: true,
+            ..Redaction::default()
+        });
+        let output = build(Redaction {
+            keep_output: true,
+            ..Redaction::default()
+        });
+        let kept =
+            |json: &str| -> Vec<&str> { LEAKED.into_iter().filter(|s| json.contains(s)).collect() };
+        assert_eq!(kept(&args), ["SQL-PW", "CURL-TOK", "PATH-PW", "EXEC-TOK"]);
+        assert_eq!(kept(&labels), ["LABEL-PW", "URL-PW"]);
+        assert_eq!(kept(&output), ["STDERR-PW"]);
     }
 
     #[test]

@@ -5,9 +5,20 @@
 //! by exit time serves listings; full reports are read from disk on demand. Retention deletes the
 //! oldest reports beyond a count and a byte budget. Files that are not reports are logged and
 //! skipped at load, never fatal. Blocking I/O: call from `spawn_blocking`.
+//!
+//! Storage faults lose nothing within a bound: a report whose write fails (disk full, read-only
+//! remount, EMFILE) leaves no temporary file and waits in a bounded queue in memory ([`pending`])
+//! until [`Store::retry_pending`] writes it, oldest first. The store says "stored or pending":
+//! a queued report counts as known (`contains`, `get`), but is listed, indexed and announced
+//! only once it is on disk. Retention never deletes reports to make room for queued ones: the
+//! record is not rewritten behind the reader's back, the queue waits for space. A data dir that
+//! cannot be written at open is an error ([`StoreError::NotWritable`]), except when it is only
+//! full: then the store opens failing and recovers when space returns.
 
+mod pending;
 mod query;
 
+pub use pending::{Failing, StoreStatus, DEFAULT_QUEUE_BYTES};
 pub use query::{Cursor, GroupQuery, Page, Query, QueryError, MAX_LIMIT};
 
 use std::collections::{BTreeMap, HashMap};
@@ -22,6 +33,7 @@ use tracing::{info, warn};
 use tokio::sync::broadcast;
 
 use crate::model::{CrashGroup, CrashReport, CrashSummary};
+use pending::{PendingQueue, Pushed};
 
 const REPORT_SUFFIX: &str = ".json";
 const TMP_PREFIX: &str = ".tmp-";
@@ -43,6 +55,10 @@ pub enum StoreError {
     },
     #[error("report id {0:?} is not a valid id")]
     BadId(String),
+    #[error("data dir {path} is not writable: {source}")]
+    NotWritable { path: PathBuf, source: io::Error },
+    #[error("report not written and dropped: the retry queue is full ({limit} bytes)")]
+    QueueFull { limit: u64 },
 }
 
 impl StoreError {
@@ -52,7 +68,88 @@ impl StoreError {
             StoreError::Read { .. } => "store_read",
             StoreError::Corrupt { .. } => "store_corrupt",
             StoreError::BadId(_) => "store_bad_id",
+            StoreError::NotWritable { .. } => "store_not_writable",
+            StoreError::QueueFull { .. } => "store_queue_full",
         }
+    }
+
+    /// What kind of storage fault a failed write or open is; `None` for the other errors.
+    pub fn fault(&self) -> Option<WriteFault> {
+        match self {
+            StoreError::CreateDir { source, .. }
+            | StoreError::Write { source, .. }
+            | StoreError::NotWritable { source, .. } => Some(WriteFault::of(source)),
+            _ => None,
+        }
+    }
+}
+
+/// A failed write, by errno: the bounded `reason` of `coroner_store_write_failures_total` and
+/// of `/readyz`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteFault {
+    /// ENOSPC: the file system is full.
+    NoSpace,
+    /// EDQUOT.
+    Quota,
+    /// EROFS: remounted read-only (often after an I/O error).
+    ReadOnly,
+    /// EACCES, EPERM.
+    Permission,
+    /// EMFILE, ENFILE: no file descriptor for the write.
+    TooManyFiles,
+    /// ENOENT: the data dir was removed under the agent.
+    NotFound,
+    /// EIO.
+    Io,
+    Other,
+}
+
+impl WriteFault {
+    pub const ALL: [WriteFault; 8] = [
+        WriteFault::NoSpace,
+        WriteFault::Quota,
+        WriteFault::ReadOnly,
+        WriteFault::Permission,
+        WriteFault::TooManyFiles,
+        WriteFault::NotFound,
+        WriteFault::Io,
+        WriteFault::Other,
+    ];
+
+    pub fn of(e: &io::Error) -> WriteFault {
+        match e.raw_os_error() {
+            Some(libc::ENOSPC) => WriteFault::NoSpace,
+            Some(libc::EDQUOT) => WriteFault::Quota,
+            Some(libc::EROFS) => WriteFault::ReadOnly,
+            Some(libc::EACCES | libc::EPERM) => WriteFault::Permission,
+            Some(libc::EMFILE | libc::ENFILE) => WriteFault::TooManyFiles,
+            Some(libc::ENOENT) => WriteFault::NotFound,
+            Some(libc::EIO) => WriteFault::Io,
+            _ => WriteFault::Other,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            WriteFault::NoSpace => "no_space",
+            WriteFault::Quota => "quota_exceeded",
+            WriteFault::ReadOnly => "read_only",
+            WriteFault::Permission => "permission_denied",
+            WriteFault::TooManyFiles => "too_many_open_files",
+            WriteFault::NotFound => "not_found",
+            WriteFault::Io => "io_error",
+            WriteFault::Other => "other",
+        }
+    }
+
+    /// Goes away without a change of configuration (space is freed, descriptors are closed):
+    /// at open, the store waits for it instead of refusing to start.
+    pub fn is_transient(self) -> bool {
+        matches!(
+            self,
+            WriteFault::NoSpace | WriteFault::Quota | WriteFault::TooManyFiles
+        )
     }
 }
 
@@ -87,8 +184,18 @@ pub enum Inserted {
     Stored {
         evicted: usize,
     },
-    /// A report with this id exists already: the same exit, seen twice.
+    /// Not written now: held in memory until [`Store::retry_pending`] writes it.
+    Queued,
+    /// A report with this id exists already (stored or queued): the same exit, seen twice.
     Duplicate,
+}
+
+/// What one [`Store::retry_pending`] wrote, oldest first, with the reports retention evicted
+/// after each; and how many are still queued.
+#[derive(Debug, Default)]
+pub struct Retried {
+    pub written: Vec<(CrashReport, usize)>,
+    pub remaining: usize,
 }
 
 pub struct Store {
@@ -97,6 +204,10 @@ pub struct Store {
     index: Mutex<Index>,
     /// "Report stored": the summary of every report as it is stored (the live feed's source).
     stored: broadcast::Sender<CrashSummary>,
+    /// Reports not written yet, and the failure episode.
+    pending: Mutex<PendingQueue>,
+    /// One retry at a time, so the queue is written in order.
+    retrying: Mutex<()>,
 }
 
 /// Ids are hex digests; anything else is refused before it touches a path.
@@ -105,8 +216,13 @@ pub fn valid_id(id: &str) -> bool {
 }
 
 impl Store {
-    /// Opens (creating) the data dir and loads the index. Returns the store and the number of
-    /// files that were skipped as corrupt or foreign.
+    /// Opens (creating) the data dir, removes temporary files of interrupted writes, loads the
+    /// index and checks that the dir takes a write (create, fsync, remove a probe file). Returns
+    /// the store and the number of files that were skipped as corrupt or foreign.
+    ///
+    /// A dir that cannot be written is [`StoreError::NotWritable`] (with its path and errno),
+    /// unless the fault is transient (full, over quota, out of descriptors): the store then opens
+    /// failing, and [`Store::retry_pending`] finds out when it takes writes again.
     pub fn open(dir: &Path, retention: Retention) -> Result<(Store, usize), StoreError> {
         fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
             path: dir.to_path_buf(),
@@ -117,6 +233,8 @@ impl Store {
             retention,
             index: Mutex::new(Index::default()),
             stored: broadcast::channel(STORED_FEED).0,
+            pending: Mutex::new(PendingQueue::new(DEFAULT_QUEUE_BYTES)),
+            retrying: Mutex::new(()),
         };
         let mut skipped = 0;
         let entries = fs::read_dir(dir).map_err(|source| StoreError::Read {
@@ -130,6 +248,9 @@ impl Store {
                 source,
             })?;
             let path = entry.path();
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                continue; // the agent's other state (the journal of tracked containers)
+            }
             let name = entry.file_name().to_string_lossy().into_owned();
             if name.starts_with(TMP_PREFIX) {
                 // A write interrupted before its rename: never a complete report.
@@ -155,9 +276,32 @@ impl Store {
         }
         info!(dir = %dir.display(), reports = index.by_id.len(), bytes = index.bytes, skipped, "report store loaded");
         *store.index.lock().unwrap_or_else(|p| p.into_inner()) = index;
+        match probe(dir) {
+            Ok(()) => {}
+            Err(e) if e.fault().is_some_and(WriteFault::is_transient) => {
+                store.failed(&e);
+            }
+            Err(e) => return Err(e),
+        }
         // The limits may have shrunk since the last run.
         store.enforce_retention();
         Ok((store, skipped))
+    }
+
+    /// Bounds the retry queue to `bytes` of report JSON (default [`DEFAULT_QUEUE_BYTES`]); 0
+    /// drops every report whose write fails.
+    pub fn with_retry_queue(self, bytes: u64) -> Store {
+        self.pending().set_limit(bytes);
+        self
+    }
+
+    /// Health and counts of the writes: failing or not, what is queued, what was lost.
+    pub fn status(&self) -> StoreStatus {
+        self.pending().status()
+    }
+
+    fn pending(&self) -> std::sync::MutexGuard<'_, PendingQueue> {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub fn dir(&self) -> &Path {
@@ -168,13 +312,16 @@ impl Store {
         self.dir.join(format!("{id}{REPORT_SUFFIX}"))
     }
 
-    /// Whether any stored report is of this container.
+    /// Whether any stored or queued report is of this container.
     pub fn has_container(&self, container_id: &str) -> bool {
-        self.lock().by_container.contains_key(container_id)
+        self.pending().has_container(container_id)
+            || self.lock().by_container.contains_key(container_id)
     }
 
+    /// Stored or queued.
     pub fn contains(&self, id: &str) -> bool {
-        self.lock().by_id.contains_key(id)
+        // The queue first: a retry indexes a report before it leaves the queue.
+        self.pending().contains(id) || self.lock().by_id.contains_key(id)
     }
 
     /// (reports, bytes) currently stored.
@@ -189,13 +336,15 @@ impl Store {
         self.index.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Durably writes a report, then applies retention.
     /// Every report stored from now on, as its summary. A subscriber slower than the last
     /// 256 reports gets `Lagged` and finds the rest in the index.
     pub fn subscribe(&self) -> broadcast::Receiver<CrashSummary> {
         self.stored.subscribe()
     }
 
+    /// Durably writes a report, then applies retention. When the write fails, or reports are
+    /// already queued (they go first), the report is queued: `Ok(Inserted::Queued)`; when the
+    /// queue is full too, it is dropped: `Err(StoreError::QueueFull)`.
     pub fn insert(&self, report: &CrashReport) -> Result<Inserted, StoreError> {
         if !valid_id(&report.id) {
             return Err(StoreError::BadId(report.id.clone()));
@@ -204,8 +353,20 @@ impl Store {
             return Ok(Inserted::Duplicate);
         }
         let json = serde_json::to_vec_pretty(report).expect("a report always serializes");
+        {
+            let mut pending = self.pending();
+            if !pending.is_empty() {
+                return self.enqueue(&mut pending, &report.id, json);
+            }
+        }
         let path = self.path_of(&report.id);
-        write_atomic(&self.dir, &path, &json)?;
+        if let Err(e) = write_atomic(&self.dir, &path, &json) {
+            // Under one lock with the push: a retry draining the queue in between would end
+            // the episode and leave this report queued with nobody retrying it.
+            let mut pending = self.pending();
+            self.failed_locked(&mut pending, &e);
+            return self.enqueue(&mut pending, &report.id, json);
+        }
         {
             let mut idx = self.lock();
             if idx.by_id.contains_key(&report.id) {
@@ -213,10 +374,123 @@ impl Store {
             }
             idx.add(report.summary(), json.len() as u64);
         }
+        // A failure seen at open, with nothing queued, ends with the first write that works.
+        let recovered = self.pending().succeeded();
+        if let Some(r) = recovered {
+            self.log_recovered(&r);
+        }
         // Nobody listening is fine: the feed is best effort, the files are the record.
         let _ = self.stored.send(report.summary());
         let evicted = self.enforce_retention();
         Ok(Inserted::Stored { evicted })
+    }
+
+    fn enqueue(
+        &self,
+        pending: &mut PendingQueue,
+        id: &str,
+        json: Vec<u8>,
+    ) -> Result<Inserted, StoreError> {
+        match pending.push(id, json) {
+            (Pushed::Queued, _) => Ok(Inserted::Queued),
+            (Pushed::Duplicate, _) => Ok(Inserted::Duplicate),
+            (Pushed::Full, first) => {
+                if first {
+                    warn!(
+                        dir = %self.dir.display(),
+                        queue_limit_bytes = pending.limit(),
+                        "report retry queue full: reports are dropped until the data dir takes writes again"
+                    );
+                }
+                Err(StoreError::QueueFull {
+                    limit: pending.limit(),
+                })
+            }
+        }
+    }
+
+    fn failed(&self, e: &StoreError) {
+        let mut pending = self.pending();
+        self.failed_locked(&mut pending, e);
+    }
+
+    /// Counts a failed write; the first of an episode is logged, the others only counted.
+    fn failed_locked(&self, pending: &mut PendingQueue, e: &StoreError) {
+        let fault = e.fault().unwrap_or(WriteFault::Other);
+        if pending.failed(fault, e.to_string()) {
+            warn!(
+                dir = %self.dir.display(),
+                reason = fault.label(),
+                error = %e,
+                queue_limit_bytes = pending.limit(),
+                "report store failing: reports are held in memory and retried until the data dir takes writes again"
+            );
+        }
+    }
+
+    fn log_recovered(&self, r: &pending::Recovered) {
+        info!(
+            dir = %self.dir.display(),
+            reason = r.reason,
+            written = r.written,
+            dropped = r.dropped,
+            failing_secs = r.lasted.as_secs_f64(),
+            "report store writable again: queued reports written"
+        );
+    }
+
+    /// Writes queued reports, oldest first, until one fails or none is left; each written one
+    /// is indexed and announced like any stored report. With nothing queued while failing (a
+    /// fault seen at open), probes the dir instead. Blocking I/O.
+    pub fn retry_pending(&self) -> Retried {
+        let _one = self.retrying.lock().unwrap_or_else(|p| p.into_inner());
+        let mut written = Vec::new();
+        loop {
+            let front = self.pending().front();
+            let Some((id, json)) = front else {
+                if self.pending().is_failing() {
+                    match probe(&self.dir) {
+                        Ok(()) => {
+                            let recovered = self.pending().succeeded();
+                            if let Some(r) = recovered {
+                                self.log_recovered(&r);
+                            }
+                        }
+                        Err(e) => self.failed(&e),
+                    }
+                }
+                break;
+            };
+            if let Err(e) = write_atomic(&self.dir, &self.path_of(&id), &json) {
+                self.failed(&e);
+                break;
+            }
+            let report = match serde_json::from_slice::<CrashReport>(&json) {
+                Ok(r) => r,
+                Err(e) => {
+                    // The store serialized it: cannot happen short of memory corruption.
+                    warn!(id, error = %e, "queued report does not parse; written, not indexed");
+                    self.pending().written(&id);
+                    continue;
+                }
+            };
+            self.lock().add(report.summary(), json.len() as u64);
+            let recovered = {
+                let mut pending = self.pending();
+                pending.written(&id);
+                pending.succeeded()
+            };
+            if let Some(r) = recovered {
+                self.log_recovered(&r);
+            }
+            let _ = self.stored.send(report.summary());
+            let evicted = self.enforce_retention();
+            written.push((report, evicted));
+        }
+        Retried {
+            written,
+            remaining: self.pending().len(),
+        }
     }
 
     fn enforce_retention(&self) -> usize {
@@ -244,9 +518,22 @@ impl Store {
         victims.len()
     }
 
-    /// The full report, read from disk.
+    /// The full report, read from disk, or from the retry queue while it waits there.
     pub fn get(&self, id: &str) -> Result<Option<CrashReport>, StoreError> {
-        if !valid_id(id) || !self.contains(id) {
+        if !valid_id(id) {
+            return Ok(None);
+        }
+        // The queue first: a retry indexes a report before it leaves the queue.
+        let queued = self.pending().json_of(id);
+        if let Some(json) = queued {
+            return serde_json::from_slice(&json)
+                .map(Some)
+                .map_err(|source| StoreError::Corrupt {
+                    path: self.path_of(id),
+                    source,
+                });
+        }
+        if !self.lock().by_id.contains_key(id) {
             return Ok(None);
         }
         match read_report(&self.path_of(id)) {
@@ -381,25 +668,46 @@ fn write_atomic(dir: &Path, path: &Path, data: &[u8]) -> Result<(), StoreError> 
     static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let tmp = dir.join(format!("{TMP_PREFIX}{name}-{}-{seq}", std::process::id()));
-    let werr = |source| StoreError::Write {
-        path: tmp.clone(),
-        source,
-    };
-    let mut f = File::create(&tmp).map_err(werr)?;
-    f.write_all(data).map_err(werr)?;
-    f.sync_all().map_err(werr)?;
-    drop(f);
-    fs::rename(&tmp, path).map_err(|source| {
-        let _ = fs::remove_file(&tmp);
-        StoreError::Write {
+    let written = (|| {
+        let werr = |source| StoreError::Write {
+            path: tmp.clone(),
+            source,
+        };
+        let mut f = File::create(&tmp).map_err(werr)?;
+        f.write_all(data).map_err(werr)?;
+        f.sync_all().map_err(werr)?;
+        drop(f);
+        fs::rename(&tmp, path).map_err(|source| StoreError::Write {
             path: path.to_path_buf(),
             source,
-        }
-    })?;
+        })
+    })();
+    if written.is_err() {
+        // Whatever failed, no half-written file stays behind to fill the disk further.
+        let _ = fs::remove_file(&tmp);
+        return written;
+    }
     // The rename is durable only once the directory entry is.
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|source| StoreError::Write {
+            path: dir.to_path_buf(),
+            source,
+        })
+}
+
+/// Does the dir take a write? Creates, fsyncs and removes a probe file (named like a temporary
+/// file, so a probe interrupted by `kill -9` is removed at the next open).
+fn probe(dir: &Path) -> Result<(), StoreError> {
+    let path = dir.join(format!("{TMP_PREFIX}probe-{}", std::process::id()));
+    let result = File::create(&path).and_then(|mut f| {
+        f.write_all(b"coroner write probe\n")?;
+        f.sync_all()
+    });
+    let removed = fs::remove_file(&path);
+    result
+        .and(removed)
+        .map_err(|source| StoreError::NotWritable {
             path: dir.to_path_buf(),
             source,
         })

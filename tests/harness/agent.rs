@@ -1,9 +1,19 @@
 //! The agent binary under test, run as a child process against a private containerd:
-//! `coroner agent --containerd-socket <sock> --listen 127.0.0.1:<port> --data-dir <dir>
-//! --namespace k8s.io --namespace coroner-plain --log-format json [extra args]`.
+//! `coroner agent --containerd-socket <sock> --listen 127.0.0.1:<port> --metrics-listen
+//! 127.0.0.1:<metrics port> --data-dir <dir> --namespace k8s.io --namespace coroner-plain
+//! --log-format json [extra args]`.
+//!
+//! [`Agent::get`] and [`Agent::get_text`] send `/metrics`, `/healthz` and `/readyz` to the metrics
+//! listener (as Prometheus and kubelet reach them) and every other path to the API listener, with
+//! the bearer token when the builder set one ([`AgentBuilder::api_token`]).
 //!
 //! Its stdout and stderr go to a file next to (not inside) the data dir, printed when a test
 //! panics. The process is SIGKILLed on drop.
+//!
+//! The flight recorder is pinned in a bpffs directory of the agent's own,
+//! `/sys/fs/bpf/coroner-test-<test pid>-<test start time>-<port>` (kept across
+//! [`Agent::restart`], so a restarted agent adopts it; removed on drop, which detaches the
+//! programs), unless the test passes `--bpf-pin-dir` or `--no-bpf-pin` itself.
 
 use std::ffi::OsString;
 use std::fs;
@@ -57,6 +67,9 @@ pub struct AgentBuilder {
     namespaces: Vec<String>,
     args: Vec<OsString>,
     env: Vec<(OsString, OsString)>,
+    api_token: Option<String>,
+    nofile: Option<u64>,
+    own_netns: bool,
 }
 
 #[allow(dead_code)] // each test binary uses a different part of the harness
@@ -87,6 +100,26 @@ impl AgentBuilder {
         self
     }
 
+    /// Runs the agent with `--api-token-file` holding `token`; the harness's requests carry it.
+    pub fn api_token(mut self, token: &str) -> Self {
+        self.api_token = Some(token.to_string());
+        self
+    }
+
+    /// Runs the agent with `RLIMIT_NOFILE` (soft and hard) set to `n`.
+    pub fn nofile(mut self, n: u64) -> Self {
+        self.nofile = Some(n);
+        self
+    }
+
+    /// Runs the agent in a network namespace of its own (loopback up, nothing else) WITHOUT
+    /// `--listen` and `--metrics-listen`, so it binds its defaults without colliding with anyone.
+    /// Reach it with [`get_in_netns`]; [`Agent::get`] cannot.
+    pub fn default_listen_in_own_netns(mut self) -> Self {
+        self.own_netns = true;
+        self
+    }
+
     /// A different binary (default: this package's `coroner`).
     pub fn binary(mut self, path: impl Into<PathBuf>) -> Self {
         self.binary = path.into();
@@ -103,14 +136,42 @@ impl AgentBuilder {
         fs::create_dir(&data_dir).unwrap();
         fs::write(work.path().join("owner"), host::owner_stamp()).unwrap();
         let port = free_port();
+        let metrics_port = free_port();
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(token) = &self.api_token {
+            fs::write(work.path().join("api-token"), format!("{token}\n")).unwrap();
+            headers.insert(
+                reqwest::header::AUTHORIZATION,
+                format!("Bearer {token}")
+                    .parse()
+                    .expect("token is a header value"),
+            );
+        }
+        let pinned_by_test = self
+            .args
+            .iter()
+            .any(|a| a == "--no-bpf-pin" || a == "--bpf-pin-dir");
+        let pin_dir = (!pinned_by_test).then(|| {
+            host::ensure_bpffs();
+            let stamp = host::owner_stamp();
+            let stamp: Vec<&str> = stamp.split_whitespace().collect();
+            PathBuf::from(format!(
+                "{}/coroner-test-{}-{port}",
+                host::BPFFS,
+                stamp.join("-")
+            ))
+        });
         let mut agent = Agent {
             builder: self,
             work,
             data_dir,
             port,
+            metrics_port,
+            pin_dir,
             child: None,
             http: reqwest::Client::builder()
                 .no_proxy()
+                .default_headers(headers)
                 .timeout(Duration::from_secs(10))
                 .build()
                 .expect("building HTTP client"),
@@ -134,6 +195,9 @@ pub struct Agent {
     work: tempfile::TempDir,
     data_dir: PathBuf,
     port: u16,
+    metrics_port: u16,
+    /// The recorder's pin dir the harness chose (removed on drop); `None` when the test chose.
+    pin_dir: Option<PathBuf>,
     child: Option<Child>,
     http: reqwest::Client,
 }
@@ -148,6 +212,9 @@ impl Agent {
             namespaces: vec![K8S_NAMESPACE.to_string(), PLAIN_NAMESPACE.to_string()],
             args: Vec::new(),
             env: Vec::new(),
+            api_token: None,
+            nofile: None,
+            own_netns: false,
         }
     }
 
@@ -165,8 +232,42 @@ impl Agent {
         self.port
     }
 
+    /// `http://127.0.0.1:<metrics port>`: `/metrics`, `/healthz`, `/readyz`, never a token.
+    pub fn metrics_base_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.metrics_port)
+    }
+
+    pub fn metrics_port(&self) -> u16 {
+        self.metrics_port
+    }
+
+    /// Where the harness sends `path`: the metrics listener for `/metrics` and the probes (as
+    /// Prometheus and kubelet reach them), the API listener for everything else.
+    pub fn url(&self, path: &str) -> String {
+        let route = path.split('?').next().unwrap_or(path);
+        if matches!(route, "/metrics" | "/healthz" | "/readyz") {
+            format!("{}{path}", self.metrics_base_url())
+        } else {
+            format!("{}{path}", self.base_url())
+        }
+    }
+
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
+    }
+
+    /// The bpffs directory the harness pins this agent's recorder in (`None` when the test
+    /// passed `--bpf-pin-dir` or `--no-bpf-pin`).
+    pub fn pin_dir(&self) -> Option<&Path> {
+        self.pin_dir.as_deref()
+    }
+
+    /// Like [`Agent::restart`], with `args` instead of the extra arguments given at first.
+    pub async fn restart_with_args(&mut self, args: &[&str]) {
+        self.kill9();
+        self.builder.args = args.iter().map(OsString::from).collect();
+        self.spawn_process();
+        self.wait_ready().await;
     }
 
     pub fn pid(&self) -> Option<u32> {
@@ -182,10 +283,11 @@ impl Agent {
         self.work.path().join("agent.log")
     }
 
-    /// Polls `GET /readyz` until 200; panics after 20 s or as soon as the process exits.
+    /// Polls `GET /readyz` (on the metrics listener, as kubelet does) until 200; panics after
+    /// 20 s or as soon as the process exits.
     pub async fn wait_ready(&mut self) {
         let deadline = Instant::now() + READY_TIMEOUT;
-        let url = format!("{}/readyz", self.base_url());
+        let url = self.url("/readyz");
         let mut last;
         loop {
             if let Some(status) = self
@@ -198,16 +300,32 @@ impl Agent {
                     "agent exited before becoming ready ({status}); its output follows the panic"
                 );
             }
-            match self.http.get(&url).send().await {
-                Ok(r) if r.status() == StatusCode::OK => return,
-                Ok(r) => {
-                    last = format!(
-                        "HTTP {}: {}",
-                        r.status(),
-                        r.text().await.unwrap_or_default()
-                    )
+            let answer = if self.builder.own_netns {
+                let pid = self.pid().expect("agent running");
+                let addr = std::net::SocketAddr::from(([127, 0, 0, 1], DEFAULT_METRICS_PORT));
+                tokio::task::spawn_blocking(move || get_in_netns(pid, addr, "/readyz"))
+                    .await
+                    .expect("netns probe thread")
+                    .map(|(code, body)| {
+                        (
+                            StatusCode::from_u16(code).unwrap_or(StatusCode::IM_A_TEAPOT),
+                            body,
+                        )
+                    })
+                    .map_err(|e| e.to_string())
+            } else {
+                match self.http.get(&url).send().await {
+                    Ok(r) => {
+                        let code = r.status();
+                        Ok((code, r.text().await.unwrap_or_default()))
+                    }
+                    Err(e) => Err(e.to_string()),
                 }
-                Err(e) => last = e.to_string(),
+            };
+            match answer {
+                Ok((code, _)) if code == StatusCode::OK => return,
+                Ok((code, body)) => last = format!("HTTP {code}: {body}"),
+                Err(e) => last = e,
             }
             if Instant::now() > deadline {
                 panic!("agent not ready after {READY_TIMEOUT:?} (last: {last}); its output follows the panic");
@@ -258,7 +376,7 @@ impl Agent {
 
     /// `GET path`, body as text.
     pub async fn get_text(&self, path: &str) -> (StatusCode, String) {
-        let url = format!("{}{path}", self.base_url());
+        let url = self.url(path);
         let resp = self
             .http
             .get(&url)
@@ -369,17 +487,50 @@ impl Agent {
             .expect("opening agent log");
         let b = &self.builder;
         let mut cmd = Command::new(&b.binary);
-        cmd.arg("agent")
-            .arg("--containerd-socket")
-            .arg(&b.socket)
-            .arg("--listen")
-            .arg(format!("127.0.0.1:{}", self.port))
-            .arg("--data-dir")
+        cmd.arg("agent").arg("--containerd-socket").arg(&b.socket);
+        if !b.own_netns {
+            cmd.arg("--listen")
+                .arg(format!("127.0.0.1:{}", self.port))
+                .arg("--metrics-listen")
+                .arg(format!("127.0.0.1:{}", self.metrics_port));
+        }
+        if b.api_token.is_some() {
+            cmd.arg("--api-token-file")
+                .arg(self.work.path().join("api-token"));
+        }
+        let (nofile, own_netns) = (b.nofile, b.own_netns);
+        // SAFETY: only async-signal-safe calls (setrlimit, unshare, socket, ioctl, close) run
+        // between fork and exec.
+        unsafe {
+            use std::os::unix::process::CommandExt;
+            cmd.pre_exec(move || {
+                if let Some(n) = nofile {
+                    let lim = libc::rlimit {
+                        rlim_cur: n,
+                        rlim_max: n,
+                    };
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
+                if own_netns {
+                    if libc::unshare(libc::CLONE_NEWNET) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    loopback_up()?;
+                }
+                Ok(())
+            });
+        }
+        cmd.arg("--data-dir")
             .arg(&self.data_dir)
             .arg("--log-format")
             .arg("json");
         for ns in &b.namespaces {
             cmd.arg("--namespace").arg(ns);
+        }
+        if let Some(dir) = &self.pin_dir {
+            cmd.arg("--bpf-pin-dir").arg(dir);
         }
         // Every flag is also a CORONER_* variable: keep the developer's environment out of the
         // test, only what the test asked for goes in.
@@ -403,6 +554,12 @@ impl Agent {
 impl Drop for Agent {
     fn drop(&mut self) {
         self.kill9();
+        if let Some(dir) = &self.pin_dir {
+            // Unpinning detaches the programs: nothing of the test keeps tracing the host.
+            if let Err(e) = host::remove_pins(dir) {
+                eprintln!("[harness] removing the pin dir {}: {e}", dir.display());
+            }
+        }
         if std::thread::panicking() {
             eprintln!(
                 "[harness] agent output ({}):\n{}",
@@ -411,6 +568,75 @@ impl Drop for Agent {
             );
         }
     }
+}
+
+/// The agent's default metrics port (`--metrics-listen 0.0.0.0:7465`).
+#[allow(dead_code)] // each test binary uses a different part of the harness
+pub const DEFAULT_METRICS_PORT: u16 = 7465;
+
+/// Sets `lo` up in the current (new) network namespace; called between fork and exec.
+///
+/// # Safety
+/// Only raw syscalls on a stack-allocated `ifreq`.
+unsafe fn loopback_up() -> std::io::Result<()> {
+    let sock = libc::socket(libc::AF_INET, libc::SOCK_DGRAM, 0);
+    if sock < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let mut req: libc::ifreq = std::mem::zeroed();
+    for (dst, src) in req.ifr_name.iter_mut().zip(b"lo\0") {
+        *dst = *src as libc::c_char;
+    }
+    let mut rc = libc::ioctl(sock, libc::SIOCGIFFLAGS, &mut req);
+    if rc == 0 {
+        req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+        rc = libc::ioctl(sock, libc::SIOCSIFFLAGS, &req);
+    }
+    let err = std::io::Error::last_os_error();
+    libc::close(sock);
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(err)
+    }
+}
+
+/// `GET path` (HTTP/1.0, no keep-alive) to `addr` inside the network namespace of process `pid`:
+/// a thread of its own enters the namespace, so nothing else of the test moves. Returns the
+/// status and the body.
+#[allow(dead_code)] // each test binary uses a different part of the harness
+pub fn get_in_netns(
+    pid: u32,
+    addr: std::net::SocketAddr,
+    path: &str,
+) -> std::io::Result<(u16, String)> {
+    let ns = fs::File::open(format!("/proc/{pid}/ns/net"))?;
+    let path = path.to_string();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        use std::os::fd::AsRawFd;
+        // SAFETY: setns on this thread only, with a namespace fd we hold open.
+        if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+        s.set_read_timeout(Some(Duration::from_secs(5)))?;
+        write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
+        let mut text = String::new();
+        s.read_to_string(&mut text)?;
+        let code = text
+            .split(' ')
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        let body = text
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default();
+        Ok((code, body))
+    })
+    .join()
+    .unwrap_or_else(|_| Err(std::io::Error::other("netns thread panicked")))
 }
 
 /// A port that was free a moment ago (the kernel hands out ephemeral ports round-robin, so

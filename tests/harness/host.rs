@@ -356,3 +356,45 @@ pub fn tail(path: &Path, n: usize) -> String {
         Err(e) => format!("(cannot read {}: {e})", path.display()),
     }
 }
+
+/// Where the host's bpf filesystem is mounted (the flight recorder's pins go below it).
+#[allow(dead_code)] // each test binary uses a different part of the harness
+pub const BPFFS: &str = "/sys/fs/bpf";
+
+/// Mounts bpffs at [`BPFFS`] unless it is mounted (systemd does at boot; a bare VM may not).
+#[allow(dead_code)]
+pub fn ensure_bpffs() {
+    let mounted = || {
+        nix::sys::statfs::statfs(BPFFS)
+            .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::BPF_FS_MAGIC)
+    };
+    if mounted() {
+        return;
+    }
+    let out = std::process::Command::new("mount")
+        .args(["-t", "bpf", "bpf", BPFFS])
+        .output()
+        .unwrap_or_else(|e| panic!("running mount -t bpf: {e}"));
+    assert!(
+        mounted(),
+        "bpffs is not mounted at {BPFFS} and mounting it failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Removes a pin directory tree: every pin (file) unlinked, then the directories.
+#[allow(dead_code)]
+pub fn remove_pins(dir: &Path) -> std::io::Result<()> {
+    if !dir.exists() {
+        return Ok(());
+    }
+    for entry in fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            remove_pins(&path)?;
+        } else {
+            fs::remove_file(&path)?;
+        }
+    }
+    fs::remove_dir(dir)
+}

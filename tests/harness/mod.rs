@@ -13,6 +13,7 @@ pub mod bench_images;
 pub mod containerd;
 pub mod cri;
 pub mod erlang_image;
+pub mod exec_images;
 pub mod host;
 pub mod images;
 pub mod kube;

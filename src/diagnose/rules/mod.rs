@@ -3,7 +3,7 @@
 
 mod address_in_use;
 mod completed;
-mod exec_failed;
+pub(super) mod exec_failed;
 mod exited_error;
 mod lock_held;
 mod oom;

@@ -113,9 +113,10 @@ impl RuntimeStatement {
 pub(in crate::diagnose) fn cause(kind: StatementKind) -> Cause {
     match kind {
         StatementKind::AddressInUse => Cause::AddressInUse,
-        StatementKind::MissingModule | StatementKind::LoaderError => Cause::MissingDependency,
+        StatementKind::MissingModule => Cause::MissingDependency,
         StatementKind::MissingFile => Cause::MissingFile,
-        StatementKind::CommandNotFound => Cause::ExecFailed,
+        // The program never ran: as `exec_failed` says when the recorder saw the exec.
+        StatementKind::CommandNotFound | StatementKind::LoaderError => Cause::ExecFailed,
         StatementKind::MemoryCorruption => Cause::Crashed,
         StatementKind::PermissionDenied => Cause::PermissionDenied,
         StatementKind::ConfigError => Cause::ConfigError,

@@ -14,8 +14,9 @@ use super::list::{cause_badge, exit_cell, identity};
 use crate::model::{CapturedOutput, CrashReport, Diagnosis, Outcome, RecorderReport, SyscallEvent};
 use crate::render::postmortem::{processes, resources_table};
 use crate::render::words::{
-    captured_by, confidence, errno_counts, fatal_signal, oom_victim, recorder_gap, shell_join,
-    statement_by, syscall_invocation, syscall_return, syscall_totals, ADVICE, NO_CGROUP_FIGURES,
+    captured_by, confidence, errno_counts, fatal_signal, oom_victim, partial_note, recorder_gap,
+    shell_join, statement_by, syscall_invocation, syscall_return, syscall_totals, ADVICE,
+    NO_CGROUP_FIGURES,
     NO_DIAGNOSIS, RECOVERED,
 };
 use crate::units::{ago, bytes, duration_ms, exact, offset, percent, timestamp, whole_percent};
@@ -209,6 +210,9 @@ fn cgroup_table(h: &mut Html, r: &CrashReport) {
 
 fn recorder(h: &mut Html, r: &CrashReport) {
     h.el("h2", &[], "Flight recorder");
+    if let Some(note) = partial_note(r.recorder.as_ref()) {
+        h.el("p", &[("class", "notice"), ("id", "recorder-state")], note);
+    }
     if let Some(gap) = recorder_gap(r.recorder.as_ref()) {
         h.el("p", &[("class", "notice"), ("id", "recorder-state")], gap);
     }
