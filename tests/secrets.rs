@@ -255,9 +255,7 @@ async fn no_secret_is_served_in_any_view_of_a_report() {
 
     // The OTLP export, as the collector decoded it: the body quotes the redacted summary, and
     // nothing the collector printed (every attribute of every record) holds a secret.
-    let record = collector
-        .wait_for_report(id, Duration::from_secs(45))
-        .await;
+    let record = collector.wait_for_report(id, Duration::from_secs(45)).await;
     assert_eq!(record.body, summary, "{record:?}");
     assert!(record.body.contains("password=<redacted>"), "{record:?}");
     assert_eq!(

@@ -61,11 +61,17 @@ pub(super) async fn enrich(
     key: &Key,
     created: Option<Created>,
 ) -> Enriched {
-    // The limits first, while the cgroup surely exists: the look-up below takes a few ms.
-    let early = created.as_ref().and_then(Created::cgroup_path).map(|path| {
-        let limits = shared.cgroups.read_limits(&path);
-        (path, limits)
-    });
+    // The limits and the recorder's key first, while the cgroup surely exists: the look-up
+    // below takes a few ms, and a container that dies at once (a shell that cannot open its
+    // script exits within 10 ms) has its cgroup removed by then.
+    let early = created
+        .as_ref()
+        .and_then(Created::cgroup_path)
+        .map(|path| Early {
+            cgroup_id: shared.cgroups.unified_cgroup_id(&path),
+            limits: shared.cgroups.read_limits(&path),
+            path,
+        });
     let rootfs = created
         .as_ref()
         .and_then(Created::rootfs_and_plan)
@@ -110,11 +116,18 @@ pub(super) async fn never_started(
     enrich_meta(shared, client, key, None, false).await
 }
 
+/// What was read of a created container's cgroup before the containerd look-up.
+struct Early {
+    path: String,
+    cgroup_id: Option<u64>,
+    limits: Result<CgroupLimits, cgroup::Error>,
+}
+
 async fn enrich_meta(
     shared: &Shared,
     client: Option<&Containerd>,
     key: &Key,
-    mut early: Option<(String, Result<CgroupLimits, cgroup::Error>)>,
+    mut early: Option<Early>,
     has_cgroup: bool,
 ) -> Enriched {
     let mut out = Enriched::default();
@@ -132,13 +145,21 @@ async fn enrich_meta(
     };
     if let Some(spec_path) = meta.cgroups_path.as_ref().filter(|_| has_cgroup) {
         match CgroupFs::resolve_spec_path(spec_path) {
-            // A sandbox needs only its recorder key, so its recording can be freed at exit.
-            Ok(path) if meta.is_sandbox => out.cgroup_id = shared.cgroups.unified_cgroup_id(&path),
             Ok(path) => {
-                out.cgroup_id = shared.cgroups.unified_cgroup_id(&path);
-                let limits = match early.take() {
-                    Some((early_path, limits)) if early_path == path => limits,
-                    _ => shared.cgroups.read_limits(&path),
+                let early = early.take().filter(|e| e.path == path);
+                out.cgroup_id = early
+                    .as_ref()
+                    .and_then(|e| e.cgroup_id)
+                    .or_else(|| shared.cgroups.unified_cgroup_id(&path));
+                if meta.is_sandbox {
+                    // A sandbox needs only its recorder key, so its recording can be freed at
+                    // exit.
+                    out.meta = Some(meta);
+                    return out;
+                }
+                let limits = match early {
+                    Some(e) => e.limits,
+                    None => shared.cgroups.read_limits(&path),
                 };
                 match limits {
                     Ok(limits) => out.limits = Some(limits),

@@ -54,6 +54,8 @@ pub(super) fn diagnosis(
         summary,
         evidence,
         key,
+        statement: None,
+        advice: None,
     }
 }
 

@@ -85,6 +85,8 @@ mod tests {
             summary: "Exited 3 after 12 ms.".into(),
             evidence: vec![],
             key: Some("exit 3".into()),
+            statement: None,
+            advice: None,
         }
     }
 

@@ -10,8 +10,8 @@ use chrono::{DateTime, Utc};
 use super::doc::{code, prose, strong, text, Block, Inline, Line};
 use super::words::{
     captured_by, confidence, cpu_quota, cpu_throttling, errno_counts, fatal_signal,
-    image_tag_statement, oom_victim, partial_note, recorder_gap, shell_join, strace_lines,
-    syscall_totals, NO_CGROUP_FIGURES, NO_DIAGNOSIS, RECOVERED,
+    image_tag_statement, oom_victim, partial_note, recorder_gap, shell_join, statement_by,
+    strace_lines, syscall_totals, ADVICE, NO_CGROUP_FIGURES, NO_DIAGNOSIS, RECOVERED,
 };
 use crate::model::{
     CapturedOutput, CrashReport, ImageContent, ProcessEvent, ProcessEventKind, StreamCapture,
@@ -166,6 +166,21 @@ fn diagnosis(r: &CrashReport, doc: &mut Vec<Block>) {
     };
     if !d.summary.trim().is_empty() {
         doc.push(Block::Para(prose(&d.summary)));
+    }
+    if let Some(s) = &d.statement {
+        doc.push(Block::Para(vec![
+            strong(statement_by(s)),
+            text(" "),
+            code(&s.text),
+            text(" ("),
+            code(&s.field),
+            text(")"),
+        ]));
+    }
+    if let Some(advice) = &d.advice {
+        let mut line = vec![strong(ADVICE), text(" ")];
+        line.extend(prose(advice));
+        doc.push(Block::Para(line));
     }
     let mut line = vec![
         strong("Cause:"),

@@ -83,6 +83,8 @@ fn known_diagnosis() -> Diagnosis {
             },
         ],
         key: Some("oom tail".into()),
+        statement: None,
+        advice: None,
     }
 }
 
@@ -601,6 +603,19 @@ fn with_image_tag(status: crate::model::ImageTagStatus) -> CrashReport {
     r
 }
 
+/// A Python import failure as the rules diagnose it: the runtime's words and the advice.
+fn python_import_failure() -> CrashReport {
+    let mut r = fixture("exited_error");
+    let out = r.recorder.as_mut().unwrap().output.as_mut().unwrap();
+    out.stderr = StreamCapture {
+        total_bytes: 162,
+        head: include_str!("../../tests/fixtures/statements/python/module_not_found.txt").into(),
+        tail: String::new(),
+    };
+    r.diagnosis = Some(crate::diagnose::diagnose(&r));
+    r
+}
+
 #[test]
 fn moved_image_tag_is_said_in_markdown_and_text_with_both_digests_and_the_import_time() {
     let r = with_image_tag(crate::model::ImageTagStatus::Moved);
@@ -635,4 +650,28 @@ fn current_image_tag_states_only_what_the_node_knows() {
     assert!(!md.contains("now resolves to"), "{md}");
     // A report without the section has no such heading.
     assert!(!markdown(&fixture("exited_error")).contains("Image tag"));
+}
+
+#[test]
+fn markdown_and_text_show_the_runtime_statement_and_the_advice_under_the_summary() {
+    let r = python_import_failure();
+    let md = markdown(&r);
+    assert!(
+        md.contains(
+            "### Diagnosis\n\nPython: ModuleNotFoundError: No module named 'requests'; exited 1 after \\<1 ms\n\n\
+             **Python said:** `ModuleNotFoundError: No module named 'requests'` (`/recorder/output/stderr/head`)\n\n\
+             **Advice:** Install the Python module `requests` in the image"
+        ),
+        "{md}"
+    );
+    assert!(md.contains("**Cause:** `missing_dependency`"), "{md}");
+    let txt = text(&r);
+    assert!(
+        txt.contains("Python said: ModuleNotFoundError: No module named 'requests'"),
+        "{txt}"
+    );
+    assert!(
+        txt.contains("Advice: Install the Python module requests in the image"),
+        "{txt}"
+    );
 }

@@ -10,8 +10,8 @@ use chrono::{DateTime, Utc};
 
 use crate::model::{
     CapturedOutput, Confidence, ImageCompared, ImageContent, ImageTagReport, ImageTagStatus,
-    OomVictim, RecorderReport, RecorderState, SignalOrigin, SignalProvenance, SyscallEvent,
-    SyscallStat,
+    OomVictim, RecorderReport, RecorderState, SignalOrigin, SignalProvenance, Statement,
+    SyscallEvent, SyscallStat,
 };
 use crate::units::{bytes, time_of_day, timestamp_seconds};
 
@@ -25,6 +25,20 @@ pub fn confidence(c: Confidence) -> &'static str {
         Confidence::Low => "low",
     }
 }
+
+/// Who made a runtime statement, as its label reads: `Python said:`, `The program said:`.
+pub fn statement_by(s: &Statement) -> String {
+    let label = s.runtime.label();
+    let mut c = label.chars();
+    let first: String = c
+        .next()
+        .map(|f| f.to_uppercase().collect())
+        .unwrap_or_default();
+    format!("{first}{} said:", c.as_str())
+}
+
+/// The label of the advice line.
+pub const ADVICE: &str = "Advice:";
 
 /// For a report written before diagnosis existed.
 pub const NO_DIAGNOSIS: &str =

@@ -430,12 +430,21 @@ fn beyond_the_queue_bound_reports_are_dropped_and_counted() {
     assert_eq!((status.pending, status.dropped_queue_full), (2, 1));
     assert!(status.pending_bytes <= 2 * one + one / 2);
     let queued = report(0, 0, Outcome::Crashed, "p");
-    assert!(store.has_container(&queued.container.id), "a queued report's container");
-    assert!(!store.has_container(&dropped.container.id), "a dropped report's container");
+    assert!(
+        store.has_container(&queued.container.id),
+        "a queued report's container"
+    );
+    assert!(
+        !store.has_container(&dropped.container.id),
+        "a dropped report's container"
+    );
 
     fs.free();
     assert_eq!(store.retry_pending().written.len(), 2);
-    assert!(store.has_container(&queued.container.id), "a written report's container");
+    assert!(
+        store.has_container(&queued.container.id),
+        "a written report's container"
+    );
     assert_eq!(store.stats().0, 2);
     assert_eq!(store.status().dropped_queue_full, 1);
     // Once written, the queue takes reports again; and with space, they are written at once.

@@ -20,6 +20,7 @@ pub mod host;
 pub mod images;
 pub mod kube;
 pub mod plain;
+pub mod runtimes_image;
 pub mod scenarios;
 pub mod stale_images;
 

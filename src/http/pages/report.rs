@@ -15,8 +15,8 @@ use crate::model::{CapturedOutput, CrashReport, Diagnosis, Outcome, RecorderRepo
 use crate::render::postmortem::{image_tag as image_tag_blocks, processes, resources_table};
 use crate::render::words::{
     captured_by, confidence, errno_counts, fatal_signal, oom_victim, partial_note, recorder_gap,
-    shell_join, syscall_invocation, syscall_return, syscall_totals, NO_CGROUP_FIGURES,
-    NO_DIAGNOSIS, RECOVERED,
+    shell_join, statement_by, syscall_invocation, syscall_return, syscall_totals, ADVICE,
+    NO_CGROUP_FIGURES, NO_DIAGNOSIS, RECOVERED,
 };
 use crate::units::{ago, bytes, duration_ms, exact, offset, percent, timestamp, whole_percent};
 
@@ -69,6 +69,22 @@ fn diagnosis(h: &mut Html, r: &CrashReport) {
             format_args!("{} confidence", confidence(d.confidence)),
         )
         .el("div", &[("class", "summary")], &d.summary);
+    if let Some(st) = &d.statement {
+        h.open("div", &[("class", "statement")])
+            .el("strong", &[], statement_by(st))
+            .raw(" ")
+            .el("code", &[], &st.text)
+            .raw(" ")
+            .el("code", &[("class", "muted")], &st.field)
+            .close("div");
+    }
+    if let Some(advice) = &d.advice {
+        h.open("div", &[("class", "advice")])
+            .el("strong", &[], ADVICE)
+            .raw(" ")
+            .text(advice)
+            .close("div");
+    }
     evidence(h, d);
     h.close("section");
 }

@@ -20,6 +20,8 @@ fn report(n: u32, cause: Cause) -> CrashReport {
         summary: format!("crash {n}"),
         evidence: vec![],
         key: None,
+        statement: None,
+        advice: None,
     });
     r
 }
