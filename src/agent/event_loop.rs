@@ -13,7 +13,6 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tracing::{debug, warn};
 
-use super::artifacts;
 use super::deathwatch;
 use super::enrich::{self, Created};
 use super::finish::{self, Pending, Seen};
@@ -362,11 +361,12 @@ impl EventLoop {
         if let Some(path) = &cgroup_path {
             self.shared.sampler.add(key.clone(), path.clone());
         }
-        let at_death = deathwatch::watch(&self.shared, pid, cgroup_path.clone(), rx.clone());
-        let artifacts = created
-            .as_ref()
-            .and_then(Created::rootfs_and_plan)
-            .and_then(|(rootfs, plan)| artifacts::grab_at_death(&self.shared, pid, rootfs, plan));
+        let rootfs = created.as_ref().and_then(Created::rootfs_and_plan);
+        let death = deathwatch::watch(&self.shared, pid, cgroup_path.clone(), rx.clone(), rootfs);
+        let (at_death, artifacts) = match death {
+            Some(d) => (d.usage, d.artifacts),
+            None => (None, None),
+        };
         self.spawn_enrichment(
             key.clone(),
             created,
