@@ -589,6 +589,11 @@ impl EventLoop {
                 id: cri.container_id.clone(),
             };
             listed.insert(key.clone());
+            if self.awaiting_start.contains_key(&key) {
+                // Its start watch is on it and reports it as seen (a failed start is exited
+                // in the CRI at once, before the watch's next status call).
+                continue;
+            }
             let exit = ExitEvent {
                 namespace: key.namespace.clone(),
                 container_id: key.id.clone(),
