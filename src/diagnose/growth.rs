@@ -13,6 +13,9 @@ pub(super) enum Growth {
     Jump { from: u64, to: u64, within_ms: u64 },
 }
 
+/// A climb made within this time is a burst, however many samples caught it.
+const BURST_MS: u64 = 300;
+
 /// A climb smaller than this (or than a tenth of where it ended) is no climb.
 const MIN_RISE: u64 = 1 << 20;
 
@@ -55,6 +58,27 @@ pub(super) fn memory_growth(h: &UsageHistory, peak: Option<u64>) -> Option<Growt
             from: before.1,
             to: after.1,
             within_ms: after.0 - before.0,
+        });
+    }
+    // A burst the sampler caught in the middle (a slow or busy node fills a large allocation's
+    // pages over more than one interval): four fifths of the climb within [`BURST_MS`]. No leak
+    // fills a limit that fast.
+    let burst = (0..climb.len())
+        .filter_map(|i| {
+            let start = climb[i];
+            let end = climb[i..]
+                .iter()
+                .take_while(|p| p.0 - start.0 <= BURST_MS)
+                .last()?;
+            Some((start, *end))
+        })
+        .max_by_key(|(a, b)| b.1.saturating_sub(a.1))
+        .filter(|(a, b)| b.1.saturating_sub(a.1) * 5 >= rise * 4);
+    if let Some((a, b)) = burst {
+        return Some(Growth::Jump {
+            from: a.1,
+            to: b.1,
+            within_ms: b.0 - a.0,
         });
     }
     Some(Growth::Steady {
@@ -122,6 +146,39 @@ mod tests {
                 within_ms: 100
             })
         );
+    }
+
+    #[test]
+    fn a_burst_caught_in_the_middle_is_a_jump() {
+        // Seen at load 11: a 64 MiB string built in 200 ms, sampled half-way.
+        let h = history(&[733_184, 733_184, 733_184, 10_690_560, 22_196_224]);
+        assert_eq!(
+            memory_growth(&h, Some(24 * MIB)),
+            Some(Growth::Jump {
+                from: 733_184,
+                to: 24 * MIB,
+                within_ms: 300
+            })
+        );
+    }
+
+    #[test]
+    fn a_burst_over_three_intervals_is_a_jump_and_a_fast_leak_is_not() {
+        let h = history(&[MIB, MIB, MIB, 8 * MIB, 15 * MIB, 22 * MIB]);
+        assert_eq!(
+            memory_growth(&h, Some(24 * MIB)),
+            Some(Growth::Jump {
+                from: MIB,
+                to: 22 * MIB,
+                within_ms: 300
+            })
+        );
+        // 5 MiB a second, the leak's whole climb over 4 s.
+        let leak: Vec<u64> = (0..40).map(|i| MIB + i * MIB / 2).collect();
+        assert!(matches!(
+            memory_growth(&history(&leak), None),
+            Some(Growth::Steady { .. })
+        ));
     }
 
     #[test]

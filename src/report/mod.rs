@@ -15,9 +15,11 @@ pub use inputs::{Enriched, ExitEvent, Inputs, Redaction};
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, Utc};
+
 use crate::model::{
     report_id, CgroupReport, ContainerInfo, CrashReport, CriStatus, ExitStatus, ImageContent,
-    Lifecycle, OomInfo, Outcome, SCHEMA_VERSION,
+    Lifecycle, OomInfo, Outcome, UsageHistory, SCHEMA_VERSION,
 };
 
 /// The finished report of one exit. The exit status is the kernel's wait status when the recorder
@@ -46,6 +48,11 @@ pub fn build_report(inputs: Inputs<'_>, redaction: &Redaction) -> CrashReport {
         image_now,
     } = inputs;
     let meta = enriched.meta.as_ref();
+    let killed_at = recorder
+        .as_ref()
+        .and_then(|r| r.oom_victim.as_ref())
+        .map(|v| v.time);
+    let lived_until = killed_at.into_iter().chain([exit.exited_at]).min();
     let status = match init_wait_status {
         Some(ws) => ExitStatus {
             status: exit.exit_status,
@@ -148,7 +155,7 @@ pub fn build_report(inputs: Inputs<'_>, redaction: &Redaction) -> CrashReport {
         agent,
         recorder,
         entrypoint: enriched.entrypoint.clone(),
-        usage_history,
+        usage_history: usage_history.map(|h| lived_part(h, lived_until)),
         artifacts,
         image_tag: image_tag::image_tag(
             meta.and_then(|m| m.image.as_deref()),
@@ -166,6 +173,16 @@ pub fn build_report(inputs: Inputs<'_>, redaction: &Redaction) -> CrashReport {
     }
     report.diagnosis = Some(diagnosis);
     report
+}
+
+/// The samples taken before `end` (the OOM kill, else the exit): after the kernel's kill the
+/// memory is freed while the task is still counted, and a plot would end near zero.
+fn lived_part(mut h: UsageHistory, end: Option<DateTime<Utc>>) -> UsageHistory {
+    if let Some(end) = end {
+        let lived_ms = (end - h.started_at).num_milliseconds();
+        h.samples.retain(|s| (s.t_ms as i64) < lived_ms);
+    }
+    h
 }
 
 #[cfg(test)]
@@ -417,5 +434,50 @@ mod tests {
         assert_eq!(r.outcome, Outcome::Completed);
         assert_eq!(r.lifecycle.runtime_ms, Some(500));
         assert_eq!(r.id, report_id("k8s.io", "abc", e.exited_at));
+    }
+
+    #[test]
+    fn the_history_ends_at_the_oom_kill_not_after_it() {
+        use crate::model::{OomVictim, UsageSample};
+        let (e, (en, mut rec)) = (exit(137), leaky());
+        let mut i = inputs(&e, &en, None, 1);
+        let died = e.exited_at;
+        let sample = |t_ms, memory| UsageSample {
+            t_ms,
+            memory_bytes: Some(memory),
+            cpu_usec: None,
+            pids: Some(1),
+        };
+        // Sampled from 2 s before the exit; the kill 150 ms before it, and a sample between
+        // (the memory freed, the task still counted) that is not the container's use.
+        i.usage_history = Some(UsageHistory {
+            started_at: died - chrono::Duration::milliseconds(2000),
+            fine_interval_ms: 100,
+            fine_for_ms: 5000,
+            coarse_interval_ms: 1000,
+            dropped: 0,
+            samples: vec![
+                sample(0, 1 << 20),
+                sample(1800, 20 << 20),
+                sample(1900, 1 << 18),
+            ],
+        });
+        rec.oom_victim = Some(OomVictim {
+            pid: 7,
+            comm: "leak".into(),
+            rss_bytes: 20 << 20,
+            was_init: true,
+            time: died - chrono::Duration::milliseconds(150),
+        });
+        i.recorder = Some(rec);
+        let r = build_report(i, &Redaction::default());
+        let kept: Vec<u64> = r
+            .usage_history
+            .unwrap()
+            .samples
+            .iter()
+            .map(|s| s.t_ms)
+            .collect();
+        assert_eq!(kept, [0, 1800]);
     }
 }
