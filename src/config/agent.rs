@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
-use super::otlp::{otlp_url, parse_header_arg};
+use super::otlp::{otlp_url, parse_header_arg, read_pem};
 use super::*;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -178,6 +178,27 @@ pub struct AgentArgs {
     /// How long one export request may take (`10s`, OTLP's default).
     #[arg(long, env = "CORONER_OTLP_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub otlp_timeout: Duration,
+
+    /// PEM file of the CA certificates that sign the collector's certificate, for an https://
+    /// endpoint (OTEL_EXPORTER_OTLP_CERTIFICATE). They replace the system's roots. Unset: the
+    /// system's roots.
+    #[arg(long, env = "CORONER_OTLP_CERTIFICATE")]
+    pub otlp_certificate: Option<PathBuf>,
+
+    /// PEM file of the client certificate (chain) the exporter presents to the collector, for
+    /// mutual TLS (OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE); needs --otlp-client-key.
+    #[arg(long, env = "CORONER_OTLP_CLIENT_CERTIFICATE")]
+    pub otlp_client_certificate: Option<PathBuf>,
+
+    /// PEM file of the client certificate's private key (OTEL_EXPORTER_OTLP_CLIENT_KEY).
+    #[arg(long, env = "CORONER_OTLP_CLIENT_KEY")]
+    pub otlp_client_key: Option<PathBuf>,
+
+    /// A gRPC endpoint given without a scheme (`otel-collector:4317`) is sent to without TLS
+    /// (OTEL_EXPORTER_OTLP_INSECURE). Without this flag such an endpoint uses TLS; a scheme
+    /// says it itself (`https://` TLS, `http://` and `grpc://` none).
+    #[arg(long, env = "CORONER_OTLP_INSECURE")]
+    pub otlp_insecure: bool,
 
     /// The agent's web pages as users reach them (`https://coroner.example.com/node-a`): each
     /// exported record then links its report (`<base>/crashes/<id>`).
@@ -354,6 +375,87 @@ impl AgentArgs {
         }
     }
 
+    /// The TLS files, read and parsed: (CA PEM, client certificate and key). `None` when one is
+    /// unusable (the problem is in `bad`).
+    #[allow(clippy::type_complexity)]
+    fn otlp_tls_files(
+        &self,
+        bad: &mut Vec<Invalid>,
+    ) -> Option<(Option<Vec<u8>>, Option<(Vec<u8>, Secret)>)> {
+        let before = bad.len();
+        let ca = self.otlp_certificate.as_deref().and_then(|path| {
+            let checked =
+                read_pem(path).and_then(|pem| match reqwest::Certificate::from_pem_bundle(&pem) {
+                    Ok(certs) if !certs.is_empty() => Ok(pem),
+                    Ok(_) => Err(format!("{} holds no certificate", path.display())),
+                    Err(e) => Err(format!("{}: {e}", path.display())),
+                });
+            checked
+                .map_err(|reason| {
+                    bad.push(Invalid {
+                        flag: "otlp-certificate",
+                        reason,
+                    })
+                })
+                .ok()
+        });
+        let client = match (&self.otlp_client_certificate, &self.otlp_client_key) {
+            (None, None) => None,
+            (Some(_), None) => {
+                bad.push(Invalid {
+                    flag: "otlp-client-key",
+                    reason: "--otlp-client-certificate needs its key".into(),
+                });
+                None
+            }
+            (None, Some(_)) => {
+                bad.push(Invalid {
+                    flag: "otlp-client-certificate",
+                    reason: "--otlp-client-key is given without its certificate".into(),
+                });
+                None
+            }
+            (Some(cert), Some(key)) => match (read_pem(cert), read_pem(key)) {
+                (Ok(cert_pem), Ok(key_pem)) => {
+                    let both = [cert_pem.as_slice(), b"\n", key_pem.as_slice()].concat();
+                    match reqwest::Identity::from_pem(&both) {
+                        Ok(_) => match String::from_utf8(key_pem) {
+                            Ok(key_pem) => Some((cert_pem, Secret(key_pem))),
+                            Err(_) => {
+                                bad.push(Invalid {
+                                    flag: "otlp-client-key",
+                                    reason: format!("{} is not text", key.display()),
+                                });
+                                None
+                            }
+                        },
+                        // The message names no key material (rustls' PEM parser errors).
+                        Err(e) => {
+                            bad.push(Invalid {
+                                flag: "otlp-client-certificate",
+                                reason: format!(
+                                    "{} and {} are not a certificate and its private key: {e}",
+                                    cert.display(),
+                                    key.display()
+                                ),
+                            });
+                            None
+                        }
+                    }
+                }
+                (c, k) => {
+                    for (r, flag) in [(c, "otlp-client-certificate"), (k, "otlp-client-key")] {
+                        if let Err(reason) = r {
+                            bad.push(Invalid { flag, reason });
+                        }
+                    }
+                    None
+                }
+            },
+        };
+        (bad.len() == before).then_some((ca, client))
+    }
+
     /// The OTLP export, when `--otlp-endpoint` is set; every problem of its flags otherwise.
     pub fn otlp(&self) -> Result<Option<OtlpSettings>, Vec<Invalid>> {
         let mut bad = Vec::new();
@@ -421,7 +523,13 @@ impl AgentArgs {
         }
         let endpoint = self.otlp_endpoint.as_deref().map(str::trim);
         let Some(endpoint) = endpoint.filter(|e| !e.is_empty()) else {
-            if self.otlp_protocol.is_some() || !self.otlp_headers.is_empty() {
+            if self.otlp_protocol.is_some()
+                || !self.otlp_headers.is_empty()
+                || self.otlp_certificate.is_some()
+                || self.otlp_client_certificate.is_some()
+                || self.otlp_client_key.is_some()
+                || self.otlp_insecure
+            {
                 bad.push(Invalid {
                     flag: "otlp-endpoint",
                     reason: "OTLP options are given but no endpoint to send to".into(),
@@ -429,14 +537,45 @@ impl AgentArgs {
             }
             return if bad.is_empty() { Ok(None) } else { Err(bad) };
         };
-        let settings = match otlp_url(endpoint, self.otlp_protocol) {
-            Ok((url, protocol)) => Some(OtlpSettings {
-                url,
-                protocol,
-                headers,
-                timeout: self.otlp_timeout,
-                report_base_url,
-            }),
+        let files = self.otlp_tls_files(&mut bad);
+        let settings = match otlp_url(endpoint, self.otlp_protocol, self.otlp_insecure) {
+            Ok(t) => {
+                let tls = match (t.tls_domain, files) {
+                    (Some(domain), files) => {
+                        let (ca_pem, client) = files.unwrap_or_default();
+                        Some(OtlpTls {
+                            domain,
+                            ca_pem,
+                            client,
+                        })
+                    }
+                    (None, Some((ca, client))) => {
+                        for (given, flag) in [
+                            (ca.is_some(), "otlp-certificate"),
+                            (client.is_some(), "otlp-client-certificate"),
+                        ] {
+                            if given {
+                                bad.push(Invalid {
+                                    flag,
+                                    reason: format!(
+                                        "the endpoint {endpoint:?} uses no TLS (https:// does)"
+                                    ),
+                                });
+                            }
+                        }
+                        None
+                    }
+                    (None, None) => None,
+                };
+                Some(OtlpSettings {
+                    url: t.url,
+                    protocol: t.protocol,
+                    tls,
+                    headers,
+                    timeout: self.otlp_timeout,
+                    report_base_url,
+                })
+            }
             Err(reason) => {
                 bad.push(Invalid {
                     flag: "otlp-endpoint",

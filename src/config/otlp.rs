@@ -1,4 +1,5 @@
-//! The OTLP exporter's settings: the endpoint's URL and protocol, headers kept secret.
+//! The OTLP exporter's settings: the endpoint's URL, protocol and TLS, headers and the client key kept
+//! secret.
 
 use std::time::Duration;
 
@@ -65,17 +66,62 @@ pub struct OtlpSettings {
     /// gRPC.
     pub url: String,
     pub protocol: OtlpProtocol,
+    /// `None`: plain text (`http://`, `grpc://`, or a scheme-less gRPC endpoint with
+    /// `--otlp-insecure`).
+    pub tls: Option<OtlpTls>,
     pub headers: Vec<(String, Secret)>,
     pub timeout: Duration,
     /// Without a trailing `/`.
     pub report_base_url: Option<String>,
 }
 
-/// The URL requests go to, and the protocol, from `--otlp-endpoint` and `--otlp-protocol`.
+/// TLS to the collector, its files read and parsed at start-up.
+#[derive(Debug, Clone)]
+pub struct OtlpTls {
+    /// The name the collector's certificate must carry: the endpoint's host.
+    pub domain: String,
+    /// PEM of `--otlp-certificate`; `None`: the system's roots.
+    pub ca_pem: Option<Vec<u8>>,
+    /// For mutual TLS: the client certificate chain's PEM and its key's PEM.
+    pub client: Option<(Vec<u8>, Secret)>,
+}
+
+/// Where requests go, as [`otlp_url`] works it out.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) struct OtlpTarget {
+    pub(super) url: String,
+    pub(super) protocol: OtlpProtocol,
+    /// `Some(host)` when the connection uses TLS.
+    pub(super) tls_domain: Option<String>,
+}
+
+/// The URL requests go to, the protocol and whether TLS is used, from `--otlp-endpoint`,
+/// `--otlp-protocol` and `--otlp-insecure`, as the OTLP exporter conventions have them:
+/// `https://` is TLS, `http://` is not, and a gRPC endpoint without a scheme is TLS unless
+/// insecure. `grpc://` (coroner's own) is gRPC without TLS.
 pub(super) fn otlp_url(
     endpoint: &str,
     protocol: Option<OtlpProtocol>,
-) -> Result<(String, OtlpProtocol), String> {
+    insecure: bool,
+) -> Result<OtlpTarget, String> {
+    let schemeless = !endpoint.contains("://");
+    if insecure && !schemeless {
+        return Err(format!(
+            "--otlp-insecure is for a gRPC endpoint without a scheme (host:4317); {endpoint:?} says by its scheme whether it uses TLS"
+        ));
+    }
+    let with_scheme;
+    let endpoint = if schemeless {
+        if protocol != Some(OtlpProtocol::Grpc) {
+            return Err(format!(
+                "{endpoint:?} has no scheme: http:// or https:// (host:port alone is for --otlp-protocol grpc)"
+            ));
+        }
+        with_scheme = format!("{}://{endpoint}", if insecure { "http" } else { "https" });
+        with_scheme.as_str()
+    } else {
+        endpoint
+    };
     let u = reqwest::Url::parse(endpoint)
         .map_err(|e| format!("{endpoint:?} is not a URL like http://otel-collector:4318 ({e})"))?;
     if u.host_str().is_none_or(str::is_empty) {
@@ -92,30 +138,33 @@ pub(super) fn otlp_url(
         ("grpc", Some(OtlpProtocol::HttpProtobuf)) => {
             return Err("a grpc:// URL with --otlp-protocol http/protobuf".into())
         }
-        ("http", p) => p.unwrap_or(OtlpProtocol::HttpProtobuf),
-        ("https", _) => {
-            return Err(
-                "https is not supported (this build has no TLS): send to a collector on the node or in the cluster over http://, and let it forward with TLS"
-                    .into(),
-            )
+        ("http" | "https", p) => p.unwrap_or(OtlpProtocol::HttpProtobuf),
+        (other, _) => {
+            return Err(format!(
+                "scheme {other:?}: use http://, https:// or grpc://"
+            ))
         }
-        (other, _) => return Err(format!("scheme {other:?}: use http:// or grpc://")),
     };
+    let tls = u.scheme() == "https";
     let host = u.host_str().unwrap_or_default();
-    let port = u
-        .port()
-        .unwrap_or(if u.scheme() == "grpc" { 4317 } else { 80 });
+    let port = match u.port() {
+        Some(p) => p,
+        None if u.scheme() == "grpc" || schemeless => 4317,
+        None if tls => 443,
+        None => 80,
+    };
     let authority = if host.contains(':') {
         format!("[{host}]:{port}")
     } else {
         format!("{host}:{port}")
     };
-    match protocol {
+    let scheme = if tls { "https" } else { "http" };
+    let url = match protocol {
         OtlpProtocol::Grpc => {
             if u.path() != "/" && !u.path().is_empty() {
                 return Err("a gRPC endpoint has no path (the service path is fixed)".into());
             }
-            Ok((format!("http://{authority}"), protocol))
+            format!("{scheme}://{authority}")
         }
         OtlpProtocol::HttpProtobuf => {
             let path = u.path().trim_end_matches('/');
@@ -124,7 +173,25 @@ pub(super) fn otlp_url(
             } else {
                 format!("{path}/v1/logs")
             };
-            Ok((format!("http://{authority}{path}"), protocol))
+            format!("{scheme}://{authority}{path}")
         }
+    };
+    Ok(OtlpTarget {
+        url,
+        protocol,
+        tls_domain: tls.then(|| {
+            host.trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_string()
+        }),
+    })
+}
+
+/// Reads a PEM file for a TLS flag; its error names the file.
+pub(super) fn read_pem(path: &std::path::Path) -> Result<Vec<u8>, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+    if !String::from_utf8_lossy(&bytes).contains("-----BEGIN ") {
+        return Err(format!("{} holds no PEM block", path.display()));
     }
+    Ok(bytes)
 }

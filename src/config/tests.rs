@@ -119,7 +119,7 @@ fn otlp_http_endpoint_gets_the_logs_path_and_grpc_urls_pick_grpc() {
 fn otlp_problems_are_reported_together_without_header_values() {
     let a = parse(&[
         "--otlp-endpoint",
-        "https://collector:4318",
+        "ftp://collector:4318",
         "--otlp-header",
         "authorization=Bearer hunter2",
         "--otlp-header",
@@ -142,7 +142,7 @@ fn otlp_problems_are_reported_together_without_header_values() {
         ],
         "{text:?}"
     );
-    assert!(text[3].contains("no TLS"), "{text:?}");
+    assert!(text[3].contains("https://"), "{text:?}");
     let all = format!("{text:?} {a:?}");
     for secret in ["hunter2", "s3cret", "hunter3"] {
         assert!(!all.contains(secret), "{secret} shown in {all}");
@@ -337,4 +337,217 @@ fn since_is_a_time_or_a_duration_before_now() {
     assert_eq!(ago.resolve(now).to_rfc3339(), "2026-11-22T08:30:00+00:00");
     let err = parse_since("yesterday").unwrap_err();
     assert!(err.contains("RFC 3339") && err.contains("30m"), "{err}");
+}
+
+/// PEM files made for these tests (tests/fixtures/tls/README.md).
+fn tls_fixture(name: &str) -> String {
+    format!("{}/tests/fixtures/tls/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn https_endpoint_uses_tls_with_the_given_ca_and_client_certificate() {
+    let (ca, cert, key) = (
+        tls_fixture("ca.pem"),
+        tls_fixture("client.pem"),
+        tls_fixture("client.key"),
+    );
+    let s = parse(&[
+        "--otlp-endpoint",
+        "https://collector.example:4318",
+        "--otlp-certificate",
+        &ca,
+        "--otlp-client-certificate",
+        &cert,
+        "--otlp-client-key",
+        &key,
+    ])
+    .otlp()
+    .unwrap()
+    .expect("configured");
+    assert_eq!(s.url, "https://collector.example:4318/v1/logs");
+    let tls = s.tls.expect("TLS");
+    assert_eq!(tls.domain, "collector.example");
+    assert_eq!(tls.ca_pem, Some(std::fs::read(&ca).unwrap()));
+    let (cert_pem, key_pem) = tls.client.expect("client certificate");
+    assert_eq!(cert_pem, std::fs::read(&cert).unwrap());
+    assert!(key_pem.expose().contains("PRIVATE KEY"));
+    // The key is a secret like a header's value.
+    assert!(!format!("{key_pem:?}").contains("PRIVATE"));
+
+    // No CA given: the system's roots; no port: 443.
+    let s = parse(&["--otlp-endpoint", "https://collector.example"])
+        .otlp()
+        .unwrap()
+        .unwrap();
+    assert_eq!(s.url, "https://collector.example:443/v1/logs");
+    let tls = s.tls.expect("TLS");
+    assert!(tls.ca_pem.is_none() && tls.client.is_none());
+}
+
+#[test]
+fn grpc_endpoint_without_scheme_uses_tls_unless_insecure() {
+    for (args, url, tls) in [
+        (
+            &["--otlp-endpoint", "otel:4317", "--otlp-protocol", "grpc"][..],
+            "https://otel:4317",
+            true,
+        ),
+        (
+            &[
+                "--otlp-endpoint",
+                "otel",
+                "--otlp-protocol",
+                "grpc",
+                "--otlp-insecure",
+            ][..],
+            "http://otel:4317",
+            false,
+        ),
+        (
+            &[
+                "--otlp-endpoint",
+                "https://otel:4317",
+                "--otlp-protocol",
+                "grpc",
+            ][..],
+            "https://otel:4317",
+            true,
+        ),
+        (
+            &["--otlp-endpoint", "grpc://otel"][..],
+            "http://otel:4317",
+            false,
+        ),
+    ] {
+        let s = parse(args).otlp().unwrap().expect("configured");
+        assert_eq!(s.protocol, OtlpProtocol::Grpc, "{args:?}");
+        assert_eq!(s.url, url, "{args:?}");
+        assert_eq!(s.tls.is_some(), tls, "{args:?}");
+    }
+}
+
+/// The flags' problems, as (flag, reason) pairs.
+fn otlp_errors(args: &[&str]) -> Vec<(&'static str, String)> {
+    parse(args)
+        .validate()
+        .unwrap_err()
+        .into_iter()
+        .map(|e| (e.flag, e.reason))
+        .collect()
+}
+
+#[test]
+fn insecure_is_only_for_a_grpc_endpoint_without_scheme() {
+    for endpoint in ["https://otel:4317", "http://otel:4318", "grpc://otel:4317"] {
+        let errs = otlp_errors(&["--otlp-endpoint", endpoint, "--otlp-insecure"]);
+        assert_eq!(errs.len(), 1, "{endpoint}: {errs:?}");
+        assert_eq!(errs[0].0, "otlp-endpoint");
+        assert!(errs[0].1.contains("--otlp-insecure"), "{errs:?}");
+    }
+    // host:port alone is gRPC's form only.
+    let errs = otlp_errors(&["--otlp-endpoint", "otel:4318", "--otlp-insecure"]);
+    assert_eq!(errs[0].0, "otlp-endpoint");
+    assert!(errs[0].1.contains("no scheme"), "{errs:?}");
+}
+
+#[test]
+fn unreadable_or_empty_pem_files_are_named() {
+    let not_pem = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(not_pem.path(), "not a certificate\n").unwrap();
+    let not_pem = not_pem.path().to_str().unwrap().to_string();
+    let errs = otlp_errors(&[
+        "--otlp-endpoint",
+        "https://otel:4318",
+        "--otlp-certificate",
+        "/nonexistent/ca.pem",
+        "--otlp-client-certificate",
+        &not_pem,
+        "--otlp-client-key",
+        "/nonexistent/client.key",
+    ]);
+    let flags: Vec<_> = errs.iter().map(|e| e.0).collect();
+    assert_eq!(
+        flags,
+        [
+            "otlp-certificate",
+            "otlp-client-certificate",
+            "otlp-client-key"
+        ],
+        "{errs:?}"
+    );
+    assert!(
+        errs[0].1.contains("reading /nonexistent/ca.pem"),
+        "{errs:?}"
+    );
+    assert!(
+        errs[1].1.contains(&format!("{not_pem} holds no PEM block")),
+        "{errs:?}"
+    );
+    assert!(errs[2].1.contains("/nonexistent/client.key"), "{errs:?}");
+}
+
+#[test]
+fn a_key_pem_given_as_the_ca_is_refused() {
+    let errs = otlp_errors(&[
+        "--otlp-endpoint",
+        "https://otel:4318",
+        "--otlp-certificate",
+        &tls_fixture("client.key"),
+    ]);
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert_eq!(errs[0].0, "otlp-certificate");
+    // The key's content is not shown.
+    assert!(!errs[0].1.contains("MIG"), "{errs:?}");
+}
+
+#[test]
+fn client_key_and_certificate_come_together() {
+    let key = tls_fixture("client.key");
+    let errs = otlp_errors(&[
+        "--otlp-endpoint",
+        "https://otel:4318",
+        "--otlp-client-key",
+        &key,
+    ]);
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert_eq!(errs[0].0, "otlp-client-certificate");
+    assert!(errs[0].1.contains("without its certificate"), "{errs:?}");
+
+    let cert = tls_fixture("client.pem");
+    let errs = otlp_errors(&[
+        "--otlp-endpoint",
+        "https://otel:4318",
+        "--otlp-client-certificate",
+        &cert,
+    ]);
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert_eq!(errs[0].0, "otlp-client-key");
+}
+
+#[test]
+fn tls_files_with_a_plain_text_endpoint_or_no_endpoint_are_refused() {
+    let (ca, cert, key) = (
+        tls_fixture("ca.pem"),
+        tls_fixture("client.pem"),
+        tls_fixture("client.key"),
+    );
+    let errs = otlp_errors(&[
+        "--otlp-endpoint",
+        "http://otel:4318",
+        "--otlp-certificate",
+        &ca,
+        "--otlp-client-certificate",
+        &cert,
+        "--otlp-client-key",
+        &key,
+    ]);
+    let flags: Vec<_> = errs.iter().map(|e| e.0).collect();
+    assert_eq!(flags, ["otlp-certificate", "otlp-client-certificate"]);
+    assert!(errs[0].1.contains("uses no TLS"), "{errs:?}");
+
+    let errs = otlp_errors(&["--otlp-certificate", &ca]);
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert_eq!(errs[0].0, "otlp-endpoint");
+    let errs = otlp_errors(&["--otlp-insecure"]);
+    assert_eq!(errs[0].0, "otlp-endpoint");
 }

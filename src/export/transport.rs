@@ -1,6 +1,7 @@
 //! Sending one export request to the collector: OTLP/HTTP (protobuf body, `POST .../v1/logs`)
-//! over reqwest, or OTLP/gRPC (`LogsService/Export`) over tonic. Header values are secrets: they
-//! go on the wire and nowhere else (not in errors, not in logs).
+//! over reqwest, or OTLP/gRPC (`LogsService/Export`) over tonic, with TLS (rustls) when the
+//! endpoint is `https://`. Header values and the client key are secrets: they go on the wire and
+//! nowhere else (not in errors, not in logs).
 //!
 //! What an answer means follows the OTLP specification, with one difference: only an answer
 //! saying the data itself is bad (HTTP 400 or 413, gRPC `INVALID_ARGUMENT`) drops the reports.
@@ -19,7 +20,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, RETRY_AF
 use reqwest::StatusCode;
 use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue, MetadataMap};
 
-use crate::config::{OtlpProtocol, OtlpSettings};
+use crate::config::{OtlpProtocol, OtlpSettings, OtlpTls};
 
 /// Longest collector answer kept in an error (it is logged).
 const DETAIL_MAX: usize = 300;
@@ -36,6 +37,10 @@ pub struct Ack {
 pub enum SendError {
     #[error("cannot reach the collector at {endpoint}: {detail}")]
     Unreachable { endpoint: String, detail: String },
+    /// The TLS handshake failed: the collector's certificate is not trusted (a wrong
+    /// `--otlp-certificate`), names another host, or the collector refused the client's.
+    #[error("TLS with the collector at {endpoint} failed: {detail}")]
+    Tls { endpoint: String, detail: String },
     #[error("the collector at {endpoint} did not answer within {timeout:?}")]
     Timeout { endpoint: String, timeout: Duration },
     /// An answer that asks for a retry (or one the exporter retries: see the module docs).
@@ -61,14 +66,16 @@ impl SendError {
     pub fn label(&self) -> &'static str {
         match self {
             SendError::Unreachable { .. } => "unreachable",
+            SendError::Tls { .. } => "tls",
             SendError::Timeout { .. } => "timeout",
             SendError::Failed { label, .. } => label,
             SendError::Refused { .. } => "refused",
         }
     }
 
-    pub const LABELS: [&'static str; 8] = [
+    pub const LABELS: [&'static str; 9] = [
         "unreachable",
+        "tls",
         "timeout",
         "throttled",
         "unavailable",
@@ -129,9 +136,25 @@ impl Transport {
                     value.set_sensitive(true);
                     headers.append(name, value);
                 }
-                let client = reqwest::Client::builder()
+                let mut builder = reqwest::Client::builder()
                     // The collector is reached directly, like the containerd socket.
-                    .no_proxy()
+                    .no_proxy();
+                if let Some(tls) = &s.tls {
+                    builder = builder.https_only(true);
+                    if let Some(ca) = &tls.ca_pem {
+                        let certs = reqwest::Certificate::from_pem_bundle(ca)
+                            .map_err(|e| bad("otlp-certificate", e.to_string()))?;
+                        // As the OTLP exporters do: the given CAs replace the system's roots.
+                        builder = builder.tls_certs_only(certs);
+                    }
+                    if let Some((cert, key)) = &tls.client {
+                        let pem = [cert.as_slice(), b"\n", key.expose().as_bytes()].concat();
+                        let identity = reqwest::Identity::from_pem(&pem)
+                            .map_err(|e| bad("otlp-client-certificate", e.to_string()))?;
+                        builder = builder.identity(identity);
+                    }
+                }
+                let client = builder
                     .build()
                     .map_err(|e| bad("otlp-endpoint", e.to_string()))?;
                 Ok(Transport::Http {
@@ -150,11 +173,16 @@ impl Transport {
                         .map_err(|_| bad("otlp-header", format!("{k:?}: invalid value")))?;
                     metadata.append(key, value);
                 }
-                let channel = tonic::transport::Endpoint::from_shared(s.url.clone())
+                let mut endpoint = tonic::transport::Endpoint::from_shared(s.url.clone())
                     .map_err(|e| bad("otlp-endpoint", e.to_string()))?
                     .connect_timeout(s.timeout)
-                    .timeout(s.timeout)
-                    .connect_lazy();
+                    .timeout(s.timeout);
+                if let Some(tls) = &s.tls {
+                    endpoint = endpoint
+                        .tls_config(grpc_tls(tls))
+                        .map_err(|e| bad("otlp-endpoint", error_chain(&e)))?;
+                }
+                let channel = endpoint.connect_lazy();
                 Ok(Transport::Grpc {
                     client: LogsServiceClient::new(channel),
                     endpoint: s.url.clone(),
@@ -183,6 +211,25 @@ impl Transport {
     }
 }
 
+/// tonic's TLS settings: the given CAs, or the system's roots; the client identity for mutual
+/// TLS.
+fn grpc_tls(tls: &OtlpTls) -> tonic::transport::ClientTlsConfig {
+    use tonic::transport::{Certificate, ClientTlsConfig, Identity};
+    let mut config = ClientTlsConfig::new()
+        .domain_name(tls.domain.clone())
+        // gRPC is HTTP/2 whatever the handshake says: a TLS terminator that does no ALPN (a
+        // load balancer, a sidecar) still carries it.
+        .assume_http2(true);
+    config = match &tls.ca_pem {
+        Some(ca) => config.ca_certificate(Certificate::from_pem(ca)),
+        None => config.with_native_roots(),
+    };
+    if let Some((cert, key)) = &tls.client {
+        config = config.identity(Identity::from_pem(cert, key.expose()));
+    }
+    config
+}
+
 async fn send_http(
     client: &reqwest::Client,
     url: &str,
@@ -204,6 +251,11 @@ async fn send_http(
                 SendError::Timeout {
                     endpoint: endpoint.clone(),
                     timeout,
+                }
+            } else if is_tls_error(&e) {
+                SendError::Tls {
+                    endpoint: endpoint.clone(),
+                    detail: error_chain(&e),
                 }
             } else {
                 SendError::Unreachable {
@@ -287,6 +339,12 @@ async fn send_grpc(
         Err(status) => {
             use tonic::Code;
             let endpoint = endpoint.to_string();
+            if is_tls_error(&status) {
+                return Err(SendError::Tls {
+                    endpoint,
+                    detail: error_chain(&status),
+                });
+            }
             let detail = detail(status.message());
             let label = match status.code() {
                 Code::InvalidArgument => {
@@ -314,6 +372,27 @@ async fn send_grpc(
             })
         }
     }
+}
+
+/// Whether rustls failed somewhere in the error's causes (a handshake error arrives wrapped in
+/// `io::Error`s by the HTTP and gRPC stacks).
+fn is_tls_error(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if c.is::<rustls::Error>() {
+            return true;
+        }
+        if let Some(io) = c.downcast_ref::<std::io::Error>() {
+            if io
+                .get_ref()
+                .is_some_and(|inner| inner.is::<rustls::Error>())
+            {
+                return true;
+            }
+        }
+        cause = c.source();
+    }
+    false
 }
 
 /// An error and its causes on one line (reqwest's own message is only the outermost).

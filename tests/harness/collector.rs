@@ -248,6 +248,16 @@ impl Collector {
         format!("grpc://127.0.0.1:{}", self.grpc_port)
     }
 
+    /// The OTLP/HTTP receiver's port (for a TLS front, [`super::tls::TlsFront`]).
+    pub fn http_port(&self) -> u16 {
+        self.http_port
+    }
+
+    /// The OTLP/gRPC receiver's port.
+    pub fn grpc_port(&self) -> u16 {
+        self.grpc_port
+    }
+
     /// Starts the collector (again) on the same ports and waits until both accept connections.
     pub async fn resume(&mut self) {
         assert!(self.child.is_none(), "collector already running");

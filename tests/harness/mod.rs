@@ -2,7 +2,8 @@
 //! ([`Containerd`]), registry-free busybox images ([`images`]), kubelet-like CRI calls ([`Cri`]),
 //! plain containerd containers ([`PlainContainer`]), the agent binary under test ([`Agent`]) and
 //! Kubernetes manifests run through CRI the way kubelet would ([`kube`]), and a real
-//! OpenTelemetry collector for the export ([`Collector`]).
+//! OpenTelemetry collector for the export ([`Collector`]) with certificates and a TLS front for it
+//! ([`tls`]).
 //!
 //! Included with `mod harness;` from `tests/*.rs` and with
 //! `#[path = "../tests/harness/mod.rs"] mod harness;` from benches, so it holds no tests itself.
@@ -23,6 +24,7 @@ pub mod plain;
 pub mod runtimes_image;
 pub mod scenarios;
 pub mod stale_images;
+pub mod tls;
 
 #[allow(unused_imports)] // re-exports: each test binary uses a subset
 pub use agent::{metric_value, Agent, AgentBuilder};
