@@ -1,7 +1,8 @@
 //! OTLP export with real peers: containers crash under the harness's real containerd and CRI,
 //! the agent exports their reports to a real OpenTelemetry collector (rotel), and the tests read
 //! the records as the collector decoded them. Faults are real too: the collector is killed and
-//! started again, the agent is restarted. Needs root.
+//! started again, the agent is restarted. TLS is tested against a TLS terminator (socat,
+//! OpenSSL) in front of the collector, with certificates made per test. Needs root.
 
 mod harness;
 
@@ -9,6 +10,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use harness::agent::REPORT_TIMEOUT;
+use harness::tls::{Pki, TlsFront};
 use harness::{metric_value, Agent, Collector, Containerd};
 use reqwest::StatusCode;
 
@@ -352,4 +354,206 @@ async fn agent_restarted_between_loses_nothing_and_sends_nothing_twice() {
         ),
         Some(2.0)
     );
+}
+
+/// Waits until a metric is at least `min`, returns the metrics text.
+async fn wait_metric_at_least(agent: &Agent, name: &str, min: f64, timeout: Duration) -> String {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let text = metrics(agent).await;
+        if metric_value(&text, name).is_some_and(|v| v >= min) {
+            return text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name} is not {min} or more after {timeout:?}:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A container of pod `pod` exits 4; returns its report's id.
+async fn crash_once(cd: &Containerd, agent: &Agent, pod: &str) -> String {
+    let p = cd.cri().await.run_pod(pod, "tls").await;
+    p.container("app")
+        .command(["sh", "-c", "exit 4"])
+        .start()
+        .await;
+    agent.report_for(pod, "app").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn https_with_the_collectors_ca_reaches_it() {
+    let pki = Pki::new();
+    let collector = Collector::start().await;
+    let front = TlsFront::start(&pki, collector.http_port(), false).await;
+    let cd = Containerd::start().await;
+    let ca = pki.ca();
+    let agent = Agent::builder(&cd)
+        .args([
+            "--otlp-endpoint",
+            &format!("https://127.0.0.1:{}", front.port()),
+        ])
+        .arg("--otlp-certificate")
+        .arg(&ca)
+        .start()
+        .await;
+    let id = crash_once(&cd, &agent, "secure-http").await;
+    let rec = collector.wait_for_report(&id, EXPORT_TIMEOUT).await;
+    assert_eq!(rec.typed("process.exit.code").as_deref(), Some("Int(4)"));
+    assert_eq!(rec.str("k8s.pod.name"), Some("secure-http"));
+    let text = wait_metric(
+        &agent,
+        "coroner_otlp_exported_reports_total",
+        1.0,
+        EXPORT_TIMEOUT,
+    )
+    .await;
+    assert_eq!(
+        metric_value(&text, "coroner_otlp_export_errors_total{reason=\"tls\"}"),
+        Some(0.0),
+        "{text}"
+    );
+    // It went through the TLS front, not around it.
+    assert!(
+        front.log().contains("accepting connection"),
+        "{}",
+        front.log()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn grpc_over_tls_without_scheme_reaches_the_collector() {
+    let pki = Pki::new();
+    let collector = Collector::start().await;
+    let front = TlsFront::start(&pki, collector.grpc_port(), false).await;
+    let cd = Containerd::start().await;
+    let ca = pki.ca();
+    // host:port with gRPC is TLS by the OTLP conventions (no --otlp-insecure).
+    let agent = Agent::builder(&cd)
+        .args(["--otlp-endpoint", &format!("127.0.0.1:{}", front.port())])
+        .args(["--otlp-protocol", "grpc"])
+        .arg("--otlp-certificate")
+        .arg(&ca)
+        .start()
+        .await;
+    let id = crash_once(&cd, &agent, "secure-grpc").await;
+    let rec = collector.wait_for_report(&id, EXPORT_TIMEOUT).await;
+    assert_eq!(rec.str("k8s.pod.name"), Some("secure-grpc"));
+    assert_eq!(rec.typed("process.exit.code").as_deref(), Some("Int(4)"));
+    wait_metric(
+        &agent,
+        "coroner_otlp_exported_reports_total",
+        1.0,
+        EXPORT_TIMEOUT,
+    )
+    .await;
+    assert!(
+        front.log().contains("accepting connection"),
+        "{}",
+        front.log()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mutual_tls_presents_the_client_certificate() {
+    let pki = Pki::new();
+    let collector = Collector::start().await;
+    // The front refuses a client without a certificate its client CA signed.
+    let front = TlsFront::start(&pki, collector.http_port(), true).await;
+    let cd = Containerd::start().await;
+    let agent = Agent::builder(&cd)
+        .args([
+            "--otlp-endpoint",
+            &format!("https://127.0.0.1:{}", front.port()),
+        ])
+        .arg("--otlp-certificate")
+        .arg(pki.ca())
+        .arg("--otlp-client-certificate")
+        .arg(pki.client_cert())
+        .arg("--otlp-client-key")
+        .arg(pki.client_key())
+        .start()
+        .await;
+    let id = crash_once(&cd, &agent, "mtls").await;
+    let rec = collector.wait_for_report(&id, EXPORT_TIMEOUT).await;
+    assert_eq!(rec.str("k8s.pod.name"), Some("mtls"));
+    wait_metric(
+        &agent,
+        "coroner_otlp_exported_reports_total",
+        1.0,
+        EXPORT_TIMEOUT,
+    )
+    .await;
+    // The key is a secret: not in the agent's output.
+    let key = std::fs::read_to_string(pki.client_key()).unwrap();
+    let body = key.lines().nth(1).unwrap();
+    assert!(!agent.log().contains(body));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn wrong_ca_is_a_tls_failure_and_the_report_waits_for_the_right_one() {
+    let pki = Pki::new();
+    let collector = Collector::start().await;
+    let front = TlsFront::start(&pki, collector.http_port(), false).await;
+    let endpoint = format!("https://127.0.0.1:{}", front.port());
+    let cd = Containerd::start().await;
+    let other_ca = pki.other_ca();
+    let mut agent = Agent::builder(&cd)
+        .args(["--otlp-endpoint", &endpoint])
+        .arg("--otlp-certificate")
+        .arg(&other_ca)
+        .start()
+        .await;
+    let id = crash_once(&cd, &agent, "wrong-ca").await;
+    let text = wait_metric_at_least(
+        &agent,
+        "coroner_otlp_export_errors_total{reason=\"tls\"}",
+        1.0,
+        EXPORT_TIMEOUT,
+    )
+    .await;
+    assert_eq!(
+        metric_value(
+            &text,
+            "coroner_otlp_export_errors_total{reason=\"unreachable\"}"
+        ),
+        Some(0.0),
+        "a handshake failure is not an unreachable collector:\n{text}"
+    );
+    assert_eq!(
+        metric_value(&text, "coroner_otlp_pending_reports"),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        metric_value(&text, "coroner_otlp_exported_reports_total"),
+        Some(0.0)
+    );
+    assert_eq!(metric_sum(&text, "coroner_otlp_failed_reports_total"), 0.0);
+    assert!(
+        received(&collector).is_empty(),
+        "{:?}",
+        received(&collector)
+    );
+    let (status, ready) = agent.get("/readyz").await;
+    assert_eq!(status, StatusCode::OK, "{ready}");
+
+    // The right CA: the waiting report is sent, once.
+    let ca = pki.ca();
+    agent
+        .restart_with_args(&[
+            "--otlp-endpoint",
+            &endpoint,
+            "--otlp-certificate",
+            ca.to_str().unwrap(),
+        ])
+        .await;
+    collector.wait_for_report(&id, EXPORT_TIMEOUT).await;
+    wait_metric(&agent, "coroner_otlp_pending_reports", 0.0, EXPORT_TIMEOUT).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(received(&collector).get(&id), Some(&1));
 }

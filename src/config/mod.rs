@@ -57,6 +57,8 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+// Parsed once per process: the agent's flags' size costs nothing worth a Box.
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Run the node agent: watch containerd, record every container exit, serve the reports.
     Agent(AgentArgs),
