@@ -173,7 +173,7 @@ impl ExportMetrics {
         );
         registry.register(
             "otlp_export_errors",
-            "Failed OTLP export requests, by reason: unreachable, timeout, throttled, unavailable, unauthorized, not_found, other (all retried with backoff), refused (not retried)",
+            "Failed OTLP export requests, by reason: unreachable, tls, timeout, throttled, unavailable, unauthorized, not_found, other (all retried with backoff), refused (not retried)",
             m.errors.clone(),
         );
         registry.register(

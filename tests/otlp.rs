@@ -478,9 +478,32 @@ async fn mutual_tls_presents_the_client_certificate() {
         .arg(pki.client_key())
         .start()
         .await;
+    // A second agent on the same node without the client certificate: refused.
+    let without = Agent::builder(&cd)
+        .args([
+            "--otlp-endpoint",
+            &format!("https://127.0.0.1:{}", front.port()),
+        ])
+        .arg("--otlp-certificate")
+        .arg(pki.ca())
+        .start()
+        .await;
     let id = crash_once(&cd, &agent, "mtls").await;
     let rec = collector.wait_for_report(&id, EXPORT_TIMEOUT).await;
     assert_eq!(rec.str("k8s.pod.name"), Some("mtls"));
+    let text = wait_metric_at_least(
+        &without,
+        "coroner_otlp_export_errors_total{reason=\"tls\"}",
+        1.0,
+        EXPORT_TIMEOUT,
+    )
+    .await;
+    assert_eq!(
+        metric_value(&text, "coroner_otlp_pending_reports"),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(received(&collector).get(&id), Some(&1));
     wait_metric(
         &agent,
         "coroner_otlp_exported_reports_total",
@@ -556,4 +579,44 @@ async fn wrong_ca_is_a_tls_failure_and_the_report_waits_for_the_right_one() {
     wait_metric(&agent, "coroner_otlp_pending_reports", 0.0, EXPORT_TIMEOUT).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(received(&collector).get(&id), Some(&1));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn grpc_with_a_wrong_ca_is_a_tls_failure_too() {
+    let pki = Pki::new();
+    let collector = Collector::start().await;
+    let front = TlsFront::start(&pki, collector.grpc_port(), false).await;
+    let cd = Containerd::start().await;
+    let agent = Agent::builder(&cd)
+        .args([
+            "--otlp-endpoint",
+            &format!("https://127.0.0.1:{}", front.port()),
+        ])
+        .args(["--otlp-protocol", "grpc"])
+        .arg("--otlp-certificate")
+        .arg(pki.other_ca())
+        .start()
+        .await;
+    crash_once(&cd, &agent, "wrong-ca-grpc").await;
+    let text = wait_metric_at_least(
+        &agent,
+        "coroner_otlp_export_errors_total{reason=\"tls\"}",
+        1.0,
+        EXPORT_TIMEOUT,
+    )
+    .await;
+    assert_eq!(
+        metric_value(
+            &text,
+            "coroner_otlp_export_errors_total{reason=\"unreachable\"}"
+        ),
+        Some(0.0),
+        "{text}"
+    );
+    assert_eq!(
+        metric_value(&text, "coroner_otlp_pending_reports"),
+        Some(1.0),
+        "{text}"
+    );
+    assert!(received(&collector).is_empty());
 }

@@ -374,23 +374,22 @@ async fn send_grpc(
     }
 }
 
-/// Whether rustls failed somewhere in the error's causes (a handshake error arrives wrapped in
-/// `io::Error`s by the HTTP and gRPC stacks).
+/// Whether rustls failed somewhere in the error's causes. A handshake error arrives wrapped in
+/// `io::Error`s, nested (hyper-rustls wraps tokio-rustls' `io::Error` in another), and an
+/// `io::Error`'s `source()` skips the error it wraps: so each one's `get_ref()` is looked into.
 fn is_tls_error(e: &(dyn std::error::Error + 'static)) -> bool {
     let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(c) = cause {
         if c.is::<rustls::Error>() {
             return true;
         }
-        if let Some(io) = c.downcast_ref::<std::io::Error>() {
-            if io
-                .get_ref()
-                .is_some_and(|inner| inner.is::<rustls::Error>())
-            {
-                return true;
-            }
-        }
-        cause = c.source();
+        cause = match c
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => c.source(),
+        };
     }
     false
 }
@@ -412,5 +411,25 @@ fn detail(s: &str) -> String {
     match s.char_indices().nth(DETAIL_MAX) {
         Some((i, _)) => format!("{}...", &s[..i]),
         None => s.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_handshake_error_nested_in_io_errors_is_tls() {
+        let rustls_error =
+            rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        // As hyper-rustls hands it over: tokio-rustls' io::Error inside another.
+        let nested = std::io::Error::other(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            rustls_error,
+        ));
+        assert!(is_tls_error(&nested));
+        let refused =
+            std::io::Error::other(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+        assert!(!is_tls_error(&refused));
     }
 }
