@@ -417,6 +417,13 @@ async fn https_with_the_collectors_ca_reaches_it() {
         Some(0.0),
         "{text}"
     );
+    let count = metric_value(&text, "coroner_otlp_export_latency_seconds_count").unwrap();
+    let sum = metric_value(&text, "coroner_otlp_export_latency_seconds_sum").unwrap();
+    assert_eq!(count, 1.0);
+    println!(
+        "export latency over TLS (report written -> collector acknowledged, first request: handshake included): {:.1} ms",
+        sum * 1000.0
+    );
     // It went through the TLS front, not around it.
     assert!(
         front.log().contains("accepting connection"),
