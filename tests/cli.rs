@@ -69,6 +69,13 @@ fn help_documents_every_flag_and_its_environment_variable() {
         ("--no-redact-artifacts", "CORONER_NO_REDACT_ARTIFACTS"),
         ("--node-name", "CORONER_NODE_NAME"),
         ("--log-format", "CORONER_LOG_FORMAT"),
+        ("--otlp-certificate", "CORONER_OTLP_CERTIFICATE"),
+        (
+            "--otlp-client-certificate",
+            "CORONER_OTLP_CLIENT_CERTIFICATE",
+        ),
+        ("--otlp-client-key", "CORONER_OTLP_CLIENT_KEY"),
+        ("--otlp-insecure", "CORONER_OTLP_INSECURE"),
     ] {
         assert!(
             help.contains(flag) && help.contains(env),
