@@ -23,6 +23,7 @@ pub mod plain;
 pub mod runtimes_image;
 pub mod scenarios;
 pub mod stale_images;
+pub mod stories;
 
 #[allow(unused_imports)] // re-exports: each test binary uses a subset
 pub use agent::{metric_value, Agent, AgentBuilder};
