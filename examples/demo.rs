@@ -114,7 +114,10 @@ async fn main() {
             .as_str()
             .map(str::to_string)
     }) {
-        println!("  its stderr, as the recorder kept it:\n    {}", stderr.trim());
+        println!(
+            "  its stderr, as the recorder kept it:\n    {}",
+            stderr.trim()
+        );
     }
 
     section("3. The Alpine-vs-Debian NIF: a glibc build in an image without glibc");

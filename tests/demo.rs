@@ -85,7 +85,8 @@ async fn the_demo_tells_four_stories_with_their_causes() {
     all_attempts(&s.nif, "exec_failed");
     for r in &s.nif {
         assert!(
-            summary(r).contains("its ELF interpreter /lib64/ld-linux-x86-64.so.2 is not in the image"),
+            summary(r)
+                .contains("its ELF interpreter /lib64/ld-linux-x86-64.so.2 is not in the image"),
             "{}",
             summary(r)
         );
@@ -106,6 +107,15 @@ async fn the_demo_tells_four_stories_with_their_causes() {
     assert_eq!(
         tag["now"]["config_digest"],
         s.stale.new.config_digest.as_str()
+    );
+    // The moved tag explains no death: the cause stays the program's own exit, and the wait for
+    // the re-import leaves nothing the diagnosis would quote.
+    assert_eq!(cause(after), cause(before), "{}", summary(after));
+    assert_eq!(cause(after), "exited_error", "{}", summary(after));
+    assert!(
+        summary(after).contains("last line on stderr: cart v1: no PAYMENTS_URL"),
+        "{}",
+        summary(after)
     );
     assert!(
         summary(after).contains(&format!("`{CART_TAG}` now resolves to")),

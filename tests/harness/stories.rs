@@ -333,8 +333,19 @@ pub async fn stale_image(cd: &Containerd, agent: &Agent, old: StaleImage) -> Sta
         .await;
     let r0 = agent.report_for_attempt(CART_POD, "cart", 0).await;
     // Attempt 1 is created from the old content too; while it starts up, the fixed image is
-    // loaded into the node under the same tag (`kind load docker-image` after a rebuild).
+    // loaded into the node under the same tag (`kind load docker-image` after a rebuild). It
+    // waits on a FIFO (opening it blocks until this process opens the other end), so the wait
+    // leaves no failing syscall for the diagnosis to quote.
     let gate = tempfile::tempdir().expect("gate dir");
+    let fifo = gate.path().join("go");
+    let c_fifo = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: mkfifo(3) with a NUL-terminated path this function owns.
+    assert_eq!(
+        unsafe { libc::mkfifo(c_fifo.as_ptr(), 0o644) },
+        0,
+        "mkfifo {}",
+        fifo.display()
+    );
     let id1 = pod
         .container("cart")
         .image(CART_TAG)
@@ -347,13 +358,17 @@ pub async fn stale_image(cd: &Containerd, agent: &Agent, old: StaleImage) -> Sta
         .command([
             "sh",
             "-c",
-            "while [ ! -e /gate/go ]; do sleep 0.05; done; echo 'cart v1: no PAYMENTS_URL' >&2; exit 2",
+            "read go < /gate/go; echo 'cart v1: no PAYMENTS_URL' >&2; exit 2",
         ])
         .start()
         .await;
     cri.wait_running(&id1, WAIT).await;
     let new = import_stale(cd, StaleVariant::B, CART_TAG).await;
-    std::fs::write(gate.path().join("go"), b"").expect("opening the gate");
+    tokio::task::spawn_blocking(move || {
+        std::fs::write(&fifo, b"go\n").unwrap_or_else(|e| panic!("opening {}: {e}", fifo.display()))
+    })
+    .await
+    .expect("opening the gate");
     cri.wait_exited(&id1, WAIT).await;
     let r1 = agent.report_for_attempt(CART_POD, "cart", 1).await;
     StaleTag {
