@@ -113,7 +113,7 @@ async fn the_demo_tells_four_stories_with_their_causes() {
     assert_eq!(cause(after), cause(before), "{}", summary(after));
     assert_eq!(cause(after), "exited_error", "{}", summary(after));
     assert!(
-        summary(after).contains("last line on stderr: cart v1: no PAYMENTS_URL"),
+        summary(after).contains("last line on stderr: cart v1: no PAYMENTS_URL. The image tag has moved"),
         "{}",
         summary(after)
     );
