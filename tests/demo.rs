@@ -41,7 +41,7 @@ async fn the_demo_tells_four_stories_with_their_causes() {
             .as_u64()
             .expect("peak read at the exit");
         assert!(
-            peak >= BEAM_MEMORY_LIMIT * 95 / 100 && peak <= BEAM_MEMORY_LIMIT,
+            (BEAM_MEMORY_LIMIT * 95 / 100..=BEAM_MEMORY_LIMIT).contains(&peak),
             "peak {peak} vs limit {BEAM_MEMORY_LIMIT}"
         );
         assert!(summary(r).contains("`beam.smp`"), "{}", summary(r));
@@ -113,7 +113,8 @@ async fn the_demo_tells_four_stories_with_their_causes() {
     assert_eq!(cause(after), cause(before), "{}", summary(after));
     assert_eq!(cause(after), "exited_error", "{}", summary(after));
     assert!(
-        summary(after).contains("last line on stderr: cart v1: no PAYMENTS_URL. The image tag has moved"),
+        summary(after)
+            .contains("last line on stderr: cart v1: no PAYMENTS_URL. The image tag has moved"),
         "{}",
         summary(after)
     );

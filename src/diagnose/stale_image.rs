@@ -67,7 +67,11 @@ pub fn note(d: &mut Diagnosis, tag: &ImageTagReport) {
     if !before.is_empty() {
         // Summaries that end on a quoted line (`last line on stderr: ...`) have no full stop of
         // their own: without one the sentence would read as part of the quote.
-        let stop = if before.ends_with(['.', '!', '?']) { "" } else { "." };
+        let stop = if before.ends_with(['.', '!', '?']) {
+            ""
+        } else {
+            "."
+        };
         d.summary = format!("{before}{stop} ");
     }
     d.summary.push_str(&sentence);
