@@ -7,8 +7,9 @@
 #   clang libelf-dev zlib1g-dev pkg-config bpftool
 #                            the eBPF recorder's build (clang for *.bpf.c, libbpf's link deps)
 #   busybox-static           the root filesystem of the test images (no registry needed)
-#   mmdebstrap               the Debian root filesystem of the Erlang image that only the full
-#                            `cargo bench --bench recorder_overhead` builds (and a mirror then)
+#   mmdebstrap               the Debian root filesystems (and a mirror the first time) of the
+#                            Erlang image (scripts/demo.sh, tests/demo.rs, the full recorder
+#                            bench) and the runtimes image (tests/corpus.rs)
 #   tar                      builds those images (deterministic layer tars)
 #   make                     libbpf-sys builds its vendored libbpf with it
 #   buildah                  builds the agent's container image from the Containerfile (tests/deploy.rs)

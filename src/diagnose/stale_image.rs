@@ -63,8 +63,16 @@ pub fn note(d: &mut Diagnosis, tag: &ImageTagReport) {
         ),
         _ => return,
     };
-    if !d.summary.trim().is_empty() {
-        d.summary.push(' ');
+    let before = d.summary.trim_end();
+    if !before.is_empty() {
+        // Summaries that end on a quoted line (`last line on stderr: ...`) have no full stop of
+        // their own: without one the sentence would read as part of the quote.
+        let stop = if before.ends_with(['.', '!', '?']) {
+            ""
+        } else {
+            "."
+        };
+        d.summary = format!("{before}{stop} ");
     }
     d.summary.push_str(&sentence);
     d.evidence.push(Evidence {
@@ -124,6 +132,21 @@ mod tests {
         assert_eq!(
             (d.cause, d.confidence, d.key.as_deref()),
             (Cause::ExitedError, Confidence::Medium, Some("exit 3"))
+        );
+    }
+
+    #[test]
+    fn moved_tag_after_a_quoted_line_is_a_sentence_of_its_own() {
+        let mut d = diagnosis();
+        d.summary = "Exited 2 after 31 ms; last line on stderr: cart v1: no PAYMENTS_URL".into();
+        note(&mut d, &tag(ImageTagStatus::Moved));
+        assert!(
+            d.summary.starts_with(
+                "Exited 2 after 31 ms; last line on stderr: cart v1: no PAYMENTS_URL. \
+                 The image tag has moved since: this container ran sha256:aaaaaaaaaaaa;"
+            ),
+            "{}",
+            d.summary
         );
     }
 

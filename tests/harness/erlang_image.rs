@@ -15,7 +15,8 @@
 //! The layer goes through the same deterministic tar and OCI layout writers as the other test
 //! images (`SOURCE_DATE_EPOCH=0`, owner 0, mtime 0), so the same mirror state gives the same
 //! digest; owner 0 also drops Debian's few non-root groups (`shadow`), which the VM never needs.
-//! Nothing here is used by `cargo test`: only the full bench builds it.
+//! Used by the full bench, the demo (`examples/demo.rs`) and `tests/demo.rs` (the demo's stories,
+//! [`super::stories`]).
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;

@@ -170,14 +170,18 @@ pub(super) fn finish_layout(layout: &Path, manifests: Vec<Value>, archive: &Path
 }
 
 /// `target/coroner-test-images`, found from the running test or bench executable
-/// (`target/<profile>/deps/<exe>`), overridable with `CORONER_TEST_IMAGE_CACHE`.
+/// (`target/<profile>/deps/<exe>`) or example (`target/<profile>/examples/<exe>`, the demo),
+/// overridable with `CORONER_TEST_IMAGE_CACHE`.
 pub(super) fn cache_root() -> PathBuf {
     if let Some(dir) = std::env::var_os("CORONER_TEST_IMAGE_CACHE") {
         return PathBuf::from(dir);
     }
     let exe = std::env::current_exe().expect("current_exe");
     exe.ancestors()
-        .find(|p| p.file_name().is_some_and(|n| n == "deps"))
+        .find(|p| {
+            p.file_name()
+                .is_some_and(|n| n == "deps" || n == "examples")
+        })
         .and_then(|deps| deps.parent()?.parent())
         .map(|target| target.join("coroner-test-images"))
         .unwrap_or_else(|| std::env::temp_dir().join("coroner-image-cache"))

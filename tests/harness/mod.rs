@@ -24,6 +24,7 @@ pub mod plain;
 pub mod runtimes_image;
 pub mod scenarios;
 pub mod stale_images;
+pub mod stories;
 pub mod tls;
 
 #[allow(unused_imports)] // re-exports: each test binary uses a subset
