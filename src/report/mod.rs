@@ -312,6 +312,7 @@ mod tests {
                     tail: String::new(),
                 },
             }),
+            crash_stack: None,
         };
         (en, rec)
     }

@@ -20,7 +20,7 @@ use std::path::PathBuf;
 use blazesym::symbolize::source::{Elf, Source};
 use blazesym::symbolize::{Input, Symbolized, Symbolizer};
 
-use crate::model::CrashStack;
+use crate::model::{CrashStack, ProcessEvent, ProcessEventKind};
 use crate::rootfs::Root;
 
 /// Files whose build id is read at most while looking for the libraries of a stack.
@@ -172,6 +172,28 @@ pub fn symbolize(stack: &mut CrashStack, programs: &[String], layers: &Layers) {
     }
 }
 
+/// The files the container executed, as absolute container paths: the crashing process's last
+/// exec first (the crash is in it or its libraries), then the others, newest first. Relative
+/// exec paths are taken from `cwd`.
+pub fn programs(processes: &[ProcessEvent], crashed_pid: u32, cwd: Option<&str>) -> Vec<String> {
+    let cwd = cwd.unwrap_or("/");
+    let mut execs: Vec<(bool, String)> = processes
+        .iter()
+        .rev()
+        .filter(|e| e.kind == ProcessEventKind::Exec)
+        .filter_map(|e| {
+            let f = e.filename.as_deref()?;
+            Some((e.pid != crashed_pid, crate::rootfs::command::clean(cwd, f)))
+        })
+        .collect();
+    execs.sort_by_key(|(other, _)| *other);
+    let mut seen = BTreeSet::new();
+    execs
+        .into_iter()
+        .filter_map(|(_, p)| seen.insert(p.clone()).then_some(p))
+        .collect()
+}
+
 /// The container's files with the wanted build ids: the programs first, then the library
 /// directories (at most [`MAX_SCANNED`] files read).
 fn find_objects(
@@ -213,4 +235,105 @@ fn find_objects(
         }
     }
     found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::DateTime;
+
+    fn exec(pid: u32, filename: &str) -> ProcessEvent {
+        ProcessEvent {
+            time: DateTime::from_timestamp(0, 0).unwrap(),
+            kind: ProcessEventKind::Exec,
+            pid,
+            ppid: None,
+            comm: String::new(),
+            filename: Some(filename.into()),
+            argv: vec![],
+            exit_code: None,
+            signal: None,
+            core_dumped: None,
+        }
+    }
+
+    #[test]
+    fn the_crashing_process_program_is_looked_at_first() {
+        let events = [
+            exec(1, "/bin/sh"),
+            exec(2, "./worker"),
+            exec(1, "/usr/bin/env"),
+        ];
+        assert_eq!(
+            programs(&events, 2, Some("/app")),
+            vec!["/app/worker", "/usr/bin/env", "/bin/sh"]
+        );
+    }
+
+    #[test]
+    fn nothing_readable_says_so_and_keeps_the_frames() {
+        let mut stack = crate::bpf::decode::crash_stack(
+            &crate::bpf::raw::RawFatalStack {
+                boot_ns: 0,
+                pid: 1,
+                tid: 1,
+                signal: 6,
+                code: -6,
+                comm: "app".into(),
+                fault_addr: None,
+                fault_mapping: crate::bpf::raw::RawFaultMapping::Unknown,
+                ips: vec![0x1000],
+                frames: vec![crate::bpf::raw::RawFrame::BuildId {
+                    build_id: vec![1; 20],
+                    file_offset: 0x10,
+                }],
+            },
+            &|_| DateTime::from_timestamp(0, 0).unwrap(),
+        );
+        symbolize(&mut stack, &[], &Layers::open(&[]));
+        assert_eq!(stack.frames[0].function, None);
+        assert_eq!(stack.frames[0].address, "0x1000");
+        assert!(
+            stack.symbolization_errors[0].contains("no longer readable"),
+            "{:?}",
+            stack.symbolization_errors
+        );
+    }
+
+    #[test]
+    fn a_build_id_no_file_has_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("lib")).unwrap();
+        std::fs::write(dir.path().join("lib/libx.so.1"), b"not an elf").unwrap();
+        let mut stack = crate::model::CrashStack {
+            time: DateTime::from_timestamp(0, 0).unwrap(),
+            pid: 1,
+            tid: 1,
+            comm: "app".into(),
+            signal: "SIGSEGV".into(),
+            code: "SEGV_MAPERR".into(),
+            fault_address: None,
+            fault_mapping: None,
+            frames: vec![crate::model::StackFrame {
+                address: "0x1".into(),
+                build_id: Some("ab".into()),
+                file_offset: Some("0x1".into()),
+                object: None,
+                function: None,
+                function_offset: None,
+                source_file: None,
+                line: None,
+            }],
+            symbolization_errors: vec![],
+        };
+        symbolize(
+            &mut stack,
+            &["/app".into()],
+            &Layers::open(&[dir.path().into()]),
+        );
+        assert_eq!(
+            stack.symbolization_errors,
+            vec!["build id ab: no file with it among the programs the container ran and its library directories"]
+        );
+    }
 }
