@@ -90,12 +90,19 @@ pub fn symbolize(stack: &mut CrashStack, programs: &[String], layers: &Layers) {
         .iter()
         .filter_map(|f| f.build_id.clone())
         .collect();
-    if stack.frames.iter().any(|f| f.build_id.is_none()) {
-        stack.symbolization_errors.push(
-            "some frames have only an address: the kernel could not read their file's build id \
-             (the file has none, or the process's memory map was busy)"
-                .into(),
-        );
+    let bare: Vec<&str> = stack
+        .frames
+        .iter()
+        .filter(|f| f.build_id.is_none())
+        .map(|f| f.address.as_str())
+        .collect();
+    if !bare.is_empty() {
+        stack.symbolization_errors.push(format!(
+            "{} (address only): no build id from the kernel: no file is mapped there (the \
+             frame-pointer walk went past code built without frame pointers), the file has no \
+             build id, or the process's memory map was busy",
+            bare.join(", ")
+        ));
     }
     if wanted.is_empty() {
         return;
