@@ -1030,3 +1030,72 @@ fn segfault_keeps_the_user_stack_with_build_ids_and_it_symbolizes_to_the_functio
         stack.symbolization_errors
     );
 }
+
+#[test]
+fn abort_keeps_the_stack_of_the_thread_that_raised_sigabrt() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("abort.c");
+    std::fs::write(
+        &src,
+        "#include <stdlib.h>\n__attribute__((noinline)) void give_up(void) { abort(); }\nint main(void) { give_up(); return 0; }\n",
+    )
+    .unwrap();
+    let bin = dir.path().join("abort");
+    let out = Command::new("gcc")
+        .args(["-g", "-O0", "-fno-omit-frame-pointer", "-static", "-o"])
+        .arg(&bin)
+        .arg(&src)
+        .output()
+        .expect("running gcc");
+    assert!(
+        out.status.success(),
+        "gcc: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let recorder = load(256, 256);
+    let cg = TestCgroup::new("abort");
+    let (_, out) = cg.run(&format!("exec {}", bin.display()));
+    assert_eq!(out.status.signal(), Some(6), "{out:?}");
+    let raw = drained(&recorder, &cg)
+        .fatal_stack
+        .expect("a stack for SIGABRT");
+    assert_eq!(
+        (raw.signal, raw.code),
+        (6, -6),
+        "SIGABRT by tgkill (SI_TKILL): {raw:?}"
+    );
+    assert_eq!(raw.fault_addr, None, "abort has no fault address");
+    assert!(!raw.ips.is_empty(), "{raw:?}");
+
+    let mut stack = decode::crash_stack(&raw, &|_| chrono::DateTime::from_timestamp(0, 0).unwrap());
+    let program = bin.display().to_string();
+    coroner::stacks::symbolize(
+        &mut stack,
+        std::slice::from_ref(&program),
+        &coroner::stacks::Layers::open(&[PathBuf::from("/")]),
+    );
+    assert_eq!(stack.code, "SI_TKILL");
+    assert_eq!(
+        stack.frames[0].build_id.as_deref(),
+        Some(build_id_hex(&bin).as_str())
+    );
+    // The thread was in libc's tgkill wrapper: a function of the (static) binary, named.
+    assert!(stack.frames[0].function.is_some(), "{stack:#?}");
+}
+
+#[test]
+fn a_signal_from_another_process_leaves_no_stack() {
+    let _serial = serial();
+    let recorder = load(256, 256);
+    let cg = TestCgroup::new("killed");
+    let mut child = cg.spawn("sleep 30");
+    std::thread::sleep(Duration::from_millis(300));
+    let _ = Command::new("kill")
+        .args(["-SEGV", &child.id().to_string()])
+        .status();
+    let status = child.wait().unwrap();
+    assert_eq!(status.signal(), Some(11), "{status:?}");
+    let raw = drained(&recorder, &cg);
+    assert_eq!(raw.fatal_stack, None, "a SIGSEGV sent by kill is no crash");
+}
