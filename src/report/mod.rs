@@ -329,6 +329,7 @@ mod tests {
                     tail: String::new(),
                 },
             }),
+            crash_stack: None,
         };
         (en, rec)
     }

@@ -24,6 +24,7 @@ mod files;
 mod paths;
 mod processes;
 mod sockets;
+mod stack;
 mod table;
 
 use chrono::{DateTime, Utc};
@@ -35,6 +36,7 @@ use crate::model::{signal_name, SyscallEvent};
 
 pub use container::{captured_output, first_failures, flight_recorder, summary};
 pub use sockets::sockaddr;
+pub use stack::{crash_stack, hex_bytes, si_code_name};
 pub use table::{data_spec, spec_table};
 
 use fds::FdTracker;
