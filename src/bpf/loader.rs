@@ -23,6 +23,8 @@ use std::time::{Duration, Instant};
 
 use libbpf_rs::skel::{OpenSkel, SkelBuilder};
 use libbpf_rs::{Link, MapCore, MapFlags, MapHandle, PrintLevel, RingBufferBuilder};
+use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags};
+use nix::sys::eventfd::{EfdFlags, EventFd};
 
 use super::pin::{self, PinDir, PinError};
 use super::raw::{DataSpec, RawContainer, RawEvent, RawSyscall};
@@ -30,9 +32,10 @@ use super::wire::{self, minimal_skel, skel, types};
 
 /// Where the kernel publishes its own BTF; CO-RE relocations need it.
 const KERNEL_BTF: &str = "/sys/kernel/btf/vmlinux";
-/// How long the event thread blocks in one poll: the latency of noticing a drop of the reader.
-/// Short, so that `EventReader::catch_up` (which waits for one full poll) costs little.
-const EVENT_POLL: Duration = Duration::from_millis(10);
+/// How long the event thread sleeps when nothing wakes it: the kernel wakes it for new events (at
+/// once for exit events, `BPF_RB_FORCE_WAKEUP`), and `EventReader::catch_up` and the reader's
+/// drop through an eventfd, so this only paces the heartbeat.
+const EVENT_WAIT_MS: u16 = 250;
 /// Longest `EventReader::catch_up` waits.
 const CATCH_UP_MAX: Duration = Duration::from_millis(200);
 /// Verifier log lines kept in a load error.
@@ -62,7 +65,15 @@ const PINNED_MAPS: &[&str] = &[
     "bss",
 ];
 /// The links pinned (`link-<program>`; the OOM hook's is `link-oom`, whichever program it is).
-const PINNED_LINKS: &[&str] = &["sys_exit", "fork", "exec", "exit", "signal", "oom"];
+const PINNED_LINKS: &[&str] = &[
+    "sys_exit",
+    "fork",
+    "exec",
+    "exit",
+    "signal",
+    "oom",
+    "cgroup_attach",
+];
 
 /// Sizes of the kernel-side recorder, set before load.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -762,6 +773,11 @@ impl Recorder {
             (&progs.coroner_exit, "coroner_exit", "exit"),
             (&progs.coroner_signal, "coroner_signal", "signal"),
             oom_prog,
+            (
+                &progs.coroner_cgroup_attach,
+                "coroner_cgroup_attach",
+                "cgroup_attach",
+            ),
         ];
         let mut links = Vec::with_capacity(programs.len());
         for (prog, program, pin_name) in programs {
@@ -878,16 +894,36 @@ impl Recorder {
         let stop_thread = Arc::clone(&stop);
         let polled_through = Arc::new(AtomicU64::new(0));
         let polled = Arc::clone(&polled_through);
+        // The thread sleeps on the ring buffer's own epoll fd (readable when the kernel wakes the
+        // reader) and on an eventfd that `catch_up` and the drop write to.
+        let os_err = |e: nix::Error| RecorderError::Thread(std::io::Error::from(e));
+        let wake = Arc::new(
+            EventFd::from_flags(EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK).map_err(os_err)?,
+        );
+        let wake_thread = Arc::clone(&wake);
+        let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC).map_err(os_err)?;
+        // SAFETY: the ring buffer's epoll fd lives as long as `rb`, which outlives this borrow
+        // (the registration is copied into `epoll` by the kernel).
+        let rb_fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(rb.epoll_fd()) };
+        epoll
+            .add(rb_fd, EpollEvent::new(EpollFlags::EPOLLIN, 0))
+            .map_err(os_err)?;
+        epoll
+            .add(wake.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN, 1))
+            .map_err(os_err)?;
         let thread = std::thread::Builder::new()
             .name("coroner-bpf-events".into())
             .spawn(move || {
                 let mut last_beat = Instant::now();
+                let mut ready = [EpollEvent::empty(); 2];
                 heartbeat.beat();
                 while !stop_thread.load(Ordering::Relaxed) {
-                    // Every record committed before `started` is consumed once poll returns.
+                    // Errors are EINTR from a signal: consume and wait again.
+                    let _ = epoll.wait(&mut ready, EVENT_WAIT_MS);
+                    let _ = wake_thread.read();
+                    // Every record committed before `started` is consumed once consume returns.
                     let started = boot_ns();
-                    // Errors are EINTR from a signal: poll again.
-                    let _ = rb.poll(EVENT_POLL);
+                    let _ = rb.consume();
                     polled.store(started, Ordering::Release);
                     if last_beat.elapsed() >= HEARTBEAT {
                         heartbeat.beat();
@@ -901,6 +937,7 @@ impl Recorder {
             .map_err(RecorderError::Thread)?;
         Ok(EventReader {
             stop,
+            wake,
             thread: Some(thread),
             skipped,
             polled_through,
@@ -1085,9 +1122,11 @@ fn map_memory(map: &MapHandle) -> u64 {
 /// The thread reading process events; dropping it stops and joins the thread.
 pub struct EventReader {
     stop: Arc<AtomicBool>,
+    /// Written to wake the thread at once.
+    wake: Arc<EventFd>,
     thread: Option<JoinHandle<()>>,
     skipped: Arc<AtomicU64>,
-    /// CLOCK_BOOTTIME at the start of the last completed poll.
+    /// CLOCK_BOOTTIME before the last completed consume of the ring buffer.
     polled_through: Arc<AtomicU64>,
 }
 
@@ -1100,14 +1139,26 @@ fn boot_ns() -> u64 {
 
 impl EventReader {
     /// Waits until every event the kernel committed before this call has reached the sink (one
-    /// full poll that started after now), at most `CATCH_UP_MAX`.
+    /// consume of the ring buffer that started after now, which this call wakes the thread for),
+    /// at most `CATCH_UP_MAX`.
     pub fn catch_up(&self) {
         let now = boot_ns();
+        if self.polled_through.load(Ordering::Acquire) >= now {
+            return;
+        }
+        let _ = self.wake.write(1);
         let deadline = std::time::Instant::now() + CATCH_UP_MAX;
+        let mut spins = 0u32;
         while self.polled_through.load(Ordering::Acquire) < now
             && std::time::Instant::now() < deadline
         {
-            std::thread::sleep(Duration::from_millis(1));
+            // The thread usually answers within microseconds: yield before sleeping.
+            if spins < 50 {
+                spins += 1;
+                std::thread::yield_now();
+            } else {
+                std::thread::sleep(Duration::from_micros(200));
+            }
         }
     }
 
@@ -1120,6 +1171,7 @@ impl EventReader {
 impl Drop for EventReader {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
+        let _ = self.wake.write(1);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
