@@ -65,7 +65,7 @@ async fn main() {
             .await;
     }
     let started_all = t0.elapsed();
-    let latencies = latencies(&agent, &seen.await.expect("poller")).await;
+    let latencies = read_latencies(&agent, &seen.await.expect("poller")).await;
     assert_eq!(latencies.len(), crashes, "every crash must be reported");
     print_latencies("exit_to_http_readable", &latencies, started_all);
 
@@ -92,7 +92,7 @@ async fn main() {
             l.await.expect("crash loop");
         }
         let started_all = t0.elapsed();
-        let latencies = latencies(&agent, &seen.await.expect("poller")).await;
+        let latencies = read_latencies(&agent, &seen.await.expect("poller")).await;
         assert_eq!(latencies.len(), total, "every crash of the storm must be reported");
         print_latencies(
             &format!("storm_{storm_loops}_crash_loops_exit_to_http_readable"),
@@ -169,7 +169,7 @@ fn poll_reports(
 }
 
 /// Milliseconds from each report's `exited_at` to when the poller first read it, sorted.
-async fn latencies(agent: &Agent, seen: &HashMap<String, DateTime<Utc>>) -> Vec<f64> {
+async fn read_latencies(agent: &Agent, seen: &HashMap<String, DateTime<Utc>>) -> Vec<f64> {
     let mut out = Vec::new();
     for (id, seen_at) in seen {
         let (_, r) = agent.get(&format!("/api/v1/crashes/{id}")).await;
