@@ -438,9 +438,9 @@ async fn a_taken_port_survives_a_boot_of_enoent_noise_in_telling_failures() {
     let port = 40000 + (std::process::id() % 20000);
     let pod = cd.cri().await.run_pod("noisy", "default").await;
     let script = format!(
-        "i=0; while [ $i -lt 50 ]; do : < /missing-$i; i=$((i + 1)); done 2>/dev/null; \
+        "i=0; while [ $i -lt 50 ]; do true < /missing-$i; i=$((i + 1)); done 2>/dev/null; \
          httpd -f -p 127.0.0.1:{port} & sleep 0.5; httpd -f -p 127.0.0.1:{port}; \
-         i=0; while [ $i -lt 300 ]; do : < /late-$i; i=$((i + 1)); done 2>/dev/null; exit 3"
+         i=0; while [ $i -lt 300 ]; do true < /late-$i; i=$((i + 1)); done 2>/dev/null; exit 3"
     );
     pod.container("gateway")
         .command(["sh", "-c", &script])
