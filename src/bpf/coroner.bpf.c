@@ -34,13 +34,6 @@ __u64 slot_evictions = 0; /* a live slot taken over by another cgroup */
 __u64 alloc_failures = 0; /* a cgroup not recorded for a syscall (lost race, cg_slots full) */
 __u64 alloc_next = 0;     /* round-robin allocation cursor */
 
-/* Bumped at every fork, task exit and cgroup migration on the host: a per-CPU cache entry that
- * names a task by its pt_regs address (unique among live tasks: the top of its kernel stack) is
- * trusted only within the epoch it was made in. Forks bump it before the child can run, exits
- * before the stack can be freed and reused, so a hit is always the same live task in the same
- * cgroup. Written rarely, read at every syscall. */
-__u64 task_epoch = 0;
-
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__type(key, __u32);
@@ -82,17 +75,13 @@ struct {
 	__uint(max_entries, CORONER_NR_MAX);
 } syscall_spec SEC(".maps");
 
-/* The last task and cgroup seen on this CPU and the cgroup's slot (or that it is not recorded):
- * most syscalls call no helper and never touch the hash maps. The task is known by its pt_regs
- * address within one `task_epoch`; the slot is validated against its owner on every use. Also
- * this CPU's tick clock. */
+/* The last cgroup seen on this CPU and its slot (or that it is a host cgroup): most syscalls
+ * never touch the hash maps. Validated against the slot's owner on every use. Also this CPU's
+ * tick clock. */
 struct cpu_cache {
-	__u64 regs;  /* the cached task's pt_regs address; 0: none */
-	__u64 epoch; /* task_epoch when the task was cached */
-	__u64 task;  /* its task_struct */
 	__u64 cgroup_id;
 	__u32 idx;
-	__u32 host; /* the cgroup is not recorded (the root, or a host cgroup) */
+	__u32 host;
 	/* The boot-time clock read at the first syscall of the current tick on this CPU. */
 	__u64 tick_jiffies;
 	__u64 tick_boot_ns;
@@ -513,48 +502,25 @@ static __noinline void first_failure(struct slot *s, struct sys_record *r)
 SEC("tp_btf/sys_exit")
 int BPF_PROG(coroner_sys_exit, struct pt_regs *regs, long ret)
 {
+	/* Plain loads from the current task instead of helpers: the same reads, no calls. */
+	struct task_struct *t = bpf_get_current_task_btf();
+	__u64 cg = t->cgroups->dfl_cgrp->kn->id;
+	if (cg <= 1)
+		return 0;
+
 	__u32 zero = 0;
 	struct cpu_cache *c = bpf_map_lookup_elem(&cpu_cache, &zero);
 	if (!c)
 		return 0;
-	/* Read before the task: a bump from here on makes the entry written below miss. */
-	__u64 epoch = task_epoch;
-	struct task_struct *t;
-	__u64 cg;
 	__u32 idx;
 	struct slot *s = NULL;
-	/* Kernels before 6.2 (no bpf_rdonly_cast) always take the helper path. */
-	if (bpf_ksym_exists(bpf_rdonly_cast) && c->regs == (__u64)regs && c->epoch == epoch) {
-		/* The same live task as this CPU's last syscall, in the same cgroup: no helper call
-		 * (`bpf_get_current_task_btf()` is one on x86_64), no pointer chase to the cgroup id.
-		 * bpf_core_cast is free at run time; loads through it cannot fault. */
+	if (c->cgroup_id == cg) {
 		if (c->host)
 			return 0;
-		t = bpf_core_cast((void *)c->task, struct task_struct);
-		cg = c->cgroup_id;
 		idx = c->idx;
 		s = bpf_map_lookup_elem(&slots, &idx);
 		if (s && s->cgroup_id != cg)
 			s = NULL;
-	} else {
-		t = bpf_get_current_task_btf();
-		cg = t->cgroups->dfl_cgrp->kn->id;
-		c->regs = (__u64)regs;
-		c->epoch = epoch;
-		c->task = (__u64)t;
-		if (cg <= 1) {
-			c->cgroup_id = cg;
-			c->host = 1;
-			return 0;
-		}
-		if (c->cgroup_id == cg) {
-			if (c->host)
-				return 0;
-			idx = c->idx;
-			s = bpf_map_lookup_elem(&slots, &idx);
-			if (s && s->cgroup_id != cg)
-				s = NULL;
-		}
 	}
 	if (!s) {
 		int found = find_slot(cg);
@@ -563,11 +529,8 @@ int BPF_PROG(coroner_sys_exit, struct pt_regs *regs, long ret)
 			c->host = 1;
 			return 0;
 		}
-		if (found < 0) {
-			/* Try again at the next syscall. */
-			c->regs = 0;
+		if (found < 0)
 			return 0;
-		}
 		idx = found;
 		s = bpf_map_lookup_elem(&slots, &idx);
 		if (!s)
@@ -665,8 +628,6 @@ static __always_inline __u64 task_cgroup_id(struct task_struct *t)
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(coroner_fork, struct task_struct *parent, struct task_struct *child)
 {
-	/* Threads too: the child may get a kernel stack an exited task had (see task_epoch). */
-	__sync_fetch_and_add(&task_epoch, 1);
 	/* New threads are not processes. */
 	if (BPF_CORE_READ(child, pid) != BPF_CORE_READ(child, tgid))
 		return 0;
@@ -804,8 +765,6 @@ static __noinline void note_exit_usage(struct task_struct *p, __u64 cg)
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(coroner_exit, struct task_struct *p)
 {
-	/* Every exiting thread: its kernel stack may go to the next task (see task_epoch). */
-	__sync_fetch_and_add(&task_epoch, 1);
 	/* do_exit() decremented signal->live before this tracepoint: 0 means the whole thread
 	 * group is gone (the `group_dead` argument of newer kernels, without depending on it). */
 	if (BPF_CORE_READ(p, signal, live.counter) != 0)
@@ -825,15 +784,6 @@ int BPF_PROG(coroner_exit, struct task_struct *p)
 	e->_pad = 0;
 	/* A report waits for this event: wake the reader now, whatever it is doing. */
 	bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
-	return 0;
-}
-
-/* A task moved to another cgroup: cached tasks must look their cgroup up again. */
-SEC("tp_btf/cgroup_attach_task")
-int BPF_PROG(coroner_cgroup_attach, struct cgroup *dst, const char *path, struct task_struct *task,
-	     bool threadgroup)
-{
-	__sync_fetch_and_add(&task_epoch, 1);
 	return 0;
 }
 

@@ -65,15 +65,7 @@ const PINNED_MAPS: &[&str] = &[
     "bss",
 ];
 /// The links pinned (`link-<program>`; the OOM hook's is `link-oom`, whichever program it is).
-const PINNED_LINKS: &[&str] = &[
-    "sys_exit",
-    "fork",
-    "exec",
-    "exit",
-    "signal",
-    "oom",
-    "cgroup_attach",
-];
+const PINNED_LINKS: &[&str] = &["sys_exit", "fork", "exec", "exit", "signal", "oom"];
 
 /// Sizes of the kernel-side recorder, set before load.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -773,11 +765,6 @@ impl Recorder {
             (&progs.coroner_exit, "coroner_exit", "exit"),
             (&progs.coroner_signal, "coroner_signal", "signal"),
             oom_prog,
-            (
-                &progs.coroner_cgroup_attach,
-                "coroner_cgroup_attach",
-                "cgroup_attach",
-            ),
         ];
         let mut links = Vec::with_capacity(programs.len());
         for (prog, program, pin_name) in programs {
