@@ -93,7 +93,11 @@ async fn main() {
         }
         let started_all = t0.elapsed();
         let latencies = read_latencies(&agent, &seen.await.expect("poller")).await;
-        assert_eq!(latencies.len(), total, "every crash of the storm must be reported");
+        assert_eq!(
+            latencies.len(),
+            total,
+            "every crash of the storm must be reported"
+        );
         print_latencies(
             &format!("storm_{storm_loops}_crash_loops_exit_to_http_readable"),
             &latencies,

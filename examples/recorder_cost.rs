@@ -20,10 +20,12 @@ use coroner::bpf::loader::{MinimalCounter, Recorder, RecorderConfig};
 use coroner::bpf::raw::Arch;
 use libbpf_rs::query::ProgInfoIter;
 
-/// (run count, run time in ns) of the loaded program named `name`, summed.
+/// (run count, run time in ns) of the loaded programs named `name`, summed. The kernel keeps
+/// the first 15 bytes of a program's name (`BPF_OBJ_NAME_LEN`).
 fn prog_stats(name: &str) -> (u64, u64) {
+    let name = OsStr::new(&name[..name.len().min(15)]);
     ProgInfoIter::default()
-        .filter(|p| p.name.as_os_str() == OsStr::new(name))
+        .filter(|p| p.name.as_os_str() == name)
         .fold((0, 0), |(c, t), p| (c + p.run_cnt, t + p.run_time_ns))
 }
 
@@ -46,7 +48,9 @@ fn main() {
         .expect("usage: recorder_cost coroner|minimal COMMAND [ARG...]");
     // SAFETY: bpf_enable_stats takes a plain enum value; the fd it returns keeps the kernel's
     // run-time accounting on while it is open, for this process's lifetime.
-    let stats_fd = unsafe { libbpf_rs::libbpf_sys::bpf_enable_stats(libbpf_rs::libbpf_sys::BPF_STATS_RUN_TIME) };
+    let stats_fd = unsafe {
+        libbpf_rs::libbpf_sys::bpf_enable_stats(libbpf_rs::libbpf_sys::BPF_STATS_RUN_TIME)
+    };
     assert!(stats_fd >= 0, "bpf_enable_stats failed: {stats_fd}");
 
     let arch = Arch::host().expect("x86_64 or aarch64");
@@ -71,8 +75,12 @@ fn main() {
 
     let cg = cgroup2_root().join(format!("coroner-cost-{}", std::process::id()));
     std::fs::create_dir(&cg).expect("creating the cgroup");
-    let procs = std::ffi::CString::new(cg.join("cgroup.procs").into_os_string().into_encoded_bytes())
-        .expect("a path without NUL");
+    let procs = std::ffi::CString::new(
+        cg.join("cgroup.procs")
+            .into_os_string()
+            .into_encoded_bytes(),
+    )
+    .expect("a path without NUL");
     let (c0, t0) = prog_stats(prog);
     let start = Instant::now();
     let mut child = Command::new(&cmd[0]);
@@ -98,6 +106,8 @@ fn main() {
         "{prog}: {runs} runs, {:.1} ns/run mean, over {:.3} s ({status}); load {}",
         (t1 - t0) as f64 / runs.max(1) as f64,
         wall.as_secs_f64(),
-        std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim()
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim()
     );
 }

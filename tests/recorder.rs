@@ -463,7 +463,9 @@ async fn a_taken_port_survives_a_boot_of_enoent_noise_in_telling_failures() {
         "the later opens should have overwritten the failed bind in the ring: {}",
         rec["flight_recorder"]
     );
-    let telling = rec["telling_failures"].as_array().expect("telling_failures");
+    let telling = rec["telling_failures"]
+        .as_array()
+        .expect("telling_failures");
     let bind = telling
         .iter()
         .position(|e| e["syscall"] == "bind" && e["errno"] == "EADDRINUSE")
@@ -476,6 +478,15 @@ async fn a_taken_port_survives_a_boot_of_enoent_noise_in_telling_failures() {
     let enoent = telling
         .iter()
         .position(|e| e["errno"] == "ENOENT")
-        .unwrap_or_else(|| panic!("the ENOENT opens are distinct failures too: {}", rec["telling_failures"]));
-    assert!(bind < enoent, "ranked before the lookups: {}", rec["telling_failures"]);
+        .unwrap_or_else(|| {
+            panic!(
+                "the ENOENT opens are distinct failures too: {}",
+                rec["telling_failures"]
+            )
+        });
+    assert!(
+        bind < enoent,
+        "ranked before the lookups: {}",
+        rec["telling_failures"]
+    );
 }

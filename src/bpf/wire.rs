@@ -524,7 +524,11 @@ mod tests {
         assert_eq!(c.errors, vec![(257, 2, 1)]);
         assert_eq!(c.setup_calls, 5);
         assert_eq!(c.first_failures.len(), FIRST_FAILURES - 1);
-        assert_eq!(c.distinct_failures.len(), 1, "generation 2's record is not this slot's");
+        assert_eq!(
+            c.distinct_failures.len(),
+            1,
+            "generation 2's record is not this slot's"
+        );
     }
 
     #[test]

@@ -15,8 +15,7 @@ use super::words::{
 };
 use crate::model::{
     CapturedOutput, CrashReport, ImageContent, ProcessEvent, ProcessEventKind, StreamCapture,
-    SyscallEvent,
-    SyscallStat,
+    SyscallEvent, SyscallStat,
 };
 use crate::units::{bytes, duration_ms, duration_us, offset, percent, timestamp};
 

@@ -36,9 +36,9 @@ use super::syscalls;
 use crate::model::{signal_name, SyscallEvent};
 
 pub use container::{captured_output, first_failures, flight_recorder, summary, telling_failures};
-pub use telling::{telling, Telling};
 pub use sockets::sockaddr;
 pub use table::{data_spec, spec_table};
+pub use telling::{telling, Telling};
 
 use fds::FdTracker;
 use files::{
