@@ -20,12 +20,20 @@ use coroner::bpf::loader::{MinimalCounter, Recorder, RecorderConfig};
 use coroner::bpf::raw::Arch;
 use libbpf_rs::query::ProgInfoIter;
 
-/// (run count, run time in ns) of the loaded programs named `name`, summed. The kernel keeps
-/// the first 15 bytes of a program's name (`BPF_OBJ_NAME_LEN`).
-fn prog_stats(name: &str) -> (u64, u64) {
+/// The ids of the loaded programs named `name`. The kernel keeps the first 15 bytes of a
+/// program's name (`BPF_OBJ_NAME_LEN`).
+fn prog_ids(name: &str) -> Vec<u32> {
     let name = OsStr::new(&name[..name.len().min(15)]);
     ProgInfoIter::default()
         .filter(|p| p.name.as_os_str() == name)
+        .map(|p| p.id)
+        .collect()
+}
+
+/// (run count, run time in ns) of the programs `ids`, summed.
+fn prog_stats(ids: &[u32]) -> (u64, u64) {
+    ProgInfoIter::default()
+        .filter(|p| ids.contains(&p.id))
         .fold((0, 0), |(c, t), p| (c + p.run_cnt, t + p.run_time_ns))
 }
 
@@ -54,6 +62,13 @@ fn main() {
     assert!(stats_fd >= 0, "bpf_enable_stats failed: {stats_fd}");
 
     let arch = Arch::host().expect("x86_64 or aarch64");
+    // Another process's recorder or counter (a test's agent) may be loaded meanwhile: count ours.
+    let prog_name = if mode == "minimal" {
+        "minimal_sys_exit"
+    } else {
+        "coroner_sys_exit"
+    };
+    let foreign = prog_ids(prog_name);
     let (prog, _held): (&str, Box<dyn std::any::Any>) = match mode.as_str() {
         "coroner" => {
             let recorder = Recorder::load(&RecorderConfig {
@@ -81,7 +96,16 @@ fn main() {
             .into_encoded_bytes(),
     )
     .expect("a path without NUL");
-    let (c0, t0) = prog_stats(prog);
+    let ours: Vec<u32> = prog_ids(prog)
+        .into_iter()
+        .filter(|id| !foreign.contains(id))
+        .collect();
+    assert_eq!(
+        ours.len(),
+        1,
+        "{prog}: expected one program of ours, found {ours:?}"
+    );
+    let (c0, t0) = prog_stats(&ours);
     let start = Instant::now();
     let mut child = Command::new(&cmd[0]);
     child.args(&cmd[1..]);
@@ -99,7 +123,7 @@ fn main() {
     }
     let status = child.status().expect("running the command");
     let wall = start.elapsed();
-    let (c1, t1) = prog_stats(prog);
+    let (c1, t1) = prog_stats(&ours);
     let _ = std::fs::remove_dir(&cg);
     let runs = c1 - c0;
     println!(
