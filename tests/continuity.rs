@@ -332,13 +332,14 @@ async fn plain_containers_run_and_removed_while_the_agent_is_away_are_reported_o
             .command([
                 "sh",
                 "-c",
-                &format!("cat /etc/hostname; sleep 2; exit {code}"),
+                &format!("cat /etc/hostname; sleep 6; exit {code}"),
             ])
             .run()
             .await;
         plains.push((c, code));
     }
-    // Journaled once enriched (the containers run for 4 s).
+    // Journaled once enriched; they run 6 s from their start, so none exits before the kill
+    // even when starting the three takes seconds (at load 9, it did: the first exited live).
     tokio::time::sleep(Duration::from_millis(1000)).await;
     agent.kill9();
     for (c, _) in &plains {

@@ -137,10 +137,12 @@ async fn oom_kill_under_20mb_limit_reports_peak_at_limit() {
     let agent = Agent::start(&cd).await;
     let pod = cd.cri().await.run_pod("gateway", "edge").await;
     let limit: u64 = 20 << 20;
-    // `tail` is the init process and the OOM killer's victim: a real SIGKILL. (Under `sh -c 'a | b'`
-    // the shell would exit(137) itself after its child was killed.)
+    // `tail` is the init process (the shell execs it) and the OOM killer's victim: a real
+    // SIGKILL. (Under `sh -c 'a | b'` the shell would exit(137) itself after its child was
+    // killed.) The second first: the shim registers its OOM watch on the cgroup only after the
+    // start, and an OOM before that has no containerd event (seen at load 7).
     pod.container("beam")
-        .command(["tail", "/dev/zero"])
+        .command(["sh", "-c", "sleep 1; exec tail /dev/zero"])
         .memory_limit(limit as i64)
         .start()
         .await;

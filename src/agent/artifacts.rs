@@ -5,14 +5,13 @@
 //! crash message names) and reads the root filesystem if it is still mounted, else the
 //! snapshot's upper directory, which lasts until the container is removed.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 use tracing::debug;
 
-use super::deathwatch::pidfd_open;
 use super::Shared;
 use crate::artifacts::{self, find::named_paths, Bounds, Collection, Plan, Source};
 use crate::model::CapturedOutput;
@@ -24,43 +23,29 @@ const GRAB_WAIT: Duration = Duration::from_secs(10);
 /// The look at death: `None` until it is done.
 pub type Grabbed = watch::Receiver<Option<Arc<Collection>>>;
 
-/// Watches `pid` (a container's init) and reads the known post-mortem files in `rootfs` the
-/// moment it dies. `None` when the process cannot be watched.
-pub(super) fn grab_at_death(
-    shared: &Arc<Shared>,
+/// The look at death, run by [`super::deathwatch`] the instant the init died: the known
+/// post-mortem files in the task's root filesystem, while it is still mounted.
+pub(super) fn look_at_death(
     pid: u32,
-    rootfs: PathBuf,
-    plan: Plan,
-) -> Option<Grabbed> {
-    if pid == 0 {
-        return None;
-    }
-    let fd = match pidfd_open(pid).and_then(|fd| fd.into_async()) {
-        Ok(fd) => fd,
-        Err(e) => {
-            debug!(pid, error = %e, "init process not watched for artifacts");
-            return None;
-        }
+    rootfs: &Path,
+    plan: &Plan,
+    keep: bool,
+    died: Instant,
+) -> Collection {
+    let Some(root) = artifacts::open_root(rootfs) else {
+        return Collection::default();
     };
-    let (tx, rx) = watch::channel(None);
-    let keep = shared.redaction.keep_artifacts;
-    tokio::spawn(async move {
-        let _ = fd.readable().await;
-        drop(fd);
-        let died = Instant::now();
-        let found = tokio::task::spawn_blocking(move || {
-            let root = artifacts::open_root(&rootfs)?;
-            let opened = died.elapsed();
-            let c = artifacts::collect(&root, Source::BundleRootfs, &plan, &Bounds::default(), keep, &Collection::default());
-            debug!(pid, rootfs = %rootfs.display(), opened_us = opened.as_micros() as u64, files = c.files.len(), "artifacts looked for at the init's death");
-            Some(c)
-        })
-        .await
-        .ok()
-        .flatten();
-        let _ = tx.send(Some(Arc::new(found.unwrap_or_default())));
-    });
-    Some(rx)
+    let opened = died.elapsed();
+    let c = artifacts::collect(
+        &root,
+        Source::BundleRootfs,
+        plan,
+        &Bounds::default(),
+        keep,
+        &Collection::default(),
+    );
+    debug!(pid, rootfs = %rootfs.display(), opened_us = opened.as_micros() as u64, files = c.files.len(), "artifacts looked for at the init's death");
+    c
 }
 
 /// The second look, at finish: the known files again (when the look at death could not run)

@@ -6,16 +6,20 @@
 //! when its own comes too late.
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
+use tokio::sync::watch;
 use tracing::debug;
 
-use super::registry::EnrichedRx;
+use super::artifacts::{self, Grabbed};
 use super::Shared;
+use crate::artifacts::Plan;
 use crate::model::CgroupUsage;
+use crate::report::Enriched;
 
 /// How long a death waits for the container's cgroup path from its enrichment (a container
 /// found running at start-up, or created without a readable bundle).
@@ -25,7 +29,7 @@ const PATH_WAIT: Duration = Duration::from_secs(2);
 pub type AtDeath = Arc<OnceLock<CgroupUsage>>;
 
 /// An owned pidfd, pollable by tokio.
-pub(super) struct PidFd(OwnedFd);
+struct PidFd(OwnedFd);
 
 impl AsRawFd for PidFd {
     fn as_raw_fd(&self) -> RawFd {
@@ -35,14 +39,14 @@ impl AsRawFd for PidFd {
 
 impl PidFd {
     /// Registers the pidfd with tokio's reactor, for readability (the process exited).
-    pub(super) fn into_async(self) -> std::io::Result<AsyncFd<PidFd>> {
+    fn into_async(self) -> std::io::Result<AsyncFd<PidFd>> {
         // SAFETY: `PidFd` owns its fd, never replaces it, and closes it only when dropped with
         // the `AsyncFd`.
         unsafe { AsyncFd::register_with_interest(self, Interest::READABLE) }.map_err(Into::into)
     }
 }
 
-pub(super) fn pidfd_open(pid: u32) -> std::io::Result<PidFd> {
+fn pidfd_open(pid: u32) -> std::io::Result<PidFd> {
     // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1; no memory is shared.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
     if fd < 0 {
@@ -52,17 +56,28 @@ pub(super) fn pidfd_open(pid: u32) -> std::io::Result<PidFd> {
     Ok(PidFd(unsafe { OwnedFd::from_raw_fd(fd as RawFd) }))
 }
 
-/// Watches `pid` (a container's init) and reads its cgroup the moment it dies. `path` is the
-/// cgroup when known at create time; otherwise the enrichment's is awaited. `None` when the
-/// process cannot be watched (already gone, or pid 0).
+/// What the agent read itself when a container's init died.
+pub struct Death {
+    /// The cgroup's usage; `None` when it is not read (the fault injection of a late agent).
+    pub usage: Option<AtDeath>,
+    /// The post-mortem files in the task's root filesystem, when it was known at create.
+    pub artifacts: Option<Grabbed>,
+}
+
+/// Watches `pid` (a container's init) with one pidfd and, the moment it dies, reads its cgroup
+/// and looks for post-mortem files in `rootfs` (both go within milliseconds, with the task's
+/// delete). `path` is the cgroup when known at create time; otherwise the enrichment's is
+/// awaited. `None` when the process cannot be watched (already gone, or pid 0).
 pub fn watch(
     shared: &Arc<Shared>,
     pid: u32,
     path: Option<String>,
-    mut enriched: EnrichedRx,
-) -> Option<AtDeath> {
-    if pid == 0 || !shared.usage_delay.is_zero() {
-        // The fault injection of a late agent reads nothing at the death either.
+    mut enriched: watch::Receiver<Option<Arc<Enriched>>>,
+    rootfs: Option<(PathBuf, Plan)>,
+) -> Option<Death> {
+    // The fault injection of a late agent reads nothing at the death either.
+    let read_usage = shared.usage_delay.is_zero();
+    if pid == 0 || (!read_usage && rootfs.is_none()) {
         return None;
     }
     let fd = match pidfd_open(pid).and_then(PidFd::into_async) {
@@ -72,38 +87,72 @@ pub fn watch(
             return None;
         }
     };
-    let at_death = AtDeath::default();
-    let cell = at_death.clone();
+    let usage = read_usage.then(AtDeath::default);
+    let cell = usage.clone();
+    let (grabbed_tx, grabbed) = match rootfs.is_some() {
+        true => {
+            let (tx, rx) = watch::channel(None);
+            (Some(tx), Some(rx))
+        }
+        false => (None, None),
+    };
+    let keep = shared.redaction.keep_artifacts;
     let shared = shared.clone();
     tokio::spawn(async move {
         // Readable once the process has exited; an error means the same for our purpose.
         let _ = fd.readable().await;
         drop(fd);
+        let died = Instant::now();
         debug!(pid, "init process died");
-        let path = match path {
-            Some(p) => p,
-            None => {
-                let ready = tokio::time::timeout(PATH_WAIT, enriched.wait_for(Option::is_some));
-                match ready.await {
-                    Ok(Ok(e)) => match e.as_ref().and_then(|e| e.cgroup_path.clone()) {
-                        Some(p) => p,
-                        None => return,
-                    },
-                    _ => return,
-                }
-            }
-        };
-        let reader = shared.clone();
-        let read = tokio::task::spawn_blocking(move || reader.cgroups.read_usage(&path)).await;
-        match read {
-            Ok(Ok(usage)) => {
-                let _ = cell.set(usage);
-            }
-            Ok(Err(e)) => debug!(pid, error = %e, "cgroup not read at the init's death"),
-            Err(e) => debug!(pid, error = %e, "cgroup read task failed"),
+        // The files beside the cgroup read, not after it: the root filesystem goes as fast.
+        let look = rootfs.zip(grabbed_tx).map(|((rootfs, plan), tx)| {
+            tokio::task::spawn_blocking(move || {
+                let found = artifacts::look_at_death(pid, &rootfs, &plan, keep, died);
+                let _ = tx.send(Some(Arc::new(found)));
+            })
+        });
+        if let Some(cell) = cell {
+            read_usage_at_death(&shared, pid, path, &mut enriched, &cell).await;
+        }
+        if let Some(look) = look {
+            let _ = look.await;
         }
     });
-    Some(at_death)
+    Some(Death {
+        usage,
+        artifacts: grabbed,
+    })
+}
+
+async fn read_usage_at_death(
+    shared: &Arc<Shared>,
+    pid: u32,
+    path: Option<String>,
+    enriched: &mut watch::Receiver<Option<Arc<Enriched>>>,
+    cell: &AtDeath,
+) {
+    let path = match path {
+        Some(p) => p,
+        None => {
+            let ready = tokio::time::timeout(PATH_WAIT, enriched.wait_for(Option::is_some));
+            match ready.await {
+                Ok(Ok(e)) => match e.as_ref().and_then(|e| e.cgroup_path.clone()) {
+                    Some(p) => p,
+                    None => return,
+                },
+                _ => return,
+            }
+        }
+    };
+    let reader = shared.clone();
+    let read = tokio::task::spawn_blocking(move || reader.cgroups.read_usage(&path)).await;
+    match read {
+        Ok(Ok(usage)) => {
+            let _ = cell.set(usage);
+        }
+        Ok(Err(e)) => debug!(pid, error = %e, "cgroup not read at the init's death"),
+        Err(e) => debug!(pid, error = %e, "cgroup read task failed"),
+    }
 }
 
 #[cfg(test)]

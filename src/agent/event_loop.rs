@@ -13,7 +13,6 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tracing::{debug, warn};
 
-use super::artifacts;
 use super::deathwatch;
 use super::enrich::{self, Created};
 use super::finish::{self, Pending, Seen};
@@ -32,6 +31,10 @@ pub(super) struct EventLoop {
     /// Tracked containers gone from containerd and the CRI at the last (re)connect, waiting for
     /// the second look: reported from the recorder unless their exit turns up first.
     vanishing: HashMap<Key, (Option<Tracked>, Option<Entry>)>,
+    /// Containers this process tracked that a restarted containerd no longer lists, kept (with
+    /// what the death watch read) until the second look: the CRI deletes an exited task before
+    /// it marks the container exited, and a container in that window is in neither list.
+    lost: HashMap<Key, Tracked>,
     /// The CRI's exited containers listed again shortly after a (re)connect.
     second_look: JoinSet<Vec<CriExit>>,
     /// Containers the previous agent process tracked, until the first reconcile says what
@@ -75,6 +78,7 @@ impl EventLoop {
             shared,
             second_look: JoinSet::new(),
             vanishing: HashMap::new(),
+            lost: HashMap::new(),
             journaled,
             registry: Registry::default(),
             client: None,
@@ -109,6 +113,7 @@ impl EventLoop {
                     let mut listed = HashSet::new();
                     self.recover_cri(exits, &mut listed, now);
                     self.report_vanished(&listed, now);
+                    self.report_lost();
                     continue;
                 }
                 Some(watched) = self.starting.join_next(), if !self.starting.is_empty() => {
@@ -263,10 +268,7 @@ impl EventLoop {
                     exited_at: exited_at.or(d.timestamp).unwrap_or_else(Utc::now),
                 };
                 // An exit the last reconcile could not find yet: reported live after all.
-                let tracked = self
-                    .registry
-                    .remove(&key)
-                    .or_else(|| self.vanishing.remove(&key).and_then(|(t, _)| t));
+                let tracked = self.take_tracked(&key);
                 self.exit(exit, tracked, Seen::Live, received);
             }
             Event::TaskDelete { container_id, pid } => {
@@ -362,11 +364,12 @@ impl EventLoop {
         if let Some(path) = &cgroup_path {
             self.shared.sampler.add(key.clone(), path.clone());
         }
-        let at_death = deathwatch::watch(&self.shared, pid, cgroup_path.clone(), rx.clone());
-        let artifacts = created
-            .as_ref()
-            .and_then(Created::rootfs_and_plan)
-            .and_then(|(rootfs, plan)| artifacts::grab_at_death(&self.shared, pid, rootfs, plan));
+        let rootfs = created.as_ref().and_then(Created::rootfs_and_plan);
+        let death = deathwatch::watch(&self.shared, pid, cgroup_path.clone(), rx.clone(), rootfs);
+        let (at_death, artifacts) = match death {
+            Some(d) => (d.usage, d.artifacts),
+            None => (None, None),
+        };
         self.spawn_enrichment(
             key.clone(),
             created,
@@ -562,6 +565,22 @@ impl EventLoop {
         }
     }
 
+    /// A container's tracking, wherever the last reconcile left it.
+    fn take_tracked(&mut self, key: &Key) -> Option<Tracked> {
+        self.registry
+            .remove(key)
+            .or_else(|| self.lost.remove(key))
+            .or_else(|| self.vanishing.remove(key).and_then(|(t, _)| t))
+    }
+
+    /// Containers a restarted containerd no longer knew and the second look did not find either.
+    fn report_lost(&mut self) {
+        for key in std::mem::take(&mut self.lost).into_keys() {
+            warn!(namespace = %key.namespace, container = %key.id, "container gone from containerd while disconnected; its exit status is lost");
+            self.shared.metrics.collection_error("exit_lost");
+        }
+    }
+
     /// Reports the CRI's exited containers that have no report yet, and adds them to `listed`.
     fn recover_cri(&mut self, exits: Vec<CriExit>, listed: &mut HashSet<Key>, now: Instant) {
         for cri in exits {
@@ -570,6 +589,11 @@ impl EventLoop {
                 id: cri.container_id.clone(),
             };
             listed.insert(key.clone());
+            if self.awaiting_start.contains_key(&key) {
+                // Its start watch is on it and reports it as seen (a failed start is exited
+                // in the CRI at once, before the watch's next status call).
+                continue;
+            }
             let exit = ExitEvent {
                 namespace: key.namespace.clone(),
                 container_id: key.id.clone(),
@@ -578,7 +602,7 @@ impl EventLoop {
                 exit_status: cri.exit_code as u32,
                 exited_at: cri.finished_at,
             };
-            let tracked = self.registry.remove(&key);
+            let tracked = self.take_tracked(&key);
             self.exit(exit, tracked, Seen::Cri(Box::new(cri)), now);
         }
     }
@@ -644,9 +668,9 @@ impl EventLoop {
                 .cloned()
                 .collect();
             for key in lost {
-                warn!(namespace = %key.namespace, container = %key.id, "container gone from containerd while disconnected; its exit status is lost");
-                self.shared.metrics.collection_error("exit_lost");
-                self.registry.remove(&key);
+                if let Some(tracked) = self.registry.remove(&key) {
+                    self.lost.insert(key, tracked);
+                }
             }
         }
         // Not reported yet: containerd may still publish the exit (a restarted containerd

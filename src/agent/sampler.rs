@@ -158,6 +158,12 @@ impl Sampler {
     }
 }
 
+/// Whether a sample was taken while the container had a task (its init holds one while it
+/// lives); a cgroup without the pids figure counts as alive.
+fn lived(sample: &UsageSample) -> bool {
+    sample.pids != Some(0)
+}
+
 fn run(weak: Weak<Inner>) {
     let mut tick = Instant::now();
     loop {
@@ -204,6 +210,9 @@ impl Inner {
                 continue; // taken by its exit meanwhile
             };
             match sample {
+                // Every task gone: what the cgroup still charges is the kernel's to free, not
+                // the container's use (an OOM-killed leak would end its plot near zero).
+                Ok(sample) if !lived(&sample) => s.gone_since = None,
                 Ok(sample) => {
                     s.gone_since = None;
                     s.push(sample, at);
@@ -225,6 +234,18 @@ impl Inner {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sample_of_an_empty_cgroup_is_not_the_containers() {
+        let mut dead = sample(282_624);
+        dead.pids = Some(0);
+        assert!(!lived(&dead));
+        let mut alive = sample(24 << 20);
+        alive.pids = Some(1);
+        assert!(lived(&alive));
+        alive.pids = None;
+        assert!(lived(&alive));
+    }
 
     fn sample(memory: u64) -> UsageSample {
         UsageSample {
@@ -266,10 +287,21 @@ mod tests {
 
     #[test]
     fn the_sampler_reads_a_real_cgroup_tree_and_hands_the_history_to_the_exit() {
-        let fs = CgroupFs::v1_at(
-            &std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("tests/fixtures/cgroup/v1/limited"),
-        );
+        // The fixture was captured at the exit (pids.current 0): a copy with its init alive.
+        let tmp = tempfile::tempdir().unwrap();
+        let copied = std::process::Command::new("cp")
+            .arg("-r")
+            .arg(
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("tests/fixtures/cgroup/v1/limited"),
+            )
+            .arg(tmp.path())
+            .status()
+            .unwrap();
+        assert!(copied.success());
+        let root = tmp.path().join("limited");
+        std::fs::write(root.join("pids/coroner-fixture/pids.current"), "1\n").unwrap();
+        let fs = CgroupFs::v1_at(&root);
         let sampler = Sampler::start(fs).unwrap();
         let key = Key {
             namespace: "k8s.io".into(),

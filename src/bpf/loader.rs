@@ -17,36 +17,34 @@ use std::mem::{size_of, MaybeUninit};
 use std::os::fd::{AsFd, AsRawFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use libbpf_rs::skel::{OpenSkel, SkelBuilder};
-use libbpf_rs::{Link, MapCore, MapFlags, MapHandle, PrintLevel, RingBufferBuilder};
+use libbpf_rs::{Link, MapCore, MapFlags, MapHandle, RingBufferBuilder};
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags};
 use nix::sys::eventfd::{EfdFlags, EventFd};
 
-use super::pin::{self, PinDir, PinError};
+pub use super::load_error::RecorderError;
+use super::load_error::{classify_load_error, handle, map_err, with_libbpf_log, KERNEL_BTF};
+pub use super::minimal::MinimalCounter;
+use super::pin::{self, PinDir};
 use super::raw::{DataSpec, RawContainer, RawEvent, RawSyscall};
-use super::wire::{self, minimal_skel, skel, types};
+use super::saved::SavedEvents;
+use super::wire::{self, skel, types};
 
-/// Where the kernel publishes its own BTF; CO-RE relocations need it.
-const KERNEL_BTF: &str = "/sys/kernel/btf/vmlinux";
 /// How long the event thread sleeps when nothing wakes it: the kernel wakes it for new events (at
 /// once for exit events, `BPF_RB_FORCE_WAKEUP`), and `EventReader::catch_up` and the reader's
 /// drop through an eventfd, so this only paces the heartbeat.
 const EVENT_WAIT_MS: u16 = 250;
 /// Longest `EventReader::catch_up` waits.
 const CATCH_UP_MAX: Duration = Duration::from_millis(200);
-/// Verifier log lines kept in a load error.
-const LOG_TAIL_LINES: usize = 40;
 /// How long a new agent process waits for the previous one to let go of the pin directory.
 const PIN_LOCK_WAIT: Duration = Duration::from_secs(15);
 /// How often the event reader leaves a sign of life in `agent_state` (the start of the interval
 /// a successor reports as unattended).
 const HEARTBEAT: Duration = Duration::from_secs(1);
-/// Saved process events kept per cgroup, as the agent's own store keeps in memory.
-const SAVED_PER_CGROUP: usize = 4096;
 
 /// The maps pinned, by the names their pins have (each map's own name).
 const PINNED_MAPS: &[&str] = &[
@@ -86,100 +84,6 @@ impl Default for RecorderConfig {
             specs: Vec::new(),
         }
     }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum RecorderError {
-    #[error("invalid recorder setting {setting}: {reason}")]
-    Config {
-        setting: &'static str,
-        reason: String,
-    },
-    #[error(
-        "the kernel has no BTF ({KERNEL_BTF} is missing): the recorder needs CONFIG_DEBUG_INFO_BTF"
-    )]
-    NoBtf,
-    #[error("opening the BPF object: {0}")]
-    Open(#[source] libbpf_rs::Error),
-    #[error(
-        "loading the BPF programs was refused (needs root, or CAP_BPF with CAP_PERFMON): {source}"
-    )]
-    Permission {
-        #[source]
-        source: libbpf_rs::Error,
-    },
-    #[error(
-        "the kernel's verifier rejected a BPF program: {source}; verifier log tail:\n{log_tail}"
-    )]
-    Verifier {
-        #[source]
-        source: libbpf_rs::Error,
-        log_tail: String,
-    },
-    #[error("loading the BPF programs: {source}{}", log_suffix(.log_tail))]
-    Load {
-        #[source]
-        source: libbpf_rs::Error,
-        log_tail: String,
-    },
-    #[error("attaching BPF program {program}: {source}")]
-    Attach {
-        program: &'static str,
-        #[source]
-        source: libbpf_rs::Error,
-    },
-    #[error("{op} on BPF map {map}: {source}")]
-    Map {
-        op: &'static str,
-        map: &'static str,
-        #[source]
-        source: libbpf_rs::Error,
-    },
-    #[error("setting up the event ring buffer: {0}")]
-    RingBuffer(#[source] libbpf_rs::Error),
-    #[error("starting the event reader thread: {0}")]
-    Thread(#[source] std::io::Error),
-    #[error("the pin directory: {0}")]
-    Pin(#[from] PinError),
-    #[error("pinning {what} at {path}: {source}")]
-    Pinning {
-        what: &'static str,
-        path: PathBuf,
-        #[source]
-        source: libbpf_rs::Error,
-    },
-}
-
-fn log_suffix(tail: &str) -> String {
-    if tail.is_empty() {
-        String::new()
-    } else {
-        format!("; libbpf log tail:\n{tail}")
-    }
-}
-
-impl RecorderError {
-    /// A stable name for metrics and reports.
-    pub fn label(&self) -> &'static str {
-        match self {
-            RecorderError::Config { .. } => "config",
-            RecorderError::NoBtf => "no_btf",
-            RecorderError::Open(_) => "open",
-            RecorderError::Permission { .. } => "permission",
-            RecorderError::Verifier { .. } => "verifier",
-            RecorderError::Load { .. } => "load",
-            RecorderError::Attach { .. } => "attach",
-            RecorderError::Map { .. } => "map",
-            RecorderError::RingBuffer(_) => "ring_buffer",
-            RecorderError::Thread(_) => "thread",
-            RecorderError::Pin(_) => "pin",
-            RecorderError::Pinning { .. } => "pinning",
-        }
-    }
-}
-
-fn map_err(op: &'static str, map: &'static str) -> impl FnOnce(libbpf_rs::Error) -> RecorderError {
-    move |source| RecorderError::Map { op, map, source }
 }
 
 /// Counters the kernel side keeps about itself.
@@ -247,107 +151,6 @@ pub struct Recorder {
     _pin: Option<PinDir>,
 }
 
-/// The process events this agent consumed, kept in the kernel's `saved_events` map per cgroup
-/// until the cgroup is drained, so that the next agent process finds them.
-struct SavedEvents {
-    map: MapHandle,
-    /// Sequence numbers saved per cgroup (to delete them at the drain without a map scan).
-    index: Mutex<HashMap<u64, Vec<u64>>>,
-    next_seq: AtomicU64,
-    /// Events that could not be saved (map full, cgroup over its bound) since load or adoption.
-    unsaved: AtomicU64,
-}
-
-impl SavedEvents {
-    /// Saves one ring-buffer record of `cgroup_id`. A failure is counted, never fatal.
-    fn save(&self, cgroup_id: u64, bytes: &[u8]) {
-        let mut index = self.index.lock().unwrap_or_else(|p| p.into_inner());
-        let seqs = index.entry(cgroup_id).or_default();
-        let value = (seqs.len() < SAVED_PER_CGROUP)
-            .then(|| wire::saved_event(bytes))
-            .flatten();
-        let Some(value) = value else {
-            self.unsaved.fetch_add(1, Ordering::Relaxed);
-            return;
-        };
-        let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
-        let key = types::saved_event_key { cgroup_id, seq };
-        match self
-            .map
-            .update(wire::bytes_of(&key), wire::bytes_of(&value), MapFlags::ANY)
-        {
-            Ok(()) => seqs.push(seq),
-            Err(_) => {
-                self.unsaved.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-    }
-
-    /// Deletes what was saved for `cgroup_id`.
-    fn forget(&self, cgroup_id: u64) {
-        let seqs = self
-            .index
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&cgroup_id)
-            .unwrap_or_default();
-        for seq in seqs {
-            let key = types::saved_event_key { cgroup_id, seq };
-            let _ = self.map.delete(wire::bytes_of(&key));
-        }
-    }
-}
-
-/// libbpf's messages during one load, for the error. Loads are serialised by [`LOAD_LOCK`].
-static LOAD_LOG: Mutex<String> = Mutex::new(String::new());
-static LOAD_LOCK: Mutex<()> = Mutex::new(());
-
-fn capture_print(_level: PrintLevel, msg: String) {
-    if let Ok(mut log) = LOAD_LOG.lock() {
-        // The verifier log of a big program can run to megabytes; the tail is what matters.
-        if log.len() > 1 << 20 {
-            let cut = log.len() - (1 << 19);
-            let cut = (cut..log.len())
-                .find(|&i| log.is_char_boundary(i))
-                .unwrap_or(log.len());
-            log.drain(..cut);
-        }
-        log.push_str(&msg);
-    }
-}
-
-fn log_tail(log: &str) -> String {
-    let lines: Vec<&str> = log.lines().filter(|l| !l.trim().is_empty()).collect();
-    lines[lines.len().saturating_sub(LOG_TAIL_LINES)..].join("\n")
-}
-
-/// Runs `f` with libbpf's messages captured; returns them with `f`'s result.
-fn with_libbpf_log<T>(f: impl FnOnce() -> T) -> (T, String) {
-    let _serial = LOAD_LOCK.lock().unwrap_or_else(|p| p.into_inner());
-    if let Ok(mut log) = LOAD_LOG.lock() {
-        log.clear();
-    }
-    let previous = libbpf_rs::set_print(Some((PrintLevel::Info, capture_print)));
-    let out = f();
-    libbpf_rs::set_print(previous);
-    let log = LOAD_LOG
-        .lock()
-        .map(|mut l| std::mem::take(&mut *l))
-        .unwrap_or_default();
-    (out, log)
-}
-
-fn classify_load_error(source: libbpf_rs::Error, log: &str) -> RecorderError {
-    let log_tail = log_tail(log);
-    if log.contains("BEGIN PROG LOAD LOG") {
-        RecorderError::Verifier { source, log_tail }
-    } else if source.kind() == libbpf_rs::ErrorKind::PermissionDenied {
-        RecorderError::Permission { source }
-    } else {
-        RecorderError::Load { source, log_tail }
-    }
-}
-
 fn validate(cfg: &RecorderConfig) -> Result<(), RecorderError> {
     let bad = |setting, reason: &str| {
         Err(RecorderError::Config {
@@ -399,10 +202,6 @@ fn page_size() -> u64 {
     } else {
         4096
     }
-}
-
-fn handle(map: &libbpf_rs::MapMut<'_>, name: &'static str) -> Result<MapHandle, RecorderError> {
-    MapHandle::try_from(map).map_err(map_err("duplicating the fd of", name))
 }
 
 /// The version of the pinned layout this build and `cfg` make: a hash of the BPF sources and
@@ -577,12 +376,7 @@ impl Recorder {
             events: take("events")?,
             bss: take("bss")?,
             agent_state: take("agent_state")?,
-            saved: Arc::new(SavedEvents {
-                map: take("saved_events")?,
-                index: Mutex::new(HashMap::new()),
-                next_seq: AtomicU64::new(1),
-                unsaved: AtomicU64::new(0),
-            }),
+            saved: Arc::new(SavedEvents::new(take("saved_events")?)),
             all_maps: PINNED_MAPS
                 .iter()
                 .filter_map(|&n| maps.remove(n).map(|m| (n, m)))
@@ -628,46 +422,8 @@ impl Recorder {
     /// cgroups that still hold a slot; saved events of any other cgroup are deleted. Call once,
     /// before [`Recorder::spawn_event_reader`]: this process continues their numbering.
     pub fn saved_events(&self) -> Result<Vec<RawEvent>, RecorderError> {
-        let live: std::collections::HashSet<u64> = self.recorded_cgroups().into_iter().collect();
-        let mut found: Vec<(u64, u64, RawEvent)> = Vec::new();
-        let mut stale = Vec::new();
-        let mut buf = vec![0u8; size_of::<types::saved_event>()];
-        let keys: Vec<Vec<u8>> = self.saved.map.keys().collect();
-        for key in keys {
-            let Some(k) = wire::read::<types::saved_event_key>(&key) else {
-                continue;
-            };
-            if !live.contains(&k.cgroup_id) {
-                stale.push(key);
-                continue;
-            }
-            let present = self
-                .saved
-                .map
-                .lookup_into(&key, &mut buf, MapFlags::ANY)
-                .map_err(map_err("reading", "saved_events"))?;
-            let event = present
-                .then(|| wire::read::<types::saved_event>(&buf))
-                .flatten()
-                .and_then(|e| wire::saved_event_bytes(&e).map(wire::event))
-                .and_then(Result::ok);
-            match event {
-                Some(ev) => found.push((k.seq, k.cgroup_id, ev)),
-                None => stale.push(key),
-            }
-        }
-        for key in stale {
-            let _ = self.saved.map.delete(&key);
-        }
-        found.sort_by_key(|(seq, _, _)| *seq);
-        let mut index = self.saved.index.lock().unwrap_or_else(|p| p.into_inner());
-        let mut max_seq = 0;
-        for (seq, cg, _) in &found {
-            index.entry(*cg).or_default().push(*seq);
-            max_seq = max_seq.max(*seq);
-        }
-        self.saved.next_seq.store(max_seq + 1, Ordering::Relaxed);
-        Ok(found.into_iter().map(|(_, _, ev)| ev).collect())
+        let live = self.recorded_cgroups().into_iter().collect();
+        self.saved.restore(&live)
     }
 
     fn load_fresh(cfg: &RecorderConfig) -> Result<Recorder, RecorderError> {
@@ -783,12 +539,10 @@ impl Recorder {
             events: handle(&maps.events, "events")?,
             bss: handle(&maps.bss, "bss")?,
             agent_state: handle(&maps.agent_state, "agent_state")?,
-            saved: Arc::new(SavedEvents {
-                map: handle(&maps.saved_events, "saved_events")?,
-                index: Mutex::new(HashMap::new()),
-                next_seq: AtomicU64::new(1),
-                unsaved: AtomicU64::new(0),
-            }),
+            saved: Arc::new(SavedEvents::new(handle(
+                &maps.saved_events,
+                "saved_events",
+            )?)),
             all_maps,
             ring_entries: cfg.ring_entries,
             links,
@@ -1059,7 +813,7 @@ impl Heartbeat {
             &AgentState {
                 heartbeat_boot_ns: now,
                 events_lost_seen: events_lost,
-                events_unsaved: self.saved.unsaved.load(Ordering::Relaxed),
+                events_unsaved: self.saved.unsaved(),
                 ..current
             },
         );
@@ -1165,56 +919,6 @@ impl Drop for EventReader {
     }
 }
 
-/// The floor any syscall tracer pays: a per-CPU counter bumped at every syscall exit
-/// (`minimal.bpf.c`), for the overhead benchmark. Detached when dropped.
-pub struct MinimalCounter {
-    calls: MapHandle,
-    _link: Link,
-}
-
-impl MinimalCounter {
-    pub fn attach() -> Result<MinimalCounter, RecorderError> {
-        if !Path::new(KERNEL_BTF).exists() {
-            return Err(RecorderError::NoBtf);
-        }
-        let mut storage = MaybeUninit::uninit();
-        let open = minimal_skel::MinimalSkelBuilder::default()
-            .open(&mut storage)
-            .map_err(RecorderError::Open)?;
-        let (loaded, log) = with_libbpf_log(|| open.load());
-        let skel = loaded.map_err(|e| classify_load_error(e, &log))?;
-        let link =
-            skel.progs
-                .minimal_sys_exit
-                .attach()
-                .map_err(|source| RecorderError::Attach {
-                    program: "minimal_sys_exit",
-                    source,
-                })?;
-        Ok(MinimalCounter {
-            calls: handle(&skel.maps.calls, "calls")?,
-            _link: link,
-        })
-    }
-
-    /// Syscall exits counted on all CPUs so far.
-    pub fn calls(&self) -> Result<u64, RecorderError> {
-        let per_cpu = self
-            .calls
-            .lookup_percpu(&0u32.to_ne_bytes(), MapFlags::ANY)
-            .map_err(map_err("reading", "calls"))?
-            .unwrap_or_default();
-        Ok(per_cpu
-            .iter()
-            .filter_map(|v| {
-                v.get(..8)
-                    .and_then(|b| b.try_into().ok())
-                    .map(u64::from_ne_bytes)
-            })
-            .sum())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1245,13 +949,5 @@ mod tests {
         })
         .is_err());
         assert!(validate(&RecorderConfig::default()).is_ok());
-    }
-
-    #[test]
-    fn log_tail_keeps_the_last_lines() {
-        let log: String = (0..100).map(|i| format!("line {i}\n\n")).collect();
-        let tail = log_tail(&log);
-        assert_eq!(tail.lines().count(), LOG_TAIL_LINES);
-        assert!(tail.ends_with("line 99"));
     }
 }

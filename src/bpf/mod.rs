@@ -1,8 +1,11 @@
 pub mod decode;
 pub mod errno;
+mod load_error;
 pub mod loader;
+mod minimal;
 pub mod pin;
 pub mod raw;
+mod saved;
 pub mod syscalls;
 pub mod timeline;
 mod wire;
