@@ -422,6 +422,7 @@ fn empty(state: RecorderState) -> RecorderReport {
         flight_recorder: Vec::new(),
         flight_recorder_overwritten: 0,
         first_failures: Vec::new(),
+        telling_failures: Vec::new(),
         processes: Vec::new(),
         fatal_signal: None,
         oom_victim: None,
@@ -523,6 +524,7 @@ pub fn assemble(
         report.flight_recorder = decode::flight_recorder(arch, raw, wall);
         report.flight_recorder_overwritten = raw.ring_total.saturating_sub(raw.ring.len() as u64);
         report.first_failures = decode::first_failures(arch, raw, wall);
+        report.telling_failures = decode::telling_failures(arch, raw, wall);
         report.output = decode::captured_output(raw);
         report.crash_stack = raw
             .fatal_stack

@@ -426,3 +426,67 @@ async fn more_live_containers_than_recorder_slots_shows_in_the_eviction_metric()
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }
 }
+
+/// A boot's noise of routine failures, then the telling one: 50 ENOENT opens, a bind to a port
+/// another process of the container holds, then 300 more ENOENT opens that overwrite the flight
+/// recorder. The first failures are all ENOENT; the kernel's first occurrence of each distinct
+/// (syscall, errno) keeps the bind with its address, ranked before the lookups.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_taken_port_survives_a_boot_of_enoent_noise_in_telling_failures() {
+    let (cd, agent) = setup().await;
+    // The pod shares the host's network: a port per test process (another than the bind test's).
+    let port = 40000 + (std::process::id() % 20000);
+    let pod = cd.cri().await.run_pod("noisy", "default").await;
+    let script = format!(
+        "i=0; while [ $i -lt 50 ]; do true < /missing-$i; i=$((i + 1)); done 2>/dev/null; \
+         httpd -f -p 127.0.0.1:{port} & sleep 0.5; httpd -f -p 127.0.0.1:{port}; \
+         i=0; while [ $i -lt 300 ]; do true < /late-$i; i=$((i + 1)); done 2>/dev/null; exit 3"
+    );
+    pod.container("gateway")
+        .command(["sh", "-c", &script])
+        .start()
+        .await;
+    let r = agent.report_for("noisy", "gateway").await;
+    assert_eq!(r["exit"]["code"], 3, "{}", r["exit"]);
+    let rec = recorder(&r);
+    // The scenario did what it says: the noise filled the first failures and the ring.
+    let first = rec["first_failures"].as_array().unwrap();
+    assert!(
+        first.len() == 8 && first.iter().all(|e| e["syscall"] != "bind"),
+        "the first failures should be full of the boot's lookups: {}",
+        rec["first_failures"]
+    );
+    assert!(
+        calls(rec, "flight_recorder", "bind")
+            .iter()
+            .all(|e| e["errno"] != "EADDRINUSE"),
+        "the later opens should have overwritten the failed bind in the ring: {}",
+        rec["flight_recorder"]
+    );
+    let telling = rec["telling_failures"]
+        .as_array()
+        .expect("telling_failures");
+    let bind = telling
+        .iter()
+        .position(|e| e["syscall"] == "bind" && e["errno"] == "EADDRINUSE")
+        .unwrap_or_else(|| panic!("no bind EADDRINUSE in {}", rec["telling_failures"]));
+    assert!(
+        args_contain(&telling[bind], &format!("127.0.0.1:{port}")),
+        "{}",
+        telling[bind]
+    );
+    let enoent = telling
+        .iter()
+        .position(|e| e["errno"] == "ENOENT")
+        .unwrap_or_else(|| {
+            panic!(
+                "the ENOENT opens are distinct failures too: {}",
+                rec["telling_failures"]
+            )
+        });
+    assert!(
+        bind < enoent,
+        "ranked before the lookups: {}",
+        rec["telling_failures"]
+    );
+}

@@ -289,6 +289,7 @@ static __noinline int alloc_slot(__u64 cg)
 	s->ring_head = 0;
 	s->first_fail_n = 0;
 	s->err_dropped = 0;
+	s->distinct_n = 0;
 	s->out[0].total = 0;
 	s->out[1].total = 0;
 	s->out_inode[0] = 0;
@@ -484,8 +485,9 @@ static __noinline void copy_data(struct sys_record *r, __u8 spec, __u32 nr, __s6
 	}
 }
 
-/* One more (nr, errno) in the slot's open-addressed table. */
-static __noinline void count_error(struct slot *s, __u32 nr, __u32 err)
+/* One more (nr, errno) in the slot's open-addressed table; the call that enters a new pair also
+ * keeps its record in `distinct_fail` (while there is room). */
+static __noinline void count_error(struct slot *s, struct sys_record *r, __u32 nr, __u32 err)
 {
 	__u32 key = (nr << 12) | (err & 0xfff);
 	__u32 h = (key * 2654435761u) >> 26; /* 64 buckets */
@@ -495,8 +497,12 @@ static __noinline void count_error(struct slot *s, __u32 nr, __u32 err)
 		__u32 k = e->key;
 		if (k == 0) {
 			k = __sync_val_compare_and_swap(&e->key, 0, key);
-			if (k == 0)
+			if (k == 0) {
 				k = key;
+				__u32 n = __sync_fetch_and_add(&s->distinct_n, 1);
+				if (n < CORONER_DISTINCT_FAILURES)
+					bpf_probe_read_kernel(&s->distinct_fail[n], sizeof(struct sys_record), r);
+			}
 		}
 		if (k == key) {
 			__sync_fetch_and_add(&e->count, 1);
@@ -610,7 +616,7 @@ int BPF_PROG(coroner_sys_exit, struct pt_regs *regs, long ret)
 	}
 	__sync_fetch_and_add(&s->counts[nr & (CORONER_NR_MAX - 1)], 1);
 	if (is_error(ret) && !is_restart(ret)) {
-		count_error(s, nr, -ret);
+		count_error(s, r, nr, -ret);
 		if (s->first_fail_n < CORONER_FIRST_FAILURES)
 			first_failure(s, r);
 	}
@@ -796,7 +802,8 @@ int BPF_PROG(coroner_exit, struct task_struct *p)
 	fill_header(&e->hdr, CORONER_EV_EXIT, BPF_CORE_READ(p, tgid), cg);
 	e->wait_status = BPF_CORE_READ(p, exit_code);
 	e->_pad = 0;
-	bpf_ringbuf_submit(e, 0);
+	/* A report waits for this event: wake the reader now, whatever it is doing. */
+	bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
 	return 0;
 }
 

@@ -19,6 +19,9 @@
 #define CORONER_ERR_PROBES 8
 /* First failing syscalls kept per container after the entrypoint's exec. */
 #define CORONER_FIRST_FAILURES 8
+/* The first occurrence of each distinct (syscall, errno) kept per container, besides the first
+ * failures: a telling failure (EADDRINUSE on a bind) survives a boot's routine ENOENT lookups. */
+#define CORONER_DISTINCT_FAILURES 16
 /* User memory copied into one flight-recorder record (a path or a socket address). */
 #define CORONER_DATA_MAX 128
 /* Output capture: the first and the last CORONER_OUT_CAP bytes of stdout and of stderr. */
@@ -141,6 +144,8 @@ struct slot {
 	__u64 ring_head;    /* records written to this slot's ring in all */
 	__u32 first_fail_n; /* first-failure entries claimed (may exceed the array) */
 	__u32 err_dropped;  /* errors not counted because their probe window was full */
+	__u32 distinct_n;   /* distinct-failure entries claimed (may exceed the array) */
+	__u32 _pad;
 	/* The inodes (kernel addresses, compared only) behind the entrypoint's fds 1 and 2 at its
 	 * exec: a write is stdout or stderr by where it goes, so a shell's `echo x >&2` is stderr
 	 * and dd's reopened fd 1 is not output. 0: that fd was closed. */
@@ -149,6 +154,8 @@ struct slot {
 	__u64 counts[CORONER_NR_MAX];
 	struct err_entry errs[CORONER_ERR_SLOTS];
 	struct sys_record first_fail[CORONER_FIRST_FAILURES];
+	/* The first call of each (syscall, errno) that entered `errs`, in that order. */
+	struct sys_record distinct_fail[CORONER_DISTINCT_FAILURES];
 	struct exit_usage usage;
 };
 

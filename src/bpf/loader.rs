@@ -23,6 +23,8 @@ use std::time::{Duration, Instant};
 
 use libbpf_rs::skel::{OpenSkel, SkelBuilder};
 use libbpf_rs::{Link, MapCore, MapFlags, MapHandle, RingBufferBuilder};
+use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags};
+use nix::sys::eventfd::{EfdFlags, EventFd};
 
 pub use super::load_error::RecorderError;
 use super::load_error::{classify_load_error, handle, map_err, with_libbpf_log, KERNEL_BTF};
@@ -32,9 +34,10 @@ use super::raw::{DataSpec, RawContainer, RawEvent, RawSyscall};
 use super::saved::SavedEvents;
 use super::wire::{self, skel, types};
 
-/// How long the event thread blocks in one poll: the latency of noticing a drop of the reader.
-/// Short, so that `EventReader::catch_up` (which waits for one full poll) costs little.
-const EVENT_POLL: Duration = Duration::from_millis(10);
+/// How long the event thread sleeps when nothing wakes it: the kernel wakes it for new events (at
+/// once for exit events, `BPF_RB_FORCE_WAKEUP`), and `EventReader::catch_up` and the reader's
+/// drop through an eventfd, so this only paces the heartbeat.
+const EVENT_WAIT_MS: u16 = 250;
 /// Longest `EventReader::catch_up` waits.
 const CATCH_UP_MAX: Duration = Duration::from_millis(200);
 /// How long a new agent process waits for the previous one to let go of the pin directory.
@@ -684,16 +687,36 @@ impl Recorder {
         let stop_thread = Arc::clone(&stop);
         let polled_through = Arc::new(AtomicU64::new(0));
         let polled = Arc::clone(&polled_through);
+        // The thread sleeps on the ring buffer's own epoll fd (readable when the kernel wakes the
+        // reader) and on an eventfd that `catch_up` and the drop write to.
+        let os_err = |e: nix::Error| RecorderError::Thread(std::io::Error::from(e));
+        let wake = Arc::new(
+            EventFd::from_flags(EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK).map_err(os_err)?,
+        );
+        let wake_thread = Arc::clone(&wake);
+        let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC).map_err(os_err)?;
+        // SAFETY: the ring buffer's epoll fd lives as long as `rb`, which outlives this borrow
+        // (the registration is copied into `epoll` by the kernel).
+        let rb_fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(rb.epoll_fd()) };
+        epoll
+            .add(rb_fd, EpollEvent::new(EpollFlags::EPOLLIN, 0))
+            .map_err(os_err)?;
+        epoll
+            .add(wake.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN, 1))
+            .map_err(os_err)?;
         let thread = std::thread::Builder::new()
             .name("coroner-bpf-events".into())
             .spawn(move || {
                 let mut last_beat = Instant::now();
+                let mut ready = [EpollEvent::empty(); 2];
                 heartbeat.beat();
                 while !stop_thread.load(Ordering::Relaxed) {
-                    // Every record committed before `started` is consumed once poll returns.
+                    // Errors are EINTR from a signal: consume and wait again.
+                    let _ = epoll.wait(&mut ready, EVENT_WAIT_MS);
+                    let _ = wake_thread.read();
+                    // Every record committed before `started` is consumed once consume returns.
                     let started = boot_ns();
-                    // Errors are EINTR from a signal: poll again.
-                    let _ = rb.poll(EVENT_POLL);
+                    let _ = rb.consume();
                     polled.store(started, Ordering::Release);
                     if last_beat.elapsed() >= HEARTBEAT {
                         heartbeat.beat();
@@ -707,6 +730,7 @@ impl Recorder {
             .map_err(RecorderError::Thread)?;
         Ok(EventReader {
             stop,
+            wake,
             thread: Some(thread),
             skipped,
             polled_through,
@@ -891,9 +915,11 @@ fn map_memory(map: &MapHandle) -> u64 {
 /// The thread reading process events; dropping it stops and joins the thread.
 pub struct EventReader {
     stop: Arc<AtomicBool>,
+    /// Written to wake the thread at once.
+    wake: Arc<EventFd>,
     thread: Option<JoinHandle<()>>,
     skipped: Arc<AtomicU64>,
-    /// CLOCK_BOOTTIME at the start of the last completed poll.
+    /// CLOCK_BOOTTIME before the last completed consume of the ring buffer.
     polled_through: Arc<AtomicU64>,
 }
 
@@ -906,14 +932,26 @@ fn boot_ns() -> u64 {
 
 impl EventReader {
     /// Waits until every event the kernel committed before this call has reached the sink (one
-    /// full poll that started after now), at most `CATCH_UP_MAX`.
+    /// consume of the ring buffer that started after now, which this call wakes the thread for),
+    /// at most `CATCH_UP_MAX`.
     pub fn catch_up(&self) {
         let now = boot_ns();
+        if self.polled_through.load(Ordering::Acquire) >= now {
+            return;
+        }
+        let _ = self.wake.write(1);
         let deadline = std::time::Instant::now() + CATCH_UP_MAX;
+        let mut spins = 0u32;
         while self.polled_through.load(Ordering::Acquire) < now
             && std::time::Instant::now() < deadline
         {
-            std::thread::sleep(Duration::from_millis(1));
+            // The thread usually answers within microseconds: yield before sleeping.
+            if spins < 50 {
+                spins += 1;
+                std::thread::yield_now();
+            } else {
+                std::thread::sleep(Duration::from_micros(200));
+            }
         }
     }
 
@@ -926,6 +964,7 @@ impl EventReader {
 impl Drop for EventReader {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
+        let _ = self.wake.write(1);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }

@@ -141,6 +141,9 @@ pub struct RawContainer {
     pub ring_total: u64,
     /// The first failing syscalls after the entrypoint's exec, in order.
     pub first_failures: Vec<RawSyscall>,
+    /// The first call of each distinct (syscall, errno) after the entrypoint's exec, in order
+    /// (the first `CORONER_DISTINCT_FAILURES` pairs).
+    pub distinct_failures: Vec<RawSyscall>,
     pub stdout: RawStream,
     pub stderr: RawStream,
     /// The memory cgroup's figures at the exit of the cgroup's last process so far, read by the

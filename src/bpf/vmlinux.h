@@ -60,6 +60,12 @@ enum {
 	BPF_EXIST = 2,
 };
 
+/* bpf_ringbuf_submit() flags. */
+enum {
+	BPF_RB_NO_WAKEUP = (1ULL << 0),
+	BPF_RB_FORCE_WAKEUP = (1ULL << 1),
+};
+
 enum {
 	BPF_F_NO_PREALLOC = (1U << 0),
 	BPF_F_MMAPABLE = (1U << 10),

@@ -28,6 +28,7 @@ pub(crate) const COMM_LEN: usize = 16;
 pub(crate) const NR_MAX: usize = 512;
 pub(crate) const OUT_CAP: usize = 4096;
 pub(crate) const FIRST_FAILURES: usize = 8;
+pub(crate) const DISTINCT_FAILURES: usize = 16;
 pub(crate) const DATA_MAX: usize = 128;
 const EV_FORK: u32 = 1;
 const EV_EXEC: u32 = 2;
@@ -184,12 +185,15 @@ pub(crate) fn container(slot: &types::slot, ring: Vec<RawSyscall>) -> RawContain
         .map(|e| (e.key >> 12, e.key & 0xfff, u64::from(e.count)))
         .collect();
     errors.sort_unstable();
-    let n_first = (slot.first_fail_n as usize).min(FIRST_FAILURES);
-    let first_failures = slot.first_fail[..n_first]
-        .iter()
-        .filter(|r| r.seq != 0 && r.r#gen == slot.r#gen)
-        .map(syscall)
-        .collect();
+    let kept = |records: &[types::sys_record], claimed: u32, cap: usize| -> Vec<RawSyscall> {
+        records[..(claimed as usize).min(cap)]
+            .iter()
+            .filter(|r| r.seq != 0 && r.r#gen == slot.r#gen)
+            .map(syscall)
+            .collect()
+    };
+    let first_failures = kept(&slot.first_fail, slot.first_fail_n, FIRST_FAILURES);
+    let distinct_failures = kept(&slot.distinct_fail, slot.distinct_n, DISTINCT_FAILURES);
     RawContainer {
         calls,
         errors,
@@ -197,6 +201,7 @@ pub(crate) fn container(slot: &types::slot, ring: Vec<RawSyscall>) -> RawContain
         ring,
         ring_total: slot.ring_head,
         first_failures,
+        distinct_failures,
         stdout: stream(&slot.out[0]),
         stderr: stream(&slot.out[1]),
         exit_usage: exit_usage(&slot.usage),
@@ -642,11 +647,19 @@ mod tests {
             r.nr = 257;
             r.ret = -2;
         }
+        slot.distinct_n = 2;
+        slot.distinct_fail[0] = slot.first_fail[0];
+        slot.distinct_fail[1] = slot.first_fail[1];
         let c = container(&slot, vec![]);
         assert_eq!(c.calls, vec![(257, 2)]);
         assert_eq!(c.errors, vec![(257, 2, 1)]);
         assert_eq!(c.setup_calls, 5);
         assert_eq!(c.first_failures.len(), FIRST_FAILURES - 1);
+        assert_eq!(
+            c.distinct_failures.len(),
+            1,
+            "generation 2's record is not this slot's"
+        );
     }
 
     #[test]

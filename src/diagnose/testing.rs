@@ -44,6 +44,7 @@ pub(super) fn without_recorder(mut r: CrashReport) -> CrashReport {
         flight_recorder: vec![],
         flight_recorder_overwritten: 0,
         first_failures: vec![],
+        telling_failures: vec![],
         processes: vec![],
         fatal_signal: None,
         oom_victim: None,

@@ -55,6 +55,13 @@ pub struct RecorderReport {
     /// The first failing syscalls after the entrypoint's exec (the first failure is often the cause).
     #[serde(default)]
     pub first_failures: Vec<SyscallEvent>,
+    /// The first call of each distinct (syscall, errno) after the entrypoint's exec (the first 16
+    /// pairs, kept in the kernel), most telling first: a bind's `EADDRINUSE` with its address,
+    /// `EACCES`, `EROFS`, `ENOSPC`, `EMFILE`, `ECONNREFUSED`, a lock's `EAGAIN` before routine
+    /// `ENOENT` lookups; in order of occurrence within a rank. Outlives the noise that fills
+    /// `first_failures` and overwrites `flight_recorder`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub telling_failures: Vec<SyscallEvent>,
     /// fork/clone, exec and exit of every process, in order.
     #[serde(default)]
     pub processes: Vec<ProcessEvent>,

@@ -15,7 +15,7 @@ use super::words::{
 };
 use crate::model::{
     CapturedOutput, CrashReport, ImageContent, ProcessEvent, ProcessEventKind, StreamCapture,
-    SyscallStat,
+    SyscallEvent, SyscallStat,
 };
 use crate::units::{bytes, duration_ms, duration_us, offset, percent, timestamp};
 
@@ -871,6 +871,20 @@ fn syscalls(r: &CrashReport, doc: &mut Vec<Block>) {
             "The first failing syscalls (the first failure is often the cause):",
         )]));
         doc.push(Block::Code(strace_lines(shown).join("\n")));
+    }
+    // The distinct failures the first ones do not show (a boot's routine lookups fill those).
+    let telling: Vec<SyscallEvent> = rec
+        .telling_failures
+        .iter()
+        .filter(|e| !rec.first_failures.contains(e))
+        .cloned()
+        .collect();
+    if !telling.is_empty() {
+        doc.push(Block::Heading(3, "Telling failures".into()));
+        doc.push(Block::Para(vec![text(
+            "The first call of each other distinct failure, most telling first:",
+        )]));
+        doc.push(Block::Code(strace_lines(&telling).join("\n")));
     }
 }
 

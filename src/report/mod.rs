@@ -306,6 +306,7 @@ mod tests {
             }],
             flight_recorder_overwritten: 0,
             first_failures: vec![],
+            telling_failures: vec![],
             processes: vec![ProcessEvent {
                 time: at,
                 kind: ProcessEventKind::Exec,

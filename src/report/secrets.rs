@@ -31,6 +31,7 @@ pub(super) fn withhold(report: &mut CrashReport, redaction: &Redaction) {
             .flight_recorder
             .iter_mut()
             .chain(rec.first_failures.iter_mut())
+            .chain(rec.telling_failures.iter_mut())
         {
             redact_syscall(e);
         }

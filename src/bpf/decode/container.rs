@@ -90,6 +90,31 @@ pub fn first_failures(
         .collect()
 }
 
+/// The first call of each distinct (syscall, errno) the kernel kept, decoded and fd-annotated like
+/// [`first_failures`], most telling first ([`super::telling`]), in order of occurrence within a
+/// rank.
+pub fn telling_failures(
+    arch: Arch,
+    raw: &RawContainer,
+    wall: impl Fn(u64) -> DateTime<Utc>,
+) -> Vec<SyscallEvent> {
+    let ring = in_ring_order(&raw.ring);
+    let mut next = ring.iter().peekable();
+    let mut fds = FdTracker::default();
+    let mut events: Vec<SyscallEvent> = in_ring_order(&raw.distinct_failures)
+        .into_iter()
+        .map(|f| {
+            while let Some(r) = next.next_if(|r| r.seq < f.seq) {
+                fds.observe(arch, r);
+            }
+            decode_with(arch, f, &wall, Some(&fds))
+        })
+        .collect();
+    // Stable: occurrence order within a rank.
+    events.sort_by_key(|e| super::telling(&e.syscall, e.errno.as_deref().unwrap_or("")));
+    events
+}
+
 /// First failures are copies of ring records, so they carry their ring position too.
 pub(super) fn in_ring_order(records: &[RawSyscall]) -> Vec<&RawSyscall> {
     let mut v: Vec<&RawSyscall> = records.iter().collect();

@@ -16,7 +16,8 @@
 //!   socket addresses, `O_*`/`AT_*`/`F_*` values, clone/mmap/futex flags);
 //! - `fds`: what each fd refers to, learnt from the records, for `3</etc/passwd>`;
 //! - `container`: the views of a whole container (summary, flight recorder, first failures,
-//!   captured output).
+//!   telling failures, captured output);
+//! - `telling`: how telling a failure is (a bind's `EADDRINUSE` before a lookup's `ENOENT`).
 
 mod container;
 mod fds;
@@ -26,6 +27,7 @@ mod processes;
 mod sockets;
 mod stack;
 mod table;
+mod telling;
 
 use chrono::{DateTime, Utc};
 
@@ -34,10 +36,11 @@ use super::raw::{Arch, DataSpec, RawSyscall};
 use super::syscalls;
 use crate::model::{signal_name, SyscallEvent};
 
-pub use container::{captured_output, first_failures, flight_recorder, summary};
+pub use container::{captured_output, first_failures, flight_recorder, summary, telling_failures};
 pub use sockets::sockaddr;
 pub use stack::{crash_stack, hex_bytes, si_code_name};
 pub use table::{data_spec, spec_table};
+pub use telling::{telling, Telling};
 
 use fds::FdTracker;
 use files::{
@@ -462,6 +465,7 @@ mod tests {
                     .map(|_| (rng.next() as u32 % 600, rng.next() as u32 % 700, rng.next()))
                     .collect(),
                 first_failures: records.iter().take(64).cloned().collect(),
+                distinct_failures: records.iter().rev().take(64).cloned().collect(),
                 ring: records,
                 stdout: RawStream {
                     total: rng.next(),
@@ -479,6 +483,10 @@ mod tests {
             assert_eq!(
                 first_failures(arch, &raw, wall).len(),
                 raw.first_failures.len()
+            );
+            assert_eq!(
+                telling_failures(arch, &raw, wall).len(),
+                raw.distinct_failures.len()
             );
             let s = summary(arch, &raw);
             assert!(s.windows(2).all(|w| w[0].calls >= w[1].calls));

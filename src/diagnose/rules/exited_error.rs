@@ -168,6 +168,7 @@ mod tests {
             .flight_recorder
             .iter_mut()
             .chain(&mut rec.first_failures)
+            .chain(&mut rec.telling_failures)
         {
             e.errno = None;
         }
