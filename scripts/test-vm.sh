@@ -72,6 +72,8 @@ build_image() {
         --customize-hook='set -e
             echo "/dev/vda / ext4 rw,errors=remount-ro 0 1" >"$1/etc/fstab"
             echo coroner-vm >"$1/etc/hostname"
+            # CRI copies the /etc/hosts of the node into every sandbox: RunPodSandbox fails without it.
+            printf "127.0.0.1 localhost\n127.0.1.1 coroner-vm\n::1 localhost\n" >"$1/etc/hosts"
             install -m 0644 "$VM_FILES/containerd-config.toml" "$1/etc/containerd/config.toml"
             install -m 0755 "$VM_FILES/coroner-vm-run" "$1/usr/local/sbin/coroner-vm-run"
             install -m 0644 "$VM_FILES/coroner-vm-test.service" "$1/etc/systemd/system/"
@@ -123,7 +125,7 @@ export CORONER_TEST_AGENT_BIN=/mnt/payload/coroner
 export CORONER_TEST_IMAGE_CACHE=/var/tmp/coroner-test-images
 export RUST_BACKTRACE=1
 # One test at a time: two emulated CPUs.
-exec /mnt/payload/vm_node --test-threads=1
+exec /mnt/payload/vm_node --test-threads=1 --color never
 EOF
 mke2fs -q -t ext4 -L payload -d "$payload" "$vm_root/payload.img" \
     "$(( $(du -sm "$payload" | cut -f1) + 64 ))M"
@@ -152,7 +154,7 @@ for suite in "${suites[@]}"; do
         -drive "file=$vm_root/payload.img,if=virtio,format=raw,snapshot=on" \
         || rc=$?
     # Everything the runner printed, from its first line on.
-    sed -n '/^coroner-vm: kernel/,$p' "$log" | tr -d '\r'
+    sed -n '/coroner-vm: kernel/,$p' "$log" | tr -d '\r'
     if [ "$rc" -ne 0 ]; then
         echo "test-vm.sh: $suite: qemu exited $rc after $((SECONDS - t0)) s (124: timed out after $timeout_s s)" >&2
     fi
