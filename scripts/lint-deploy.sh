@@ -3,7 +3,7 @@
 #   - hadolint on the Containerfile;
 #   - every kustomization under deploy/ (the base, each overlay) rendered with `kubectl kustomize`
 #     and validated with kubernetes-validate --strict against each Kubernetes minor version we
-#     support (unknown fields fail). Kinds it has no schema for (the PodMonitor CRD) only warn;
+#     support (unknown fields fail). Kinds it has no schema for (the PodMonitor and PrometheusRule CRDs) only warn;
 #     tests/deploy.rs checks the PodMonitor against the DaemonSet instead.
 #
 #   scripts/lint-deploy.sh          KUBE_VERSIONS="1.27.0 ... 1.33.0" to change the range
@@ -29,12 +29,14 @@ for root in deploy deploy/overlays/*; do
     kubectl kustomize "$root" >"$out"
     files+=("$out")
 done
-# One run per version over every rendering (each run loads its schemas once). The PodMonitor has
-# no schema here: its "Couldn't find schema" warning is expected and not shown.
+# One run per version over every rendering (each run loads its schemas once). The PodMonitor and
+# the PrometheusRule have no schema here: their "Couldn't find schema" warnings are expected and not
+# shown.
 failed=0
 for v in $KUBE_VERSIONS; do
     kubernetes-validate --strict --quiet -k "$v" "${files[@]}" >"$work/report" 2>&1 || failed=1
-    grep -v "Couldn't find schema for kind PodMonitor with api version monitoring.coreos.com/v1" "$work/report" || true
+    grep -v -e "Couldn't find schema for kind PodMonitor with api version monitoring.coreos.com/v1" \
+        -e "Couldn't find schema for kind PrometheusRule with api version monitoring.coreos.com/v1" "$work/report" || true
 done
 if [ "$failed" = 1 ]; then
     echo "lint-deploy.sh: kubernetes-validate failed (above)" >&2

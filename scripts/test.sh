@@ -23,6 +23,8 @@ trap 'scripts/cleanup-test-leftovers.sh >/dev/null || true' EXIT
 # flags it would have to parse.
 export RUST_TEST_THREADS="${CORONER_TEST_THREADS:-4}"
 export RUST_BACKTRACE="${RUST_BACKTRACE:-1}"
+# One build from scratch (CI, a fresh clone): incremental artifacts only cost time and disk.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 
 # --no-fail-fast: one failing test binary must not hide the results of the others.
 echo "test.sh: cargo test --all-targets --no-fail-fast $* (RUST_TEST_THREADS=$RUST_TEST_THREADS)"

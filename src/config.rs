@@ -212,7 +212,7 @@ pub struct GroupsArgs {
     pub container: Option<String>,
 
     /// Probable cause: oom_killed, crashed, killed, exec_failed, lock_held, address_in_use,
-    /// pids_limit, exited_error (the agent may know more).
+    /// pids_limit, start_failed, exited_error (the agent may know more).
     #[arg(long)]
     pub cause: Option<String>,
 
@@ -352,6 +352,12 @@ pub struct AgentArgs {
     #[arg(long, env = "CORONER_NO_REDACT_OUTPUT")]
     pub no_redact_output: bool,
 
+    /// Keep post-mortem files from the container (`erl_crash.dump`, `hs_err_pid*.log`, cores,
+    /// heap dumps) as they were. By default text files are redacted like captured output and
+    /// binary ones (memory images, which cannot be redacted) are listed but not kept.
+    #[arg(long, env = "CORONER_NO_REDACT_ARTIFACTS")]
+    pub no_redact_artifacts: bool,
+
     /// Node name written into each report (in Kubernetes, set from the downward API).
     #[arg(long, env = "CORONER_NODE_NAME")]
     pub node_name: Option<String>,
@@ -397,6 +403,103 @@ pub struct AgentArgs {
     /// Log format on stderr. The level is set with RUST_LOG (default `info`).
     #[arg(long, env = "CORONER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+
+    /// Send every stored report, as an OpenTelemetry log record, to this collector: its OTLP
+    /// base URL (`http://otel-collector:4318`, `/v1/logs` is appended) or, for gRPC, its
+    /// endpoint (`grpc://otel-collector:4317`, or `http://...` with `--otlp-protocol grpc`).
+    /// Unset: no export.
+    #[arg(long, env = "CORONER_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
+
+    /// OTLP transport: `http/protobuf` (the default) or `grpc`.
+    #[arg(long, env = "CORONER_OTLP_PROTOCOL", value_enum)]
+    pub otlp_protocol: Option<OtlpProtocol>,
+
+    /// A header sent with every export request, `KEY=VALUE` (`authorization=Bearer ...`). Repeat
+    /// the flag, or comma-separate in the environment variable. Values are never logged.
+    #[arg(
+        long = "otlp-header",
+        env = "CORONER_OTLP_HEADERS",
+        value_delimiter = ',',
+        value_parser = parse_header_arg
+    )]
+    pub otlp_headers: Vec<HeaderArg>,
+
+    /// How long one export request may take (`10s`, OTLP's default).
+    #[arg(long, env = "CORONER_OTLP_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub otlp_timeout: Duration,
+
+    /// The agent's web pages as users reach them (`https://coroner.example.com/node-a`): each
+    /// exported record then links its report (`<base>/crashes/<id>`).
+    #[arg(long, env = "CORONER_REPORT_BASE_URL")]
+    pub report_base_url: Option<String>,
+}
+
+/// How reports reach the collector (`--otlp-protocol`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OtlpProtocol {
+    /// OTLP/HTTP with a protobuf body, `POST <endpoint>/v1/logs`.
+    #[value(name = "http/protobuf")]
+    HttpProtobuf,
+    /// OTLP/gRPC, `opentelemetry.proto.collector.logs.v1.LogsService/Export`.
+    #[value(name = "grpc")]
+    Grpc,
+}
+
+/// A value that must not be shown: `Debug` prints `<redacted>`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// One `--otlp-header KEY=VALUE` as given; checked by [`AgentArgs::validate`], which never shows
+/// the value.
+#[derive(Clone)]
+pub struct HeaderArg(Secret);
+
+impl HeaderArg {
+    /// (name, value), when there is a `=`.
+    fn split(&self) -> Option<(&str, &str)> {
+        self.0.expose().split_once('=')
+    }
+}
+
+impl std::fmt::Debug for HeaderArg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.split() {
+            Some((name, _)) => write!(f, "{name}=<redacted>"),
+            None => f.write_str("<redacted>"),
+        }
+    }
+}
+
+/// Never fails: a malformed header is reported by `validate` without its value (clap would
+/// print the whole argument).
+fn parse_header_arg(s: &str) -> Result<HeaderArg, String> {
+    Ok(HeaderArg(Secret(s.to_string())))
+}
+
+/// The OTLP export as configured and checked.
+#[derive(Debug, Clone)]
+pub struct OtlpSettings {
+    /// Where requests go: the full `.../v1/logs` URL for http/protobuf; `http://host:port` for
+    /// gRPC.
+    pub url: String,
+    pub protocol: OtlpProtocol,
+    pub headers: Vec<(String, Secret)>,
+    pub timeout: Duration,
+    /// Without a trailing `/`.
+    pub report_base_url: Option<String>,
 }
 
 /// The most `--store-retry-queue-bytes` may hold: it is the agent's memory.
@@ -558,10 +661,169 @@ impl AgentArgs {
                 reason: format!("{} exists and is not a directory", self.data_dir.display()),
             });
         }
+        if let Err(mut otlp) = self.otlp() {
+            bad.append(&mut otlp);
+        }
         if bad.is_empty() {
             Ok(())
         } else {
             Err(bad)
+        }
+    }
+
+    /// The OTLP export, when `--otlp-endpoint` is set; every problem of its flags otherwise.
+    pub fn otlp(&self) -> Result<Option<OtlpSettings>, Vec<Invalid>> {
+        let mut bad = Vec::new();
+        let mut headers = Vec::new();
+        for h in &self.otlp_headers {
+            match h.split() {
+                None => bad.push(Invalid {
+                    flag: "otlp-header",
+                    reason: "expected KEY=VALUE (the value is not shown)".into(),
+                }),
+                Some((name, value)) => {
+                    let name = name.trim();
+                    if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                        bad.push(Invalid {
+                            flag: "otlp-header",
+                            reason: format!("{name:?} is not an HTTP header name"),
+                        });
+                    } else if name.to_ascii_lowercase().ends_with("-bin")
+                        || name.eq_ignore_ascii_case("content-type")
+                    {
+                        bad.push(Invalid {
+                            flag: "otlp-header",
+                            reason: format!("{name:?} is set by the exporter itself"),
+                        });
+                    } else if reqwest::header::HeaderValue::from_str(value).is_err() {
+                        bad.push(Invalid {
+                            flag: "otlp-header",
+                            reason: format!(
+                                "the value of {name:?} has characters a header cannot carry (not shown)"
+                            ),
+                        });
+                    } else {
+                        headers.push((name.to_string(), Secret(value.to_string())));
+                    }
+                }
+            }
+        }
+        let report_base_url = match &self.report_base_url {
+            None => None,
+            Some(base) => match reqwest::Url::parse(base) {
+                Ok(u)
+                    if matches!(u.scheme(), "http" | "https")
+                        && u.host_str().is_some_and(|h| !h.is_empty())
+                        && u.query().is_none()
+                        && u.fragment().is_none() =>
+                {
+                    Some(base.trim_end_matches('/').to_string())
+                }
+                _ => {
+                    bad.push(Invalid {
+                        flag: "report-base-url",
+                        reason: format!(
+                            "{base:?} is not an http(s) URL without query or fragment, like https://coroner.example.com/node-a"
+                        ),
+                    });
+                    None
+                }
+            },
+        };
+        if self.otlp_timeout.is_zero() {
+            bad.push(Invalid {
+                flag: "otlp-timeout",
+                reason: "must be more than 0".into(),
+            });
+        }
+        let endpoint = self.otlp_endpoint.as_deref().map(str::trim);
+        let Some(endpoint) = endpoint.filter(|e| !e.is_empty()) else {
+            if self.otlp_protocol.is_some() || !self.otlp_headers.is_empty() {
+                bad.push(Invalid {
+                    flag: "otlp-endpoint",
+                    reason: "OTLP options are given but no endpoint to send to".into(),
+                });
+            }
+            return if bad.is_empty() { Ok(None) } else { Err(bad) };
+        };
+        let settings = match otlp_url(endpoint, self.otlp_protocol) {
+            Ok((url, protocol)) => Some(OtlpSettings {
+                url,
+                protocol,
+                headers,
+                timeout: self.otlp_timeout,
+                report_base_url,
+            }),
+            Err(reason) => {
+                bad.push(Invalid {
+                    flag: "otlp-endpoint",
+                    reason,
+                });
+                None
+            }
+        };
+        if bad.is_empty() {
+            Ok(settings)
+        } else {
+            Err(bad)
+        }
+    }
+}
+
+/// The URL requests go to, and the protocol, from `--otlp-endpoint` and `--otlp-protocol`.
+fn otlp_url(
+    endpoint: &str,
+    protocol: Option<OtlpProtocol>,
+) -> Result<(String, OtlpProtocol), String> {
+    let u = reqwest::Url::parse(endpoint)
+        .map_err(|e| format!("{endpoint:?} is not a URL like http://otel-collector:4318 ({e})"))?;
+    if u.host_str().is_none_or(str::is_empty) {
+        return Err(format!("{endpoint:?} names no host"));
+    }
+    if !u.username().is_empty() || u.password().is_some() {
+        return Err("credentials in the URL would be logged; use --otlp-header".into());
+    }
+    if u.query().is_some() || u.fragment().is_some() {
+        return Err("must not have a query or fragment".into());
+    }
+    let protocol = match (u.scheme(), protocol) {
+        ("grpc", None | Some(OtlpProtocol::Grpc)) => OtlpProtocol::Grpc,
+        ("grpc", Some(OtlpProtocol::HttpProtobuf)) => {
+            return Err("a grpc:// URL with --otlp-protocol http/protobuf".into())
+        }
+        ("http", p) => p.unwrap_or(OtlpProtocol::HttpProtobuf),
+        ("https", _) => {
+            return Err(
+                "https is not supported (this build has no TLS): send to a collector on the node or in the cluster over http://, and let it forward with TLS"
+                    .into(),
+            )
+        }
+        (other, _) => return Err(format!("scheme {other:?}: use http:// or grpc://")),
+    };
+    let host = u.host_str().unwrap_or_default();
+    let port = u
+        .port()
+        .unwrap_or(if u.scheme() == "grpc" { 4317 } else { 80 });
+    let authority = if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    };
+    match protocol {
+        OtlpProtocol::Grpc => {
+            if u.path() != "/" && !u.path().is_empty() {
+                return Err("a gRPC endpoint has no path (the service path is fixed)".into());
+            }
+            Ok((format!("http://{authority}"), protocol))
+        }
+        OtlpProtocol::HttpProtobuf => {
+            let path = u.path().trim_end_matches('/');
+            let path = if path.ends_with("/v1/logs") {
+                path.to_string()
+            } else {
+                format!("{path}/v1/logs")
+            };
+            Ok((format!("http://{authority}{path}"), protocol))
         }
     }
 }
@@ -809,6 +1071,109 @@ mod tests {
             .unwrap_err();
         assert_eq!(errs.len(), 1);
         assert_eq!(errs[0].flag, "store-retry-queue-bytes");
+    }
+
+    #[test]
+    fn otlp_is_off_without_an_endpoint() {
+        assert!(parse(&[]).otlp().unwrap().is_none());
+        let errs = parse(&["--otlp-header", "a=b"]).validate().unwrap_err();
+        assert_eq!(errs[0].flag, "otlp-endpoint");
+    }
+
+    #[test]
+    fn otlp_http_endpoint_gets_the_logs_path_and_grpc_urls_pick_grpc() {
+        for (args, url, protocol) in [
+            (
+                &["--otlp-endpoint", "http://collector:4318"][..],
+                "http://collector:4318/v1/logs",
+                OtlpProtocol::HttpProtobuf,
+            ),
+            (
+                &["--otlp-endpoint", "http://collector:4318/otlp/"],
+                "http://collector:4318/otlp/v1/logs",
+                OtlpProtocol::HttpProtobuf,
+            ),
+            (
+                &["--otlp-endpoint", "http://collector:4318/v1/logs"],
+                "http://collector:4318/v1/logs",
+                OtlpProtocol::HttpProtobuf,
+            ),
+            (
+                &["--otlp-endpoint", "grpc://collector"],
+                "http://collector:4317",
+                OtlpProtocol::Grpc,
+            ),
+            (
+                &[
+                    "--otlp-endpoint",
+                    "http://10.0.0.1:4317",
+                    "--otlp-protocol",
+                    "grpc",
+                ],
+                "http://10.0.0.1:4317",
+                OtlpProtocol::Grpc,
+            ),
+        ] {
+            let s = parse(args).otlp().unwrap().expect("configured");
+            assert_eq!((s.url.as_str(), s.protocol), (url, protocol), "{args:?}");
+        }
+    }
+
+    #[test]
+    fn otlp_problems_are_reported_together_without_header_values() {
+        let a = parse(&[
+            "--otlp-endpoint",
+            "https://collector:4318",
+            "--otlp-header",
+            "authorization=Bearer hunter2",
+            "--otlp-header",
+            "no-equals-sign-s3cret",
+            "--otlp-header",
+            "x-token=bad\u{7f}hunter3",
+            "--report-base-url",
+            "ftp://x",
+        ]);
+        let errs = a.validate().unwrap_err();
+        let text: Vec<String> = errs.iter().map(ToString::to_string).collect();
+        let flags: Vec<_> = errs.iter().map(|e| e.flag).collect();
+        assert_eq!(
+            flags,
+            [
+                "otlp-header",
+                "otlp-header",
+                "report-base-url",
+                "otlp-endpoint"
+            ],
+            "{text:?}"
+        );
+        assert!(text[3].contains("no TLS"), "{text:?}");
+        let all = format!("{text:?} {a:?}");
+        for secret in ["hunter2", "s3cret", "hunter3"] {
+            assert!(!all.contains(secret), "{secret} shown in {all}");
+        }
+    }
+
+    #[test]
+    fn otlp_headers_and_base_url_are_kept() {
+        let s = parse(&[
+            "--otlp-endpoint",
+            "http://c:4318",
+            "--otlp-header",
+            "Authorization=Basic eDp5",
+            "--report-base-url",
+            "https://coroner.example.com/n1/",
+        ])
+        .otlp()
+        .unwrap()
+        .unwrap();
+        assert_eq!(s.headers.len(), 1);
+        assert_eq!(s.headers[0].0, "Authorization");
+        assert_eq!(s.headers[0].1.expose(), "Basic eDp5");
+        assert_eq!(format!("{:?}", s.headers[0].1), "<redacted>");
+        assert_eq!(
+            s.report_base_url.as_deref(),
+            Some("https://coroner.example.com/n1")
+        );
     }
 
     #[test]

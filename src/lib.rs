@@ -9,18 +9,21 @@
 //!   [`diagnose`] (the probable cause) and [`groups`] (crash loops) beside it;
 //! - [`store`] persists reports atomically and announces each one stored;
 //! - outputs read the store or subscribe to it: [`http`] (API, pages, live feed), [`render`]
-//!   (Markdown, text, HTML wording), [`metrics`], [`client`] (the CLI).
+//!   (Markdown, text, HTML wording), [`metrics`], [`export`] (OTLP to a collector), [`client`]
+//!   (the CLI).
 //!
 //! [`agent`] wires the stages; [`model`] is the report's types, [`config`] the flags, [`health`]
 //! the agent's own state, [`units`] and [`redact`] pure helpers every stage may use.
 
 pub mod agent;
+pub mod artifacts;
 pub mod bpf;
 pub mod cgroup;
 pub mod client;
 pub mod config;
 pub mod containerd;
 pub mod diagnose;
+pub mod export;
 pub mod groups;
 pub mod health;
 pub mod http;

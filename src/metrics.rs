@@ -89,6 +89,16 @@ pub struct CauseLabels {
     pub cause: &'static str,
 }
 
+/// An exit of a container whose image reference no longer names what ran: the workload, and
+/// `moved` or `removed` (`crate::model::ImageTagStatus`, never free text).
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StaleImageLabels {
+    pub namespace: String,
+    pub pod: String,
+    pub container: String,
+    pub status: &'static str,
+}
+
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StageLabels {
     pub stage: &'static str,
@@ -113,8 +123,83 @@ pub struct DropLabels {
     pub reason: DropReason,
 }
 
+/// Why the OTLP exporter gave up on a report, or failed one attempt (stable labels of
+/// `crate::export`).
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ExportReasonLabels {
+    pub reason: &'static str,
+}
+
+/// The OTLP exporter's figures (`crate::export`). Registered whether or not an endpoint is set,
+/// so the alert rules see zeros rather than nothing.
+pub struct ExportMetrics {
+    /// Reports the collector acknowledged.
+    pub exported: Counter,
+    /// Reports given up on: `refused` (the collector said the data is bad, or partial success
+    /// rejected them), `expired` (retention deleted them before they were sent), `unreadable`.
+    pub failed: Family<ExportReasonLabels, Counter>,
+    /// Failed export attempts, retried: `unreachable`, `timeout`, `throttled`, `unavailable`,
+    /// `unauthorized`, `not_found`, `other` (and `refused`, not retried).
+    pub errors: Family<ExportReasonLabels, Counter>,
+    /// Stored reports not yet acknowledged.
+    pub pending: Gauge,
+    /// Age of the oldest pending report (since it was written), 0 when none is pending.
+    pub lag_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
+    /// From a report being written to the collector acknowledging it.
+    pub latency_seconds: Histogram,
+}
+
+impl ExportMetrics {
+    fn register(registry: &mut Registry) -> ExportMetrics {
+        let m = ExportMetrics {
+            exported: Counter::default(),
+            failed: Family::default(),
+            errors: Family::default(),
+            pending: Gauge::default(),
+            lag_seconds: Gauge::default(),
+            latency_seconds: Histogram::new([
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
+            ]),
+        };
+        registry.register(
+            "otlp_exported_reports",
+            "Reports the OTLP collector acknowledged",
+            m.exported.clone(),
+        );
+        registry.register(
+            "otlp_failed_reports",
+            "Reports the OTLP exporter gave up on, by reason: refused (the collector said the data is bad), expired (deleted by retention before it was sent), unreadable",
+            m.failed.clone(),
+        );
+        registry.register(
+            "otlp_export_errors",
+            "Failed OTLP export requests, by reason: unreachable, timeout, throttled, unavailable, unauthorized, not_found, other (all retried with backoff), refused (not retried)",
+            m.errors.clone(),
+        );
+        registry.register(
+            "otlp_pending_reports",
+            "Stored reports the OTLP collector has not acknowledged yet",
+            m.pending.clone(),
+        );
+        registry.register_with_unit(
+            "otlp_lag",
+            "Age of the oldest report waiting for export (since it was written); 0 when none waits",
+            Unit::Seconds,
+            m.lag_seconds.clone(),
+        );
+        registry.register_with_unit(
+            "otlp_export_latency",
+            "Time from a report being written to the OTLP collector acknowledging it",
+            Unit::Seconds,
+            m.latency_seconds.clone(),
+        );
+        m
+    }
+}
+
 pub struct Metrics {
     registry: Registry,
+    pub export: ExportMetrics,
     pub store_pending_reports: Gauge,
     pub store_pending_bytes: Gauge,
     store_write_failures: Family<WriteFailureLabels, Counter>,
@@ -138,6 +223,7 @@ pub struct Metrics {
     recorder_alloc_failures: Counter,
     recorder_events_skipped: Counter,
     pub crash_causes: Family<CauseLabels, Counter>,
+    pub stale_image_exits: Family<StaleImageLabels, Counter>,
     pub http: HttpMetrics,
 }
 
@@ -267,6 +353,12 @@ impl Metrics {
             "Stored reports by namespace and diagnosed cause (see the README's cause vocabulary)",
             crash_causes.clone(),
         );
+        let stale_image_exits = Family::<StaleImageLabels, Counter>::default();
+        registry.register(
+            "stale_image_exits",
+            "Stored reports of containers whose image reference resolved to other content at the exit (moved) or to nothing (removed)",
+            stale_image_exits.clone(),
+        );
         let store_pending_reports = Gauge::default();
         registry.register(
             "store_pending_reports",
@@ -292,8 +384,10 @@ impl Metrics {
             "Finished reports lost, by reason (queue_full: the write failed and the retry queue was full)",
             reports_dropped.clone(),
         );
+        let export = ExportMetrics::register(&mut registry);
         let http = HttpMetrics::register(&mut registry);
         Metrics {
+            export,
             http,
             store_pending_reports,
             store_pending_bytes,
@@ -301,6 +395,7 @@ impl Metrics {
             reports_dropped,
             store_totals: std::sync::Mutex::new(()),
             crash_causes,
+            stale_image_exits,
             recorder_loaded,
             recorder_kernel_memory_bytes,
             recorder_events_lost,
@@ -351,6 +446,16 @@ impl Metrics {
                 reason,
             })
             .inc();
+        if let Some(tag) = r.image_tag.as_ref().filter(|t| t.is_stale()) {
+            self.stale_image_exits
+                .get_or_create(&StaleImageLabels {
+                    namespace: w.namespace.clone(),
+                    pod: w.pod.clone(),
+                    container: w.container.clone(),
+                    status: tag.status.as_str(),
+                })
+                .inc();
+        }
         if r.oom.killed {
             self.oom_kills.get_or_create(&w).inc();
         }
@@ -402,6 +507,54 @@ impl Metrics {
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
     }
+
+    /// The Prometheus text format (0.0.4), for scrapers and tools that do not ask for
+    /// OpenMetrics (`promtool check metrics`, `curl`): see [`openmetrics_to_text`].
+    pub fn encode_text(&self) -> String {
+        openmetrics_to_text(&self.encode())
+    }
+}
+
+/// `Content-Type` of [`Metrics::encode`] and of [`Metrics::encode_text`].
+pub const OPENMETRICS_CONTENT_TYPE: &str =
+    "application/openmetrics-text; version=1.0.0; charset=utf-8";
+pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Whether a scraper's `Accept` header asks for OpenMetrics (Prometheus does; curl does not).
+pub fn accepts_openmetrics(accept: Option<&str>) -> bool {
+    accept.is_some_and(|a| a.contains("application/openmetrics-text"))
+}
+
+/// OpenMetrics as the Prometheus text format: a counter family is named with its `_total`
+/// suffix, and the `# UNIT` and `# EOF` lines go (the text format has neither).
+pub fn openmetrics_to_text(om: &str) -> String {
+    let counters: std::collections::HashSet<&str> = om
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.strip_suffix(" counter"))
+        .collect();
+    let mut out = String::with_capacity(om.len());
+    for line in om.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let meta = ["# HELP ", "# TYPE "]
+            .into_iter()
+            .find_map(|p| line.strip_prefix(p).map(|rest| (p, rest)));
+        match meta {
+            Some((prefix, rest)) => {
+                let (name, tail) = rest.split_once(' ').unwrap_or((rest, ""));
+                if counters.contains(name) {
+                    out.push_str(&format!("{prefix}{name}_total {tail}"));
+                } else {
+                    out.push_str(line);
+                }
+            }
+            None => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
 }
 
 /// Which HTTP listener (`api` or `metrics`).
@@ -556,6 +709,41 @@ mod tests {
     }
 
     #[test]
+    fn stale_image_exits_count_moved_and_removed_tags_but_not_current_ones() {
+        use crate::model::{ImageCompared, ImageTagReport, ImageTagStatus};
+        let m = Metrics::new();
+        for status in [
+            ImageTagStatus::Current,
+            ImageTagStatus::Moved,
+            ImageTagStatus::Moved,
+            ImageTagStatus::Removed,
+        ] {
+            let mut r = report("exited_error");
+            r.image_tag = Some(ImageTagReport {
+                reference: "localhost/gw:1".into(),
+                status,
+                compared: ImageCompared::Config,
+                ran: Default::default(),
+                now: None,
+                checked_at: r.lifecycle.exited_at,
+            });
+            m.count_report(&r);
+        }
+        let k = report("exited_error").kubernetes.unwrap();
+        let labels = format!(
+            r#"namespace="{}",pod="{}",container="{}""#,
+            k.namespace, k.pod, k.container
+        );
+        assert_eq!(
+            series(&m.encode(), "coroner_stale_image_exits_total"),
+            [
+                format!(r#"coroner_stale_image_exits_total{{{labels},status="moved"}} 2"#),
+                format!(r#"coroner_stale_image_exits_total{{{labels},status="removed"}} 1"#),
+            ]
+        );
+    }
+
+    #[test]
     fn kubernetes_containers_count_under_namespace_pod_and_container() {
         let m = Metrics::new();
         let r = report("exited_error");
@@ -584,6 +772,26 @@ mod tests {
         ] {
             assert_eq!(image_repository(image), repo, "{image}");
         }
+    }
+
+    #[test]
+    fn the_text_format_names_counters_with_total_and_has_no_openmetrics_lines() {
+        let m = Metrics::new();
+        m.collection_error("cgroup_gone");
+        let text = m.encode_text();
+        assert!(text.contains("# TYPE coroner_collection_errors_total counter\n"));
+        assert!(text.contains("# HELP coroner_collection_errors_total Failures"));
+        assert!(text.contains("coroner_collection_errors_total{stage=\"cgroup_gone\"} 1\n"));
+        assert!(text.contains("# TYPE coroner_store_bytes gauge\n"));
+        assert!(
+            !text.contains("# EOF") && !text.contains("# UNIT"),
+            "{text}"
+        );
+        assert!(accepts_openmetrics(Some(
+            "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+        )));
+        assert!(!accepts_openmetrics(Some("*/*")));
+        assert!(!accepts_openmetrics(None));
     }
 
     #[test]

@@ -66,6 +66,7 @@ fn help_documents_every_flag_and_its_environment_variable() {
         ("--no-redact-args", "CORONER_NO_REDACT_ARGS"),
         ("--no-redact-labels", "CORONER_NO_REDACT_LABELS"),
         ("--no-redact-output", "CORONER_NO_REDACT_OUTPUT"),
+        ("--no-redact-artifacts", "CORONER_NO_REDACT_ARTIFACTS"),
         ("--node-name", "CORONER_NODE_NAME"),
         ("--log-format", "CORONER_LOG_FORMAT"),
     ] {

@@ -123,8 +123,15 @@ async fn bind_to_a_held_port_is_address_in_use() {
         s.contains(&format!("bind(127.0.0.1:{port}) = EADDRINUSE")),
         "{s}"
     );
-    assert!(s.starts_with("Exited 1 after "), "{s}");
+    // busybox httpd's own words lead; the failing bind proves them.
+    assert!(
+        s.starts_with("httpd: bind: Address already in use (bind("),
+        "{s}"
+    );
+    assert!(s.contains("; exited 1 after "), "{s}");
     assert_eq!(d["key"], format!("bind 127.0.0.1:{port} EADDRINUSE"));
+    assert_eq!(d["statement"]["runtime"], "generic", "{d}");
+    assert!(d["advice"].as_str().unwrap().contains("holds"), "{d}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

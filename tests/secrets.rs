@@ -1,14 +1,15 @@
 //! End-to-end test of redaction: a Kubernetes container handed credentials every way people hand
 //! them (flags, `mysql -p`, an `Authorization` header, `sh -c` assignments, URLs, labels, an
 //! environment variable) that prints credentials on stderr, then every view of its report read
-//! through the agent's HTTP API: none may show a secret, and the report must say `<redacted>`.
+//! through the agent's HTTP API and the log record a real OpenTelemetry collector (rotel)
+//! received from the agent's OTLP export: none may show a secret, and each must say `<redacted>`.
 
 mod harness;
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use harness::agent::REPORT_TIMEOUT;
-use harness::{Agent, Containerd};
+use harness::{Agent, Collector, Containerd};
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -128,8 +129,12 @@ async fn first_crash_frames(resp: &mut reqwest::Response) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn no_secret_is_served_in_any_view_of_a_report() {
+    let collector = Collector::start().await;
     let cd = Containerd::start().await;
-    let agent = Agent::start(&cd).await;
+    let agent = Agent::builder(&cd)
+        .args(["--otlp-endpoint", &collector.http_endpoint()])
+        .start()
+        .await;
     let mut feed = reqwest::Client::new()
         .get(format!("{}/api/v1/events", agent.base_url()))
         .send()
@@ -247,6 +252,18 @@ async fn no_secret_is_served_in_any_view_of_a_report() {
         &view(&agent, &format!("/groups/{gid}")).await,
     );
     assert_no_secret("the metrics", &view(&agent, "/metrics").await);
+
+    // The OTLP export, as the collector decoded it: the body quotes the redacted summary, and
+    // nothing the collector printed (every attribute of every record) holds a secret.
+    let record = collector.wait_for_report(id, Duration::from_secs(45)).await;
+    assert_eq!(record.body, summary, "{record:?}");
+    assert!(record.body.contains("password=<redacted>"), "{record:?}");
+    assert_eq!(
+        record.str("k8s.pod.name"),
+        Some("vault-7f9c8b6c5d-q2x9z"),
+        "{record:?}"
+    );
+    assert_no_secret("the OTLP log record", &collector.output());
 
     // Nor is it written to the node's disk.
     let mut dirs = vec![agent.data_dir().to_path_buf()];

@@ -492,3 +492,54 @@ fn tag_scanner_finds_attributes_but_not_text() {
     assert_eq!(tags[3].1[0].0, "disabled");
     assert_local_only(&format!("{dom}<style></style>"));
 }
+
+/// A container that leaks into its limit: its page plots the memory history as an inline SVG
+/// that Chromium renders (no script), rising towards the dashed limit line.
+#[tokio::test(flavor = "multi_thread")]
+async fn memory_history_is_plotted_against_the_limit() {
+    let browser = Browser::find();
+    let cd = Containerd::start().await;
+    let agent = Agent::start(&cd).await;
+    // busybox awk holding a new 128 KiB string every ~20 ms: a leak, OOM-killed in seconds.
+    let leak = "BEGIN { s = \"x\"; for (i = 0; i < 17; i++) s = s s; \
+                while (1) { a[n++] = s n; for (i = 0; i < 100000; i++); } }";
+    cd.cri()
+        .await
+        .run_pod("leaky", "default")
+        .await
+        .container("app")
+        .command(["awk", leak])
+        .memory_limit(24 << 20)
+        .start()
+        .await;
+    let r = agent.report_for("leaky", "app").await;
+    assert_eq!(r["diagnosis"]["cause"], "oom_killed", "{}", r["diagnosis"]);
+    let id = r["id"].as_str().unwrap();
+    let dom = browser.dump_dom(&format!("{}/crashes/{id}", agent.base_url()));
+    assert_local_only(&dom);
+
+    let plot = section(&dom, "memory-history");
+    assert!(plot.contains("limit 24.0 MiB"), "{plot}");
+    assert!(
+        dom.contains("<line class=\"limit\""),
+        "no limit line:\n{plot}"
+    );
+    let points = plot
+        .split("<polyline class=\"memory\" points=\"")
+        .nth(1)
+        .and_then(|p| p.split('"').next())
+        .unwrap_or_else(|| panic!("no memory line in the plot:\n{plot}"));
+    let ys: Vec<f64> = points
+        .split(' ')
+        .filter_map(|p| p.split(',').nth(1)?.parse().ok())
+        .collect();
+    let samples = r["usage_history"]["samples"].as_array().unwrap().len();
+    assert_eq!(ys.len(), samples, "one point a sample: {points}");
+    assert!(ys.len() >= 5, "{points}");
+    // SVG's y grows downwards: memory rising is y falling.
+    assert!(ys[ys.len() - 1] < ys[0] - 50.0, "not rising: {points}");
+    assert!(
+        dom.contains("memory grew steadily for"),
+        "steady growth not said on the page"
+    );
+}

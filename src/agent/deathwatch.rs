@@ -25,7 +25,7 @@ const PATH_WAIT: Duration = Duration::from_secs(2);
 pub type AtDeath = Arc<OnceLock<CgroupUsage>>;
 
 /// An owned pidfd, pollable by tokio.
-struct PidFd(OwnedFd);
+pub(super) struct PidFd(OwnedFd);
 
 impl AsRawFd for PidFd {
     fn as_raw_fd(&self) -> RawFd {
@@ -35,14 +35,14 @@ impl AsRawFd for PidFd {
 
 impl PidFd {
     /// Registers the pidfd with tokio's reactor, for readability (the process exited).
-    fn into_async(self) -> std::io::Result<AsyncFd<PidFd>> {
+    pub(super) fn into_async(self) -> std::io::Result<AsyncFd<PidFd>> {
         // SAFETY: `PidFd` owns its fd, never replaces it, and closes it only when dropped with
         // the `AsyncFd`.
         unsafe { AsyncFd::register_with_interest(self, Interest::READABLE) }.map_err(Into::into)
     }
 }
 
-fn pidfd_open(pid: u32) -> std::io::Result<PidFd> {
+pub(super) fn pidfd_open(pid: u32) -> std::io::Result<PidFd> {
     // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1; no memory is shared.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
     if fd < 0 {

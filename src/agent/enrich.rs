@@ -37,6 +37,14 @@ impl Created {
         Some(Created { pid, spec })
     }
 
+    /// The task's root filesystem (the bundle's `rootfs`, or the spec's `root.path`) and what
+    /// the spec says of where the runtime writes post-mortem files.
+    pub fn rootfs_and_plan(&self) -> Option<(PathBuf, crate::artifacts::Plan)> {
+        let (bundle, spec) = self.spec.as_ref().ok()?;
+        let rootfs = bundle.join(spec["root"]["path"].as_str().unwrap_or("rootfs"));
+        Some((rootfs, crate::artifacts::Plan::from_spec(spec)))
+    }
+
     /// The container's cgroup, from its spec.
     pub fn cgroup_path(&self) -> Option<String> {
         let (_, spec) = self.spec.as_ref().ok()?;
@@ -53,18 +61,29 @@ pub(super) async fn enrich(
     key: &Key,
     created: Option<Created>,
 ) -> Enriched {
-    // The limits first, while the cgroup surely exists: the look-up below takes a few ms.
-    let early = created.as_ref().and_then(Created::cgroup_path).map(|path| {
-        let limits = shared.cgroups.read_limits(&path);
-        (path, limits)
-    });
+    // The limits and the recorder's key first, while the cgroup surely exists: the look-up
+    // below takes a few ms, and a container that dies at once (a shell that cannot open its
+    // script exits within 10 ms) has its cgroup removed by then.
+    let early = created
+        .as_ref()
+        .and_then(Created::cgroup_path)
+        .map(|path| Early {
+            cgroup_id: shared.cgroups.unified_cgroup_id(&path),
+            limits: shared.cgroups.read_limits(&path),
+            path,
+        });
+    let rootfs = created
+        .as_ref()
+        .and_then(Created::rootfs_and_plan)
+        .map(|(r, _)| r);
     let entrypoint = created.map(|c| {
         tokio::task::spawn_blocking(move || {
             let (bundle, spec) = c.spec?;
             rootfs::inspect_container(Path::new("/proc"), &bundle, &spec, c.pid)
         })
     });
-    let mut out = enrich_meta(shared, client, key, early).await;
+    let mut out = enrich_meta(shared, client, key, early, true).await;
+    out.rootfs = rootfs;
     if let Some(task) = entrypoint {
         out.entrypoint = match task.await {
             Ok(Ok(found)) => found,
@@ -87,11 +106,29 @@ pub(super) async fn enrich(
     out
 }
 
+/// A container whose process never started (the CRI's `StartError`): containerd's record
+/// only. runc removed its cgroup with the failed attempt, so there are no limits to read.
+pub(super) async fn never_started(
+    shared: &Shared,
+    client: Option<&Containerd>,
+    key: &Key,
+) -> Enriched {
+    enrich_meta(shared, client, key, None, false).await
+}
+
+/// What was read of a created container's cgroup before the containerd look-up.
+struct Early {
+    path: String,
+    cgroup_id: Option<u64>,
+    limits: Result<CgroupLimits, cgroup::Error>,
+}
+
 async fn enrich_meta(
     shared: &Shared,
     client: Option<&Containerd>,
     key: &Key,
-    mut early: Option<(String, Result<CgroupLimits, cgroup::Error>)>,
+    mut early: Option<Early>,
+    has_cgroup: bool,
 ) -> Enriched {
     let mut out = Enriched::default();
     let Some(client) = client else {
@@ -106,15 +143,23 @@ async fn enrich_meta(
             return out;
         }
     };
-    if let Some(spec_path) = &meta.cgroups_path {
+    if let Some(spec_path) = meta.cgroups_path.as_ref().filter(|_| has_cgroup) {
         match CgroupFs::resolve_spec_path(spec_path) {
-            // A sandbox needs only its recorder key, so its recording can be freed at exit.
-            Ok(path) if meta.is_sandbox => out.cgroup_id = shared.cgroups.unified_cgroup_id(&path),
             Ok(path) => {
-                out.cgroup_id = shared.cgroups.unified_cgroup_id(&path);
-                let limits = match early.take() {
-                    Some((early_path, limits)) if early_path == path => limits,
-                    _ => shared.cgroups.read_limits(&path),
+                let early = early.take().filter(|e| e.path == path);
+                out.cgroup_id = early
+                    .as_ref()
+                    .and_then(|e| e.cgroup_id)
+                    .or_else(|| shared.cgroups.unified_cgroup_id(&path));
+                if meta.is_sandbox {
+                    // A sandbox needs only its recorder key, so its recording can be freed at
+                    // exit.
+                    out.meta = Some(meta);
+                    return out;
+                }
+                let limits = match early {
+                    Some(e) => e.limits,
+                    None => shared.cgroups.read_limits(&path),
                 };
                 match limits {
                     Ok(limits) => out.limits = Some(limits),
@@ -125,11 +170,31 @@ async fn enrich_meta(
             Err(e) => out.errors.push(shared.collection_error(e.label(), &e)),
         }
     }
+    if let (false, Some((snapshotter, snapshot_key))) = (meta.is_sandbox, &meta.snapshot) {
+        // Not a collection error: only post-mortem files need it, and they say so.
+        match client
+            .snapshot_upperdir(&key.namespace, snapshotter, snapshot_key)
+            .await
+        {
+            Ok(dir) => out.writable_layer = dir,
+            Err(e) => debug!(container = %key.id, error = %e, "snapshot mounts not read"),
+        }
+    }
     if !meta.is_sandbox {
         if let Some(image) = &meta.image {
-            match client.image_digest(&key.namespace, image).await {
-                Ok(d) => out.image_digest = d,
-                Err(e) => out.errors.push(shared.collection_error("image_digest", &e)),
+            // Down to the config, so the exit can tell whether the name still means it.
+            match client.resolve_image(&key.namespace, image).await {
+                Ok(Some(r)) => {
+                    out.image_digest = Some(r.record.target.digest.clone());
+                    out.image_ran = Some(crate::report::image_content(&r));
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    out.errors.push(shared.collection_error("image_digest", &e));
+                    if let Ok(d) = client.image_digest(&key.namespace, image).await {
+                        out.image_digest = d;
+                    }
+                }
             }
         }
     }

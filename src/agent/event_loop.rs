@@ -13,11 +13,13 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tracing::{debug, warn};
 
+use super::artifacts;
 use super::deathwatch;
 use super::enrich::{self, Created};
 use super::finish::{self, Pending, Seen};
 use super::journal::Entry;
 use super::registry::{EnrichedTx, Key, OomEpisodes, Registry, Tracked};
+use super::startwatch;
 use super::Shared;
 use crate::containerd::cri::CRI_NAMESPACE;
 use crate::containerd::watch::WatchMsg;
@@ -40,6 +42,10 @@ pub(super) struct EventLoop {
     finishing: JoinSet<()>,
     /// Recorded cgroups no tracked container owns, with how many sweeps have seen them.
     unclaimed: HashMap<u64, u32>,
+    /// CRI containers created and not yet seen as a task: whether they start, asked of the CRI
+    /// ([`startwatch`]); a failed start comes back as the CRI's exit.
+    starting: JoinSet<(Key, Option<startwatch::FailedStart>)>,
+    awaiting_start: HashMap<Key, tokio::task::AbortHandle>,
 }
 
 /// What the journal needs from tracking: the init pid, the create and start times.
@@ -74,6 +80,8 @@ impl EventLoop {
             client: None,
             finishing: JoinSet::new(),
             unclaimed: HashMap::new(),
+            starting: JoinSet::new(),
+            awaiting_start: HashMap::new(),
         }
     }
 
@@ -103,6 +111,16 @@ impl EventLoop {
                     self.report_vanished(&listed, now);
                     continue;
                 }
+                Some(watched) = self.starting.join_next(), if !self.starting.is_empty() => {
+                    // An aborted watch (its task appeared, or the container went) is an error.
+                    if let Ok((key, failed)) = watched {
+                        self.awaiting_start.remove(&key);
+                        if let Some((cri, cgroup_id)) = failed {
+                            self.start_failed(key, cri, cgroup_id);
+                        }
+                    }
+                    continue;
+                }
             };
             match msg {
                 WatchMsg::Connected {
@@ -115,9 +133,11 @@ impl EventLoop {
                     self.reconcile(tasks, cri_exits, reconnect);
                     // The CRI deletes an exited task before it marks the container exited: an
                     // exit in that window is in neither list. A second look finds it.
+                    let store = self.shared.store.clone();
                     self.second_look.spawn(async move {
                         tokio::time::sleep(CRI_SECOND_LOOK).await;
-                        client.cri_exits().await.unwrap_or_default()
+                        let reported = move |id: &str| store.has_container(id);
+                        client.cri_exits(&reported).await.unwrap_or_default()
                     });
                     self.shared.health.connected();
                     self.shared.metrics.ready.set(1);
@@ -196,6 +216,7 @@ impl EventLoop {
                     id: container_id,
                 };
                 self.vanishing.remove(&key);
+                self.started(&key);
                 let created = Created::read(&self.shared.containerd_dir, pid, &bundle);
                 self.track(key, pid, d.timestamp, None, created);
             }
@@ -259,16 +280,71 @@ impl EventLoop {
                     .is_some_and(|t| t.pid == pid || pid == 0)
                 {
                     self.registry.remove(&key);
+                    self.shared.sampler.remove(&key);
                 }
             }
-            Event::ContainerDelete { container_id } => {
-                self.registry.remove(&Key {
+            Event::ContainerCreate { container_id } => {
+                let key = Key {
                     namespace: ns,
                     id: container_id,
-                });
+                };
+                self.watch_start(key);
+            }
+            Event::ContainerDelete { container_id } => {
+                let key = Key {
+                    namespace: ns,
+                    id: container_id,
+                };
+                self.started(&key);
+                self.registry.remove(&key);
+                self.shared.sampler.remove(&key);
             }
             Event::Other => {}
         }
+    }
+
+    /// Watches a CRI container just created until its task appears or the CRI says its start
+    /// failed (no task event ever comes then).
+    fn watch_start(&mut self, key: Key) {
+        let Some(client) = self.client.clone() else {
+            return;
+        };
+        if key.namespace != CRI_NAMESPACE || self.awaiting_start.contains_key(&key) {
+            return;
+        }
+        let watched = key.clone();
+        let cgroups = self.shared.cgroups.clone();
+        let handle = self.starting.spawn(async move {
+            let failed = startwatch::watch(client, cgroups, watched.id.clone()).await;
+            (watched, failed)
+        });
+        self.awaiting_start.insert(key, handle);
+    }
+
+    /// The container's task exists (or the container is gone): its start did not fail.
+    fn started(&mut self, key: &Key) {
+        if let Some(watch) = self.awaiting_start.remove(key) {
+            watch.abort();
+        }
+    }
+
+    /// A CRI container whose process runc could not start: reported at once, as the CRI
+    /// recorded it (the report id is the one a later reconcile would compute, so never twice).
+    fn start_failed(&mut self, key: Key, cri: CriExit, cgroup_id: Option<u64>) {
+        let exit = ExitEvent {
+            namespace: key.namespace.clone(),
+            container_id: key.id.clone(),
+            pid: 0,
+            exit_status: cri.exit_code as u32,
+            exited_at: cri.finished_at,
+        };
+        let tracked = self.registry.remove(&key);
+        self.exit(
+            exit,
+            tracked,
+            Seen::StartFailed(Box::new(cri), cgroup_id),
+            Instant::now(),
+        );
     }
 
     /// Starts tracking a container and its enrichment (with its entrypoint when it was seen
@@ -283,7 +359,14 @@ impl EventLoop {
     ) {
         let (tx, rx) = watch::channel(None);
         let cgroup_path = created.as_ref().and_then(Created::cgroup_path);
+        if let Some(path) = &cgroup_path {
+            self.shared.sampler.add(key.clone(), path.clone());
+        }
         let at_death = deathwatch::watch(&self.shared, pid, cgroup_path.clone(), rx.clone());
+        let artifacts = created
+            .as_ref()
+            .and_then(Created::rootfs_and_plan)
+            .and_then(|(rootfs, plan)| artifacts::grab_at_death(&self.shared, pid, rootfs, plan));
         self.spawn_enrichment(
             key.clone(),
             created,
@@ -300,6 +383,7 @@ impl EventLoop {
                 enriched: rx,
                 cgroup_path,
                 at_death,
+                artifacts,
             },
         );
     }
@@ -321,6 +405,13 @@ impl EventLoop {
             let Some((pid, created, started)) = journal else {
                 return;
             };
+            // A container found running (no spec read at create) is sampled from here on; a
+            // sandbox's pause process is not worth a history.
+            match enriched.cgroup_path.clone() {
+                _ if enriched.is_sandbox() => shared.sampler.remove(&key),
+                Some(path) => shared.sampler.add(key.clone(), path),
+                None => {}
+            }
             if enriched.is_sandbox() || enriched.meta.is_none() {
                 return;
             }
@@ -347,13 +438,20 @@ impl EventLoop {
         let container_id = exit.container_id.clone();
         // A CRI container runs once; a vanished container's exit time is the kernel's, not
         // containerd's: both are the container's one report, whatever its id.
-        let once = matches!(seen, Seen::Cri(_) | Seen::Vanished(_));
+        let once = matches!(
+            seen,
+            Seen::Cri(_) | Seen::Vanished(_) | Seen::StartFailed(..)
+        );
         debug!(id, container = %container_id, seen = seen.label(), "exit");
         if !self.shared.claim(&id, &container_id, once) {
             debug!(id, container = %container_id, "exit already reported");
             self.shared.forget_tracked(&exit.namespace, &container_id);
             return;
         }
+        let history = self.shared.sampler.take(&Key {
+            namespace: exit.namespace.clone(),
+            id: exit.container_id.clone(),
+        });
         let ready = tracked.as_ref().and_then(Tracked::ready);
         if let Some(sandbox) = ready.as_ref().filter(|e| e.is_sandbox()) {
             if let Some(cg) = sandbox.cgroup_id {
@@ -378,6 +476,25 @@ impl EventLoop {
             (Some(t), _) => Some(t.enriched.clone()),
             // What the previous agent process learned while the container lived.
             (None, Some(entry)) => Some(watch::channel(Some(Arc::new(entry.enriched()))).1),
+            (None, None) if matches!(seen, Seen::StartFailed(..)) => {
+                let cgroup_id = match &seen {
+                    Seen::StartFailed(_, id) => *id,
+                    _ => None,
+                };
+                let (tx, rx) = watch::channel(None);
+                let (shared, client) = (self.shared.clone(), self.client.clone());
+                let key = Key {
+                    namespace: exit.namespace.clone(),
+                    id: exit.container_id.clone(),
+                };
+                tokio::spawn(async move {
+                    let mut enriched = enrich::never_started(&shared, client.as_ref(), &key).await;
+                    // What the recorder saw of runc's attempt is kept under this id.
+                    enriched.cgroup_id = cgroup_id;
+                    let _ = tx.send(Some(Arc::new(enriched)));
+                });
+                Some(rx)
+            }
             (None, None) => {
                 // Not tracked (created before a namespace was watched, or a missed create): look
                 // it up now; the cgroup is most likely gone, which the report will say.
@@ -408,8 +525,11 @@ impl EventLoop {
             enriched,
             usage,
             at_death: tracked.as_ref().and_then(|t| t.at_death.clone()),
+            artifacts: tracked.as_ref().and_then(|t| t.artifacts.clone()),
             seen,
             received,
+            history,
+            client: self.client.clone(),
         };
         let shared = self.shared.clone();
         self.finishing.spawn(async move {

@@ -19,16 +19,20 @@ use super::registry::EnrichedRx;
 use super::Shared;
 use crate::cgroup;
 use crate::containerd::cri::{parse_cri_log, read_log_tail};
-use crate::containerd::CriExit;
+use crate::containerd::{Containerd, CriExit};
 use crate::model::{
     CapturedOutput, CgroupUsage, CollectionError, CrashReport, ExitStatus, ProcessEventKind,
-    RecorderReport, UsageSource,
+    RecorderReport, RecorderState, UsageSource,
 };
-use crate::report::{build_report, Enriched, ExitEvent, Inputs};
+use crate::report::artifacts::{prepare, ArtifactFile};
+use crate::report::{build_report, Enriched, ExitEvent, ImageLookup, Inputs};
 use crate::store::{Inserted, StoreError};
 
 /// How long an exit waits for its container's enrichment before writing what it has.
 const ENRICH_WAIT: Duration = Duration::from_secs(10);
+/// How long the image reference's look-up at the exit may take (three small calls; beside the
+/// recorder's drain, so it delays the report only when containerd is slow).
+const IMAGE_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// How the agent learned of an exit.
 pub(super) enum Seen {
@@ -42,6 +46,10 @@ pub(super) enum Seen {
     /// from containerd and the CRI after a (re)connect: exited and deleted unseen. Status and
     /// time come from the pinned flight recorder.
     Vanished(Option<Box<Entry>>),
+    /// From the CRI, as it happened: runc could not start the container's process
+    /// (`StartError`), so containerd never had a task to publish an exit for.
+    /// With the id of the cgroup runc's attempt ran in, when the agent saw it.
+    StartFailed(Box<CriExit>, Option<u64>),
 }
 
 impl Seen {
@@ -51,6 +59,7 @@ impl Seen {
             Seen::TaskList => "task_list",
             Seen::Cri(_) => "cri",
             Seen::Vanished(_) => "vanished",
+            Seen::StartFailed(..) => "start_failed",
         }
     }
 }
@@ -66,8 +75,14 @@ pub(super) struct Pending {
     pub usage: Option<Result<CgroupUsage, cgroup::Error>>,
     /// Usage read by the agent's own watch when the init process died.
     pub at_death: Option<AtDeath>,
+    /// Post-mortem files read when the init process died.
+    pub artifacts: Option<super::artifacts::Grabbed>,
     pub seen: Seen,
     pub received: Instant,
+    /// What the container used while it lived, sampled.
+    pub history: Option<crate::model::UsageHistory>,
+    /// containerd, to look the image reference up again at the exit.
+    pub client: Option<Containerd>,
 }
 
 pub(super) async fn finish(shared: Arc<Shared>, p: Pending) {
@@ -93,6 +108,8 @@ pub(super) async fn finish(shared: Arc<Shared>, p: Pending) {
         shared.forget_tracked(&p.exit.namespace, &p.exit.container_id);
         return;
     }
+    // Beside the rest of the exit's collection: the drain below does not wait for it.
+    let image_check = image_check(&enriched, &p.exit.namespace, p.client.clone());
     let at_death = p.at_death.as_ref().and_then(|a| a.get().cloned());
     let usage_read = match p.usage {
         // Read at the exit event: everything the container used, to its last process.
@@ -112,11 +129,12 @@ pub(super) async fn finish(shared: Arc<Shared>, p: Pending) {
                 .map(|path| read_usage(&shared, path))
         }
     };
-    let cri = match &p.seen {
-        Seen::Cri(c) => Some(c.as_ref()),
-        _ => None,
+    let (cri, recovered_cri) = match &p.seen {
+        Seen::Cri(c) => (Some(c.as_ref()), Some(c.as_ref())),
+        Seen::StartFailed(c, _) => (Some(c.as_ref()), None),
+        _ => (None, None),
     };
-    if let Some(c) = cri {
+    if let Some(c) = recovered_cri {
         let usage = if matches!(usage_read, Some(Ok(_))) {
             "cgroup usage read by the agent when the process died"
         } else {
@@ -134,7 +152,7 @@ pub(super) async fn finish(shared: Arc<Shared>, p: Pending) {
             debug!(container = %c.container_id, reason, "exit recovered from the CRI");
         }
     }
-    let log_output = match cri.and_then(|c| c.log_path.clone()) {
+    let log_output = match recovered_cri.and_then(|c| c.log_path.clone()) {
         Some(path) => read_log_output(&shared, path, &mut errors).await,
         None => None,
     };
@@ -151,6 +169,14 @@ pub(super) async fn finish(shared: Arc<Shared>, p: Pending) {
                 (failed, Default::default())
             })
     };
+    let mut recorder = recorder;
+    if matches!(p.seen, Seen::StartFailed(..)) && recorder.state == RecorderState::NoData {
+        recorder.reason = Some(
+            "runc's attempt ran in a cgroup it removed when the start failed; the agent did \
+             not see that cgroup made, so its recording cannot be identified"
+                .into(),
+        );
+    }
     let mut exit = p.exit.clone();
     if matches!(p.seen, Seen::Vanished(_)) {
         let started = recorder
@@ -181,6 +207,29 @@ pub(super) async fn finish(shared: Arc<Shared>, p: Pending) {
         (None, Some(kernel)) => (Some(kernel), Some(UsageSource::KernelAtExit)),
         (None, None) => (None, None),
     };
+    let output = recorder.output.as_ref().or(log_output.as_ref());
+    let (collection, unavailable) =
+        super::artifacts::collect_at_finish(&shared, &enriched, p.artifacts.clone(), output).await;
+    let prepared = {
+        let redaction = shared.redaction.clone();
+        tokio::task::spawn_blocking(move || prepare(collection, unavailable, &redaction))
+            .await
+            .unwrap_or_default()
+    };
+    let image_now = match image_check {
+        Some(task) => match task.await {
+            Ok(Ok(lookup)) => Some(lookup),
+            Ok(Err(e)) => {
+                errors.push(e.into_error(&shared));
+                None
+            }
+            Err(e) => {
+                errors.push(shared.collection_error("image_lookup", format!("look-up task: {e}")));
+                None
+            }
+        },
+        None => None,
+    };
     let report = build_report(
         Inputs {
             exit: &exit,
@@ -191,7 +240,7 @@ pub(super) async fn finish(shared: Arc<Shared>, p: Pending) {
             usage,
             usage_source,
             oom_events: p.oom_events,
-            recovered: !matches!(p.seen, Seen::Live),
+            recovered: !matches!(p.seen, Seen::Live | Seen::StartFailed(..)),
             errors,
             agent: shared.agent.clone(),
             reported_at: Utc::now(),
@@ -199,11 +248,63 @@ pub(super) async fn finish(shared: Arc<Shared>, p: Pending) {
             init_wait_status: drained.init_wait_status,
             cri,
             log_output,
+            usage_history: p.history,
+            artifacts: prepared.section,
+            image_now,
         },
         &shared.redaction,
     );
-    store_report(&shared, report, p.received).await;
+    store_report(&shared, report, prepared.files, p.received).await;
     shared.forget_tracked(&p.exit.namespace, &p.exit.container_id);
+}
+
+/// Why the image reference was not looked up again at the exit.
+enum ImageCheckError {
+    NotConnected,
+    TimedOut,
+    Lookup(crate::containerd::ImageError),
+}
+
+impl ImageCheckError {
+    fn into_error(self, shared: &Shared) -> CollectionError {
+        match self {
+            ImageCheckError::NotConnected => shared.collection_error(
+                "image_lookup",
+                "not connected to containerd: the image reference was not looked up at the exit",
+            ),
+            ImageCheckError::TimedOut => shared.collection_error(
+                "image_lookup",
+                format!(
+                    "the image reference's look-up at the exit took more than {} s",
+                    IMAGE_CHECK_TIMEOUT.as_secs()
+                ),
+            ),
+            ImageCheckError::Lookup(e) => shared.collection_error(e.label(), &e),
+        }
+    }
+}
+
+/// Starts resolving the container's image reference in its namespace again, with a deadline;
+/// `None` when there is no reference to look up.
+fn image_check(
+    enriched: &Enriched,
+    namespace: &str,
+    client: Option<Containerd>,
+) -> Option<tokio::task::JoinHandle<Result<ImageLookup, ImageCheckError>>> {
+    let image = enriched.meta.as_ref()?.image.clone()?;
+    let namespace = namespace.to_string();
+    Some(tokio::spawn(async move {
+        let client = client.ok_or(ImageCheckError::NotConnected)?;
+        let lookup = client.resolve_image(&namespace, &image);
+        match tokio::time::timeout(IMAGE_CHECK_TIMEOUT, lookup).await {
+            Ok(Ok(resolved)) => Ok(ImageLookup {
+                checked_at: Utc::now(),
+                resolved,
+            }),
+            Ok(Err(e)) => Err(ImageCheckError::Lookup(e)),
+            Err(_) => Err(ImageCheckError::TimedOut),
+        }
+    }))
 }
 
 /// Fills in a vanished container's exit from what the kernel recorded, and says so.
@@ -257,10 +358,17 @@ pub(super) fn read_usage(shared: &Shared, path: &str) -> Result<CgroupUsage, cgr
     shared.cgroups.read_usage(path)
 }
 
-async fn store_report(shared: &Shared, report: CrashReport, received: Instant) {
+async fn store_report(
+    shared: &Shared,
+    report: CrashReport,
+    artifacts: Vec<ArtifactFile>,
+    received: Instant,
+) {
     let store = shared.store.clone();
     let to_store = report.clone();
-    let result = tokio::task::spawn_blocking(move || store.insert(&to_store)).await;
+    let result =
+        tokio::task::spawn_blocking(move || store.insert_with_artifacts(&to_store, &artifacts))
+            .await;
     match result {
         Ok(Ok(Inserted::Stored { evicted })) => stored(shared, &report, evicted, Some(received)),
         Ok(Ok(Inserted::Queued)) => {

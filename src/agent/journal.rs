@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 use tracing::warn;
 
 use crate::containerd::ContainerMeta;
-use crate::model::CgroupLimits;
+use crate::model::{CgroupLimits, ImageContent};
 use crate::redact::{redact_args, redact_labels};
 use crate::report::{Enriched, Redaction};
 
@@ -38,6 +38,9 @@ pub struct Entry {
     pub started_at: Option<DateTime<Utc>>,
     pub meta: Option<ContainerMeta>,
     pub image_digest: Option<String>,
+    /// What the image reference resolved to at create (absent in older journals).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_ran: Option<ImageContent>,
     pub cgroup_path: Option<String>,
     pub limits: Option<CgroupLimits>,
     /// The flight recorder's key: where the container's recording is found.
@@ -77,6 +80,7 @@ impl Entry {
             started_at: times.1,
             meta,
             image_digest: e.image_digest.clone(),
+            image_ran: e.image_ran.clone(),
             cgroup_path: e.cgroup_path.clone(),
             limits: e.limits.clone(),
             cgroup_id: e.cgroup_id,
@@ -88,6 +92,7 @@ impl Entry {
         Enriched {
             meta: self.meta.clone(),
             image_digest: self.image_digest.clone(),
+            image_ran: self.image_ran.clone(),
             cgroup_path: self.cgroup_path.clone(),
             limits: self.limits.clone(),
             cgroup_id: self.cgroup_id,

@@ -8,7 +8,10 @@
 //! - [`finish`]: one exit's inputs gathered (enrichment, usage, the recorder's drain), the report
 //!   built by [`crate::report::build_report`], stored, counted.
 //! - [`retry`]: writes the reports the store queued while its writes failed, with backoff.
+//!
+//! The OTLP exporter (`crate::export`), when configured, runs beside them until shutdown.
 
+mod artifacts;
 mod deathwatch;
 mod enrich;
 mod event_loop;
@@ -16,6 +19,8 @@ mod finish;
 mod journal;
 mod registry;
 mod retry;
+mod sampler;
+mod startwatch;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::net::SocketAddr;
@@ -53,10 +58,16 @@ pub enum AgentError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Config(Vec<crate::config::Invalid>),
+    #[error(transparent)]
+    Export(#[from] crate::export::transport::TransportError),
     #[error("raising RLIMIT_NOFILE to its hard limit: {0}")]
     Rlimit(nix::Error),
     #[error("RLIMIT_NOFILE {nofile} leaves no descriptor for HTTP connections beside the {open} open and the store's reserve; raise the limit")]
     NoDescriptors { nofile: u64, open: u64 },
+    #[error("starting the cgroup sampler thread: {0}")]
+    Sampler(std::io::Error),
     #[error("reading the API token: {0}")]
     Token(#[from] crate::http::auth::TokenError),
 }
@@ -69,6 +80,8 @@ struct Shared {
     metrics: Arc<Metrics>,
     health: Arc<Health>,
     cgroups: CgroupFs,
+    /// Memory, CPU and pids of every live container, sampled beside the loop.
+    sampler: sampler::Sampler,
     recorder: FlightRecorder,
     redaction: Redaction,
     agent: AgentInfo,
@@ -159,6 +172,7 @@ pub async fn run(
         journal,
         metrics: metrics.clone(),
         health: health.clone(),
+        sampler: sampler::Sampler::start(cgroups.clone()).map_err(AgentError::Sampler)?,
         cgroups,
         recorder,
         redaction: Redaction {
@@ -166,6 +180,7 @@ pub async fn run(
             keep_args: args.no_redact_args,
             keep_labels: args.no_redact_labels,
             keep_output: args.no_redact_output,
+            keep_artifacts: args.no_redact_artifacts,
         },
         agent: AgentInfo {
             node: args.node_name.clone(),
@@ -181,6 +196,14 @@ pub async fn run(
         store_retry: tokio::sync::Notify::new(),
     });
     shared.update_store_gauges();
+    // Before serving: a bad setting is a start-up error, a collector that is down is not.
+    let exporter = match args.otlp().map_err(AgentError::Config)? {
+        Some(settings) => Some((
+            crate::export::Exporter::new(&settings, shared.store.clone(), metrics.clone())?,
+            settings.timeout,
+        )),
+        None => None,
+    };
 
     let token = match &args.api_token_file {
         Some(path) => Some(crate::http::auth::ApiToken::load(path)?),
@@ -236,10 +259,15 @@ pub async fn run(
         socket: args.containerd_socket.clone(),
         namespaces: args.namespaces.clone(),
         metrics,
+        reported: {
+            let store = shared.store.clone();
+            Arc::new(move |id: &str| store.has_container(id))
+        },
     };
     let watcher = tokio::spawn(watcher.run(tx));
 
     let retrier = tokio::spawn(retry::run(shared.clone()));
+    let exporter = exporter.map(|(e, timeout)| (tokio::spawn(e.run(stop_rx.clone())), timeout));
 
     let mut event_loop = EventLoop::new(shared.clone(), tracked);
     tokio::select! {
@@ -257,6 +285,15 @@ pub async fn run(
     retrier.abort();
     retry::at_shutdown(&shared).await;
     let _ = stop_tx.send(true);
+    if let Some((task, timeout)) = exporter {
+        // A request in flight finishes and its cursor is written: a restart resends nothing.
+        if tokio::time::timeout(timeout + Duration::from_secs(1), task)
+            .await
+            .is_err()
+        {
+            warn!("the OTLP export was still sending at shutdown");
+        }
+    }
     while let Some(done) = servers.join_next().await {
         if let Err(e) = done {
             error!(error = %e, "HTTP server task failed");

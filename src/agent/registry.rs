@@ -57,6 +57,8 @@ pub struct Tracked {
     pub cgroup_path: Option<String>,
     /// The usage read when the init process died, seen by the agent itself.
     pub at_death: Option<AtDeath>,
+    /// Post-mortem files read when the init process died.
+    pub artifacts: Option<super::artifacts::Grabbed>,
 }
 
 impl Tracked {

@@ -10,6 +10,7 @@
 //! Blocking std I/O, a few syscalls per file and no directory walks: cheap enough to run inline.
 //! Tests run against trees captured from real kernels in `tests/fixtures/cgroup` (see its README).
 
+mod appear;
 mod mountinfo;
 mod parse;
 mod path;
@@ -21,8 +22,9 @@ use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use crate::model::{CgroupLimits, CgroupUsage, CgroupVersion};
+use crate::model::{CgroupLimits, CgroupUsage, CgroupVersion, UsageSample};
 
+pub use appear::wait_for_dir_id;
 pub use mountinfo::Mount;
 pub use parse::ParseError;
 
@@ -221,6 +223,26 @@ impl CgroupFs {
             value,
             problems: reader.problems,
         })
+    }
+
+    /// The few figures of a history sample (memory, CPU time, tasks; `t_ms` left 0): three
+    /// files, for the sampler that reads every live container ten times a second. Fails like
+    /// [`Self::read_usage`]; problems with single files leave their figure `None`, unlogged
+    /// (the sampler reads them again in 100 ms).
+    pub fn sample(&self, path: &str) -> Result<UsageSample, Error> {
+        let mut reader = Reader::new();
+        match self.version() {
+            Some(CgroupVersion::V1) => v1::sample(self, path, &mut reader),
+            Some(CgroupVersion::V2) => v2::sample(self, path, &mut reader),
+            None => Err(Error::NotMounted),
+        }
+    }
+
+    /// The cgroup's directory in the unified hierarchy (whether or not it exists yet).
+    pub fn unified_dir(&self, path: &str) -> Option<PathBuf> {
+        let mount = self.mounts.unified.as_ref()?;
+        let rel = path::below_mount(path, &mount.root).ok()?;
+        Some(mount.point.join(rel))
     }
 
     /// Inode of the cgroup's directory in the unified hierarchy, which is the id

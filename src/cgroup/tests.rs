@@ -463,3 +463,26 @@ fn live_root_cgroup_reads_through_kernfs_without_problems() {
         "cgroup_gone"
     );
 }
+
+// ---- history samples ----
+
+#[test]
+fn a_sample_has_the_figures_of_the_full_usage_read() {
+    for (fs, path) in [
+        (CgroupFs::v1_at(&fixture("v1/limited")), V1_PATH.to_string()),
+        (CgroupFs::v2_at(&fixture("v2/limited")), v2_path()),
+    ] {
+        let usage = fs.read_usage(&path).unwrap();
+        let sample = fs.sample(&path).unwrap();
+        assert!(sample.memory_bytes.is_some(), "{sample:?}");
+        assert_eq!(sample.memory_bytes, usage.memory_current_bytes);
+        assert_eq!(sample.cpu_usec, usage.cpu_usage_usec);
+        assert_eq!(sample.pids, usage.pids_current);
+    }
+}
+
+#[test]
+fn a_sample_of_a_deleted_cgroup_says_gone() {
+    let fs = CgroupFs::v1_at(&fixture("v1/limited"));
+    assert!(fs.sample("/coroner-no-such-cgroup").unwrap_err().is_gone());
+}

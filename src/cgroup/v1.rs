@@ -5,7 +5,7 @@
 //! so its absence is [`Error::Gone`]; a missing directory in another controller only leaves that
 //! controller's figures empty. Memory files are read first for the same reason.
 
-use crate::model::{CgroupLimits, CgroupUsage};
+use crate::model::{CgroupLimits, CgroupUsage, UsageSample};
 
 use super::parse::{self, Keyed};
 use super::read::{Dir, Reader};
@@ -97,5 +97,20 @@ pub(super) fn usage(fs: &CgroupFs, path: &str, r: &mut Reader) -> Result<CgroupU
         cpu_nr_periods: nr_periods,
         cpu_nr_throttled: nr_throttled,
         cpu_throttled_usec: throttled_ns.map(parse::ns_to_us),
+    })
+}
+
+pub(super) fn sample(fs: &CgroupFs, path: &str, r: &mut Reader) -> Result<UsageSample, Error> {
+    let memory = fs.v1_anchor(path)?;
+    let memory_bytes = r.file(Some(&memory), "memory.usage_in_bytes", parse::u64_value);
+    let cpuacct = fs.v1_dir("cpuacct", path, r);
+    let cpu_ns = r.file(cpuacct.as_ref(), "cpuacct.usage", parse::u64_value);
+    let pids = fs.v1_dir("pids", path, r);
+    let pids = r.file(pids.as_ref(), "pids.current", parse::u64_value);
+    Ok(UsageSample {
+        t_ms: 0,
+        memory_bytes,
+        cpu_usec: cpu_ns.map(parse::ns_to_us),
+        pids,
     })
 }

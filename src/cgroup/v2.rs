@@ -4,7 +4,7 @@
 //! (e.g. no `memory.max` without `+memory` in the parent's `cgroup.subtree_control`), or that the
 //! kernel is too old for (`memory.peak` needs 5.19), are simply absent figures.
 
-use crate::model::{CgroupLimits, CgroupUsage};
+use crate::model::{CgroupLimits, CgroupUsage, UsageSample};
 
 use super::parse::{self, Keyed};
 use super::read::Reader;
@@ -91,5 +91,21 @@ pub(super) fn usage(fs: &CgroupFs, path: &str, r: &mut Reader) -> Result<CgroupU
         cpu_nr_periods: nr_periods,
         cpu_nr_throttled: nr_throttled,
         cpu_throttled_usec: throttled_usec,
+    })
+}
+
+pub(super) fn sample(fs: &CgroupFs, path: &str, r: &mut Reader) -> Result<UsageSample, Error> {
+    let dir = fs.v2_anchor(path)?;
+    let dir = Some(&dir);
+    let memory_bytes = r.file(dir, "memory.current", parse::u64_value);
+    let cpu_usec = r
+        .file(dir, "cpu.stat", |t| Keyed(t).get("usage_usec"))
+        .flatten();
+    let pids = r.file(dir, "pids.current", parse::u64_value);
+    Ok(UsageSample {
+        t_ms: 0,
+        memory_bytes,
+        cpu_usec,
+        pids,
     })
 }

@@ -5,16 +5,22 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use containerd_client::services::v1::snapshots::{
+    snapshots_client::SnapshotsClient, MountsRequest,
+};
 use containerd_client::services::v1::{
-    containers_client::ContainersClient, events_client::EventsClient, images_client::ImagesClient,
-    namespaces_client::NamespacesClient, tasks_client::TasksClient, version_client::VersionClient,
-    Container, GetContainerRequest, GetImageRequest, ListNamespacesRequest, ListTasksRequest,
-    SubscribeRequest,
+    containers_client::ContainersClient, content_client::ContentClient,
+    events_client::EventsClient, images_client::ImagesClient, namespaces_client::NamespacesClient,
+    tasks_client::TasksClient, version_client::VersionClient, Container, GetContainerRequest,
+    GetImageRequest, ListNamespacesRequest, ListTasksRequest, ReadContentRequest, SubscribeRequest,
 };
 use containerd_client::types::Envelope;
 use tonic::transport::Channel;
 
-use super::decode::{decode_container, decode_task, ContainerMeta, DecodeError, TaskState};
+use super::decode::{
+    decode_container, decode_task, overlay_upperdir, ContainerMeta, DecodeError, TaskState,
+};
+use super::image::{decode_image, step, ImageDecodeError, Platform, ResolvedImage, Step};
 use tonic::{Code, Request, Streaming};
 
 /// Deadline of a unary call.
@@ -68,6 +74,31 @@ impl LookupError {
         }
     }
 }
+
+/// An image name that could not be resolved down to its config.
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    #[error(transparent)]
+    Decode(#[from] ImageDecodeError),
+    #[error("blob {digest}: larger than {limit} bytes, not an index or manifest")]
+    TooLarge { digest: String, limit: usize },
+}
+
+impl ImageError {
+    pub fn label(&self) -> &'static str {
+        match self {
+            ImageError::Client(_) => "image_lookup",
+            ImageError::Decode(_) | ImageError::TooLarge { .. } => "image_decode",
+        }
+    }
+}
+
+/// Largest index or manifest read from the content store (real ones are a few KiB).
+const MAX_IMAGE_BLOB: usize = 4 << 20;
+/// Indexes followed before the manifest (an OCI layout's index, then a multi-platform one).
+const MAX_INDEX_DEPTH: usize = 4;
 
 /// A cheap-to-clone handle on one containerd socket.
 #[derive(Clone, Debug)]
@@ -206,5 +237,113 @@ impl Containerd {
             .and_then(|i| i.target)
             .map(|t| t.digest)
             .filter(|d| !d.is_empty()))
+    }
+
+    /// The writable (upper) directory of a container's snapshot, as containerd would mount it:
+    /// every file the container wrote, there until the container is removed. `None` for a
+    /// snapshotter whose mounts are not overlays.
+    pub async fn snapshot_upperdir(
+        &self,
+        namespace: &str,
+        snapshotter: &str,
+        key: &str,
+    ) -> Result<Option<PathBuf>, ClientError> {
+        let resp = SnapshotsClient::new(self.channel.clone())
+            .mounts(namespaced(
+                MountsRequest {
+                    snapshotter: snapshotter.to_string(),
+                    key: key.to_string(),
+                },
+                namespace,
+            ))
+            .await
+            .map_err(|status| ClientError::Call {
+                call: "Snapshots.Mounts",
+                status,
+            })?;
+        Ok(resp.into_inner().mounts.iter().find_map(|m| {
+            overlay_upperdir(m.options.iter().map(String::as_str)).map(PathBuf::from)
+        }))
+    }
+
+    /// What `name` resolves to in `namespace`'s image store now, down to the config this node's
+    /// platform runs; `None` when no image has that name.
+    pub async fn resolve_image(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<ResolvedImage>, ImageError> {
+        let resp = ImagesClient::new(self.channel.clone())
+            .get(namespaced(
+                GetImageRequest {
+                    name: name.to_string(),
+                },
+                namespace,
+            ))
+            .await
+            .map_err(|status| ClientError::Call {
+                call: "Images.Get",
+                status,
+            });
+        let image = match resp {
+            Ok(r) => r.into_inner().image,
+            Err(e) if e.is_not_found() => None,
+            Err(e) => return Err(e.into()),
+        };
+        let Some(image) = image else {
+            return Ok(None);
+        };
+        let record = decode_image(&image)?;
+        let platform = Platform::node();
+        let mut desc = record.target.clone();
+        for _ in 0..=MAX_INDEX_DEPTH {
+            let blob = self.read_blob(namespace, &desc.digest).await?;
+            match step(&desc, &blob, &platform)? {
+                Step::Index(next) => desc = next,
+                Step::Manifest { config_digest } => {
+                    return Ok(Some(ResolvedImage {
+                        record,
+                        manifest_digest: desc.digest,
+                        config_digest,
+                    }))
+                }
+            }
+        }
+        Err(ImageDecodeError::TooDeep {
+            name: name.to_string(),
+            depth: MAX_INDEX_DEPTH,
+        }
+        .into())
+    }
+
+    /// A small blob (an index or manifest) from the content store.
+    async fn read_blob(&self, namespace: &str, digest: &str) -> Result<Vec<u8>, ImageError> {
+        let call = |status| ClientError::Call {
+            call: "Content.Read",
+            status,
+        };
+        let mut stream = ContentClient::new(self.channel.clone())
+            .read(namespaced(
+                ReadContentRequest {
+                    digest: digest.to_string(),
+                    offset: 0,
+                    size: 0,
+                },
+                namespace,
+            ))
+            .await
+            .map_err(call)?
+            .into_inner();
+        let mut blob = Vec::new();
+        while let Some(chunk) = stream.message().await.map_err(call)? {
+            blob.extend_from_slice(&chunk.data);
+            if blob.len() > MAX_IMAGE_BLOB {
+                return Err(ImageError::TooLarge {
+                    digest: digest.to_string(),
+                    limit: MAX_IMAGE_BLOB,
+                });
+            }
+        }
+        Ok(blob)
     }
 }

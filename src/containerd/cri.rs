@@ -51,13 +51,21 @@ fn non_empty(s: String) -> Option<String> {
 }
 
 impl Containerd {
-    /// Every exited container the CRI plugin still lists, with its status.
-    pub async fn cri_exits(&self) -> Result<Vec<CriExit>, ClientError> {
-        exited(self.channel.clone()).await
+    /// Every exited container the CRI plugin still lists, with its status, except those
+    /// `reported` already knows (one `ContainerStatus` call each is saved: kubelet keeps a few
+    /// exited containers per pod).
+    pub async fn cri_exits(
+        &self,
+        reported: &(dyn Fn(&str) -> bool + Send + Sync),
+    ) -> Result<Vec<CriExit>, ClientError> {
+        exited(self.channel.clone(), reported).await
     }
 }
 
-async fn exited(channel: Channel) -> Result<Vec<CriExit>, ClientError> {
+async fn exited(
+    channel: Channel,
+    reported: &(dyn Fn(&str) -> bool + Send + Sync),
+) -> Result<Vec<CriExit>, ClientError> {
     let mut client = RuntimeServiceClient::new(channel);
     let mut req = Request::new(ListContainersRequest {
         filter: Some(ContainerFilter {
@@ -78,7 +86,7 @@ async fn exited(channel: Channel) -> Result<Vec<CriExit>, ClientError> {
         .into_inner()
         .containers;
     let mut out = Vec::with_capacity(listed.len());
-    for c in listed {
+    for c in listed.into_iter().filter(|c| !reported(&c.id)) {
         let mut req = Request::new(ContainerStatusRequest {
             container_id: c.id.clone(),
             verbose: false,
@@ -95,22 +103,84 @@ async fn exited(channel: Channel) -> Result<Vec<CriExit>, ClientError> {
                 })
             }
         };
-        let Some(s) = status else { continue };
-        let Some(finished_at) = nanos(s.finished_at) else {
-            continue; // never ran (a create that failed): no exit to report
-        };
-        out.push(CriExit {
-            container_id: s.id,
-            exit_code: s.exit_code,
-            reason: non_empty(s.reason),
-            message: non_empty(s.message),
-            created_at: nanos(s.created_at),
-            started_at: nanos(s.started_at),
-            finished_at,
-            log_path: non_empty(s.log_path),
-        });
+        // No finish time: never ran (a create that failed), no exit to report.
+        if let Some(exit) = status.and_then(cri_exit) {
+            out.push(exit);
+        }
     }
     Ok(out)
+}
+
+fn cri_exit(s: k8s_cri::v1::ContainerStatus) -> Option<CriExit> {
+    let finished_at = nanos(s.finished_at)?;
+    Some(CriExit {
+        container_id: s.id,
+        exit_code: s.exit_code,
+        reason: non_empty(s.reason),
+        message: non_empty(s.message),
+        created_at: nanos(s.created_at),
+        started_at: nanos(s.started_at),
+        finished_at,
+        log_path: non_empty(s.log_path),
+    })
+}
+
+/// kubelet's reason word (and the CRI plugin's) for a container whose process runc could not
+/// start: the exit code is 128 and the message is the runtime's error.
+pub const START_ERROR: &str = "StartError";
+
+/// What the CRI says of a container it created and has not seen start.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CriStart {
+    /// Still `CREATED`: StartContainer has not been called, or is under way.
+    Pending,
+    /// Its process ran (running, or exited after a start): its task events tell the rest.
+    Started,
+    /// runc could not start it (`StartError`): no task event will ever come.
+    Failed(CriExit),
+    /// Not a CRI container (a sandbox), or already removed.
+    Unknown,
+}
+
+impl Containerd {
+    /// Whether a created CRI container started, for containers that have had no task event.
+    pub async fn cri_start(&self, container_id: &str) -> Result<CriStart, ClientError> {
+        let mut client = RuntimeServiceClient::new(self.channel.clone());
+        let mut req = Request::new(ContainerStatusRequest {
+            container_id: container_id.to_string(),
+            verbose: false,
+        });
+        req.set_timeout(CALL_TIMEOUT);
+        let status = match client.container_status(req).await {
+            Ok(r) => r.into_inner().status,
+            Err(s) if s.code() == tonic::Code::NotFound => return Ok(CriStart::Unknown),
+            Err(status) => {
+                return Err(ClientError::Call {
+                    call: "RuntimeService.ContainerStatus",
+                    status,
+                })
+            }
+        };
+        Ok(match status {
+            None => CriStart::Unknown,
+            Some(s) => start_outcome(s),
+        })
+    }
+}
+
+fn start_outcome(s: k8s_cri::v1::ContainerStatus) -> CriStart {
+    let never_started = s.started_at == 0;
+    if s.state == ContainerState::ContainerCreated as i32 {
+        return CriStart::Pending;
+    }
+    if s.state == ContainerState::ContainerExited as i32 && never_started {
+        // The CRI plugin marks a failed start exited, reason StartError, code 128.
+        return match cri_exit(s) {
+            Some(exit) => CriStart::Failed(exit),
+            None => CriStart::Unknown,
+        };
+    }
+    CriStart::Started
 }
 
 /// The last [`LOG_TAIL_BYTES`] of a log file, and whether the file was longer than that.
@@ -220,6 +290,51 @@ mod tests {
         let out = parse_cri_log(log.as_bytes(), true);
         assert_eq!(out.stderr.head, "Error: first half, second half\n");
         assert_eq!(out.stdout.head, "");
+    }
+
+    /// As the CRI plugin of containerd 1.6 answered ContainerStatus for a container whose
+    /// entrypoint is not in the image (the harness, `command: ["/no/such/binary"]`).
+    fn start_error_status() -> k8s_cri::v1::ContainerStatus {
+        k8s_cri::v1::ContainerStatus {
+            id: "a637c366".into(),
+            state: ContainerState::ContainerExited as i32,
+            created_at: 1_796_419_029_813_911_922,
+            started_at: 0,
+            finished_at: 1_796_419_030_329_489_940,
+            exit_code: 128,
+            reason: START_ERROR.into(),
+            message:
+                "failed to create containerd task: failed to create shim task: OCI runtime \
+                      create failed: runc create failed: unable to start container process: exec: \
+                      \"/no/such/binary\": stat /no/such/binary: no such file or directory: unknown"
+                    .into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_start_error_is_a_failed_start_with_the_runtime_message() {
+        let CriStart::Failed(exit) = start_outcome(start_error_status()) else {
+            panic!("not a failed start");
+        };
+        assert_eq!(exit.exit_code, 128);
+        assert_eq!(exit.reason.as_deref(), Some(START_ERROR));
+        assert!(exit.message.unwrap().contains("stat /no/such/binary"));
+        assert_eq!(exit.started_at, None);
+    }
+
+    #[test]
+    fn created_and_started_containers_are_not_failed_starts() {
+        let mut s = start_error_status();
+        s.state = ContainerState::ContainerCreated as i32;
+        s.finished_at = 0;
+        assert_eq!(start_outcome(s.clone()), CriStart::Pending);
+        s.state = ContainerState::ContainerRunning as i32;
+        s.started_at = 1_796_419_030_000_000_000;
+        assert_eq!(start_outcome(s.clone()), CriStart::Started);
+        s.state = ContainerState::ContainerExited as i32;
+        s.finished_at = 1_796_419_031_000_000_000;
+        assert_eq!(start_outcome(s), CriStart::Started);
     }
 
     #[test]

@@ -74,6 +74,11 @@ pub enum Event {
         container_id: String,
         pid: u32,
     },
+    /// A container record made (by the CRI: CreateContainer). A container whose start fails
+    /// gets no task event at all after this one.
+    ContainerCreate {
+        container_id: String,
+    },
     ContainerDelete {
         container_id: String,
     },
@@ -97,6 +102,7 @@ pub fn topic_label(topic: &str) -> &'static str {
         "/tasks/exit" => "task_exit",
         "/tasks/oom" => "task_oom",
         "/tasks/delete" => "task_delete",
+        "/containers/create" => "container_create",
         "/containers/delete" => "container_delete",
         _ => "other",
     }
@@ -106,7 +112,7 @@ fn timestamp(ts: &prost_types::Timestamp) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp(ts.seconds, ts.nanos.clamp(0, 999_999_999) as u32)
 }
 
-fn opt_timestamp(ts: Option<&prost_types::Timestamp>) -> Option<DateTime<Utc>> {
+pub(super) fn opt_timestamp(ts: Option<&prost_types::Timestamp>) -> Option<DateTime<Utc>> {
     // containerd sends the zero time (year 1) for "never"; both are None here.
     ts.and_then(timestamp).filter(|t| t.timestamp() > 0)
 }
@@ -200,6 +206,10 @@ pub fn decode_envelope(env: &Envelope) -> Result<Decoded, DecodeError> {
                 pid: e.pid,
             }
         }
+        "/containers/create" => {
+            let e: containerd_client::events::ContainerCreate = decode(&topic, payload()?)?;
+            Event::ContainerCreate { container_id: e.id }
+        }
         "/containers/delete" => {
             let e: containerd_client::events::ContainerDelete = decode(&topic, payload()?)?;
             Event::ContainerDelete { container_id: e.id }
@@ -232,6 +242,8 @@ pub struct ContainerMeta {
     pub kubernetes: Option<KubernetesInfo>,
     /// Image id (config digest) from the CRI metadata, when present.
     pub image_id: Option<String>,
+    /// The snapshotter and key of the container's writable snapshot (its root filesystem).
+    pub snapshot: Option<(String, String)>,
 }
 
 pub fn decode_container(c: &Container) -> Result<ContainerMeta, DecodeError> {
@@ -297,6 +309,8 @@ pub fn decode_container(c: &Container) -> Result<ContainerMeta, DecodeError> {
             .as_str()
             .filter(|s| !s.is_empty())
             .map(str::to_string),
+        snapshot: (!c.snapshotter.is_empty() && !c.snapshot_key.is_empty())
+            .then(|| (c.snapshotter.clone(), c.snapshot_key.clone())),
         kubernetes,
         image_id,
     })
@@ -604,5 +618,31 @@ mod tests {
             })),
             None
         );
+    }
+}
+
+/// The upper (writable) directory of an overlay mount, from its options (`upperdir=...`).
+pub fn overlay_upperdir<'a>(options: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    options
+        .into_iter()
+        .find_map(|o| o.strip_prefix("upperdir="))
+        .filter(|d| d.starts_with('/'))
+}
+
+#[cfg(test)]
+mod upperdir_tests {
+    #[test]
+    fn the_upper_dir_is_read_from_overlay_options() {
+        let opts = [
+            "index=off",
+            "workdir=/var/lib/c/snapshots/9/work",
+            "upperdir=/var/lib/c/snapshots/9/fs",
+            "lowerdir=/a:/b",
+        ];
+        assert_eq!(
+            super::overlay_upperdir(opts),
+            Some("/var/lib/c/snapshots/9/fs")
+        );
+        assert_eq!(super::overlay_upperdir(["ro", "lowerdir=/a"]), None);
     }
 }

@@ -4,8 +4,10 @@
 pub mod client;
 pub mod cri;
 pub mod decode;
+pub mod image;
 pub mod watch;
 
-pub use client::{ClientError, Containerd, LookupError};
+pub use client::{ClientError, Containerd, ImageError, LookupError};
 pub use cri::CriExit;
 pub use decode::{ContainerMeta, Decoded, Event, TaskState};
+pub use image::ResolvedImage;

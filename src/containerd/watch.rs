@@ -48,7 +48,12 @@ pub struct Watcher {
     /// Empty: every namespace.
     pub namespaces: Vec<String>,
     pub metrics: Arc<Metrics>,
+    /// Containers that already have a report: their CRI status is not looked up again.
+    pub reported: Reported,
 }
+
+/// Whether a container id already has a report.
+pub type Reported = Arc<dyn Fn(&str) -> bool + Send + Sync>;
 
 impl Watcher {
     /// Runs until the receiver is dropped.
@@ -124,7 +129,7 @@ impl Watcher {
             }
         }
         let cri_exits = if namespaces.iter().any(|ns| ns == CRI_NAMESPACE) {
-            match client.cri_exits().await {
+            match client.cri_exits(self.reported.as_ref()).await {
                 Ok(exits) => exits,
                 Err(e) => {
                     // A containerd without the CRI plugin (or with it disabled): there is nothing

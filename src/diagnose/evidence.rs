@@ -14,6 +14,33 @@ pub(super) fn ev(fact: impl Into<String>, field: &str) -> Evidence {
     }
 }
 
+/// The key lines of the post-mortem files the runtime wrote (`erl_crash.dump`'s slogan,
+/// `hs_err`'s signal and problematic frame, ...), quoted with the file they come from.
+pub(super) fn artifact_evidence(r: &crate::model::CrashReport) -> Vec<Evidence> {
+    let Some(a) = &r.artifacts else {
+        return Vec::new();
+    };
+    a.files
+        .iter()
+        .enumerate()
+        .flat_map(|(i, f)| {
+            f.key_lines.iter().enumerate().map(move |(j, k)| {
+                let what = match k.label.as_str() {
+                    "slogan" => "Slogan".to_string(),
+                    "system_version" => "System version".to_string(),
+                    "problematic_frame" => "problematic frame".to_string(),
+                    "jre_version" => "JRE version".to_string(),
+                    other => other.replace('_', " "),
+                };
+                ev(
+                    format!("`{}` says {what}: `{}`", f.name, k.text),
+                    &format!("/artifacts/files/{i}/key_lines/{j}/text"),
+                )
+            })
+        })
+        .collect()
+}
+
 pub(super) fn diagnosis(
     cause: Cause,
     confidence: Confidence,
@@ -27,6 +54,8 @@ pub(super) fn diagnosis(
         summary,
         evidence,
         key,
+        statement: None,
+        advice: None,
     }
 }
 
@@ -152,7 +181,7 @@ fn unquote(s: &str) -> String {
         .to_string()
 }
 
-fn clip(s: &str, max: usize) -> String {
+pub(super) fn clip(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
         return s.to_string();
     }

@@ -2,7 +2,10 @@
 //! recorded the container, and the workload's syscalls and failures picked out of it. Also which
 //! failures count as evidence at all. The wording built from these facts is in `evidence.rs`.
 
-use crate::model::{CrashReport, RecorderReport, SyscallEvent};
+use super::statements;
+use crate::model::{
+    signal_name, CrashReport, ProcessEventKind, RecorderReport, Statement, SyscallEvent,
+};
 
 /// The report, with the recorder's workload syscalls picked out once.
 pub(super) struct Facts<'a> {
@@ -13,6 +16,8 @@ pub(super) struct Facts<'a> {
     pub(super) tail: Vec<(usize, &'a SyscallEvent)>,
     /// `(index in first_failures, event)` of the workload's failures.
     pub(super) first: Vec<(usize, &'a SyscallEvent)>,
+    /// What the runtime said about its death in the captured output, if anything.
+    pub(super) statement: Option<Statement>,
     /// runc's exec of the entrypoint, when it failed and nothing of the workload ran: the
     /// recorder counts runc's calls as set-up, but this one is the entrypoint's failure.
     /// `(field in the report, event)`.
@@ -95,6 +100,7 @@ impl<'a> Facts<'a> {
             rec,
             tail,
             first,
+            statement: statements::find(r),
             entrypoint_exec_failure,
         }
     }
@@ -130,6 +136,29 @@ impl<'a> Facts<'a> {
             .parse()
             .ok()?;
         Some(self.tail.iter().filter(|(i, _)| *i > index).count())
+    }
+
+    /// A child whose fatal signal N the init process passed on as exit 128+N (a shell):
+    /// `(field, comm, pid, signal)`.
+    pub(super) fn signalled_child(&self) -> Option<(String, String, u32, String)> {
+        let code = self.r.exit.code;
+        if code <= 128 {
+            return None;
+        }
+        let want = signal_name((code - 128) as i32);
+        let rec = self.rec?;
+        let i = rec.processes.iter().rposition(|p| {
+            p.kind == ProcessEventKind::Exit
+                && p.pid != self.r.container.pid
+                && p.signal.as_deref() == Some(want.as_str())
+        })?;
+        let p = &rec.processes[i];
+        Some((
+            format!("/recorder/processes/{i}"),
+            p.comm.clone(),
+            p.pid,
+            want.to_string(),
+        ))
     }
 
     /// The comm of the init process as the recorder's timeline last saw it.

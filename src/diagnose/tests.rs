@@ -16,11 +16,14 @@ fn rules_run_in_the_documented_order_with_unique_names() {
     assert_eq!(
         names,
         [
+            "start_failed",
             "oom",
+            "runtime_abort",
             "signal",
             "completed",
             "exec_failed",
             "lock_held",
+            "runtime_statement",
             "address_in_use",
             "pids_limit",
             "exited_error",

@@ -14,6 +14,8 @@ pub enum ApiError {
     NotFound(String),
     #[error("no crash group with id {0:?}")]
     GroupNotFound(String),
+    #[error("report {id:?} has no artifact {name:?}")]
+    ArtifactNotFound { id: String, name: String },
     #[error("no such endpoint: {0}")]
     NoRoute(String),
     #[error("internal error: {0}")]
@@ -28,9 +30,10 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         match self {
             ApiError::BadQuery(_) => "bad_request",
-            ApiError::NotFound(_) | ApiError::GroupNotFound(_) | ApiError::NoRoute(_) => {
-                "not_found"
-            }
+            ApiError::NotFound(_)
+            | ApiError::GroupNotFound(_)
+            | ApiError::ArtifactNotFound { .. }
+            | ApiError::NoRoute(_) => "not_found",
             ApiError::Internal(_) => "internal",
             ApiError::Unauthorized => "unauthorized",
             ApiError::Overloaded(_) => "overloaded",
@@ -40,9 +43,10 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::BadQuery(_) => StatusCode::BAD_REQUEST,
-            ApiError::NotFound(_) | ApiError::GroupNotFound(_) | ApiError::NoRoute(_) => {
-                StatusCode::NOT_FOUND
-            }
+            ApiError::NotFound(_)
+            | ApiError::GroupNotFound(_)
+            | ApiError::ArtifactNotFound { .. }
+            | ApiError::NoRoute(_) => StatusCode::NOT_FOUND,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,

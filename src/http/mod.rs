@@ -20,7 +20,7 @@ pub use error::ApiError;
 use std::sync::Arc;
 
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{header, StatusCode, Uri};
+use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -50,6 +50,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/metrics", get(metrics))
         .route("/api/v1/crashes", get(list_crashes))
         .route("/api/v1/crashes/{id}", get(get_crash))
+        .route("/api/v1/crashes/{id}/artifacts/{name}", get(get_artifact))
         .route("/api/v1/groups", get(list_groups))
         .route("/api/v1/groups/{id}", get(get_group))
         .route("/api/v1/events", get(events::stream))
@@ -131,15 +132,26 @@ async fn readyz(State(s): State<Arc<AppState>>) -> Response {
     (code, Json(body)).into_response()
 }
 
-async fn metrics(State(s): State<Arc<AppState>>) -> Response {
-    (
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        s.metrics.encode(),
-    )
-        .into_response()
+/// OpenMetrics when the scraper asks for it (Prometheus does), else the Prometheus text format
+/// (`curl | promtool check metrics`).
+async fn metrics(State(s): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    if crate::metrics::accepts_openmetrics(accept) {
+        (
+            [(
+                header::CONTENT_TYPE,
+                crate::metrics::OPENMETRICS_CONTENT_TYPE,
+            )],
+            s.metrics.encode(),
+        )
+            .into_response()
+    } else {
+        (
+            [(header::CONTENT_TYPE, crate::metrics::TEXT_CONTENT_TYPE)],
+            s.metrics.encode_text(),
+        )
+            .into_response()
+    }
 }
 
 /// Decodes `a=b&c=d` (percent-encoded), keeping repeated keys so they can be refused.
@@ -229,6 +241,85 @@ async fn get_crash(
         )
             .into_response(),
     })
+}
+
+/// A post-mortem file kept beside a report, with the content type the report gives it: gzip
+/// as stored when the client accepts it, else decompressed. Only names the report lists are
+/// looked up (they are safe path segments the agent made), so no request names another file.
+async fn get_artifact(
+    State(s): State<Arc<AppState>>,
+    path: Result<Path<(String, String)>, axum::extract::rejection::PathRejection>,
+    headers: axum::http::HeaderMap,
+) -> Result<Response, ApiError> {
+    let Path((id, name)) = path.map_err(|e| ApiError::NotFound(format!("<undecodable: {e}>")))?;
+    let report = load_report(&s, id.clone()).await?;
+    let Some(artifact) = report
+        .artifacts
+        .iter()
+        .flat_map(|a| &a.files)
+        .find(|f| f.name == name)
+        .cloned()
+    else {
+        return Err(ApiError::ArtifactNotFound { id, name });
+    };
+    let (lookup, lookup_name) = (id.clone(), name.clone());
+    let gzip = off_loop(&s, move |store| store.artifact(&lookup, &lookup_name))
+        .await?
+        .map_err(|e| {
+            s.metrics.collection_error(e.label());
+            ApiError::Internal(e.to_string())
+        })?
+        .ok_or(ApiError::ArtifactNotFound {
+            id,
+            name: name.clone(),
+        })?;
+    let accepts_gzip = headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| {
+            v.split(',')
+                .any(|e| e.trim().split(';').next() == Some("gzip"))
+        });
+    let content_type = axum::http::HeaderValue::from_str(&artifact.content_type).unwrap_or(
+        axum::http::HeaderValue::from_static("application/octet-stream"),
+    );
+    let disposition = axum::http::HeaderValue::from_str(&format!(
+        "{}; filename=\"{name}\"",
+        if artifact.content_type.starts_with("text/") {
+            "inline"
+        } else {
+            "attachment"
+        }
+    ))
+    .unwrap_or(axum::http::HeaderValue::from_static("attachment"));
+    let mut headers = axum::http::HeaderMap::new();
+    headers.insert(header::CONTENT_TYPE, content_type);
+    headers.insert(header::CONTENT_DISPOSITION, disposition);
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        axum::http::HeaderValue::from_static("nosniff"),
+    );
+    if accepts_gzip {
+        headers.insert(
+            header::CONTENT_ENCODING,
+            axum::http::HeaderValue::from_static("gzip"),
+        );
+        return Ok((headers, gzip).into_response());
+    }
+    let limit = artifact.kept_bytes;
+    let body = tokio::task::spawn_blocking(move || {
+        use std::io::Read;
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(gzip.as_slice())
+            .take(limit + 1)
+            .read_to_end(&mut out)
+            .map(|_| out)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))?
+    .map_err(|e| ApiError::Internal(format!("decompressing the artifact: {e}")))?;
+    Ok((headers, body).into_response())
 }
 
 /// Runs store work off the async workers, which the agent's event loop shares: reading a

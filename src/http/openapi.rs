@@ -424,6 +424,36 @@ fn paths(s: &Schemas) -> Map<String, Value> {
         ),
     );
     paths.insert(
+        "/api/v1/crashes/{id}/artifacts/{name}".into(),
+        get(
+            "getCrashArtifact",
+            "A post-mortem file kept beside a report (erl_crash.dump, hs_err_pid<pid>.log, ...)",
+            vec![
+                id_param("Report id (`id` of a summary)."),
+                json!({
+                    "name": "name",
+                    "in": "path",
+                    "required": true,
+                    "description": "`name` of one of the report's `artifacts.files`.",
+                    "schema": { "type": "string" },
+                }),
+            ],
+            with(
+                json!({
+                    "200": {
+                        "description": "The file as kept (its start when `truncated`; redacted unless the agent runs with `--no-redact-artifacts`), with the content type the report lists; gzip-encoded when the request accepts it.",
+                        "content": {
+                            "text/plain": { "schema": { "type": "string" } },
+                            "application/octet-stream": { "schema": { "type": "string", "format": "binary" } },
+                        },
+                    },
+                    "404": response_ref("NotFound"),
+                }),
+                errors.clone(),
+            ),
+        ),
+    );
+    paths.insert(
         "/api/v1/groups".into(),
         get(
             "listGroups",
@@ -511,7 +541,13 @@ fn paths(s: &Schemas) -> Map<String, Value> {
             "metrics",
             "Prometheus metrics",
             vec![],
-            json!({ "200": text_ok("OpenMetrics 1.0.0 text.", "application/openmetrics-text") }),
+            json!({ "200": {
+                "description": "OpenMetrics 1.0.0 text when the Accept header asks for it (Prometheus does), else the Prometheus text format 0.0.4.",
+                "content": {
+                    "application/openmetrics-text": { "schema": { "type": "string" } },
+                    "text/plain": { "schema": { "type": "string" } },
+                },
+            } }),
         ),
     );
     paths
@@ -611,7 +647,10 @@ mod tests {
             ["application/json", "text/markdown", "text/plain"]
         );
         assert_eq!(media("/api/v1/events", "200"), ["text/event-stream"]);
-        assert_eq!(media("/metrics", "200"), ["application/openmetrics-text"]);
+        assert_eq!(
+            media("/metrics", "200"),
+            ["application/openmetrics-text", "text/plain"]
+        );
         assert_eq!(media("/readyz", "503"), ["application/json"]);
         assert_eq!(media("/api/v1/crashes", "400"), ["application/json"]);
     }
@@ -684,6 +723,10 @@ mod tests {
             }),
             ApiError::NotFound("x".into()),
             ApiError::GroupNotFound("x".into()),
+            ApiError::ArtifactNotFound {
+                id: "x".into(),
+                name: "y".into(),
+            },
             ApiError::NoRoute("x".into()),
             ApiError::Internal("x".into()),
             ApiError::Unauthorized,
@@ -697,6 +740,7 @@ mod tests {
                 ApiError::BadQuery(_)
                 | ApiError::NotFound(_)
                 | ApiError::GroupNotFound(_)
+                | ApiError::ArtifactNotFound { .. }
                 | ApiError::NoRoute(_)
                 | ApiError::Internal(_)
                 | ApiError::Unauthorized

@@ -11,6 +11,7 @@ mod group;
 mod html;
 mod layout;
 mod list;
+mod plot;
 mod report;
 
 /// The HTML of a report page (`/crashes/{id}`), also timed by `benches/diagnose_render.rs`.

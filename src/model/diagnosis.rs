@@ -35,6 +35,28 @@ pub enum Cause {
     AddressInUse,
     /// Could not start a process or thread: the cgroup's pids.max was reached (clone EAGAIN).
     PidsLimit,
+    /// Never started: runc could not start the process (the CRI's `StartError`: entrypoint not
+    /// found, a user or group refused, a mount that failed), so no program of the image ran.
+    StartFailed,
+    /// The runtime said a module, class, package or shared library it needs is missing
+    /// (`ModuleNotFoundError`, `Cannot find module`, `Could not find or load main class`,
+    /// `error while loading shared libraries`).
+    MissingDependency,
+    /// The program or server rejected its configuration at start-up (nginx `[emerg]` on a
+    /// directive, an invalid option), as it said.
+    ConfigError,
+    /// A file the program needs is missing, as it said (`FileNotFoundError`, `enoent`, `open()
+    /// ... failed (2: No such file or directory)`).
+    MissingFile,
+    /// The program was refused access to a file or directory, as it said: EACCES, EPERM or a
+    /// read-only file system (EROFS).
+    PermissionDenied,
+    /// The runtime ran out of its own memory before the kernel OOM killer acted: the Java or V8
+    /// heap limit, a failed allocation in Go or Rust.
+    OutOfMemory,
+    /// The program died of its own error, as the runtime said: an uncaught exception, a panic,
+    /// a fatal error.
+    RuntimeError,
     /// Exited non-zero for a reason none of the rules above recognised.
     ExitedError,
     /// Exited 0.
@@ -42,7 +64,7 @@ pub enum Cause {
 }
 
 impl Cause {
-    pub const ALL: [Cause; 9] = [
+    pub const ALL: [Cause; 16] = [
         Cause::OomKilled,
         Cause::Crashed,
         Cause::Killed,
@@ -50,6 +72,13 @@ impl Cause {
         Cause::LockHeld,
         Cause::AddressInUse,
         Cause::PidsLimit,
+        Cause::StartFailed,
+        Cause::MissingDependency,
+        Cause::ConfigError,
+        Cause::MissingFile,
+        Cause::PermissionDenied,
+        Cause::OutOfMemory,
+        Cause::RuntimeError,
         Cause::ExitedError,
         Cause::Completed,
     ];
@@ -63,6 +92,13 @@ impl Cause {
             Cause::LockHeld => "lock_held",
             Cause::AddressInUse => "address_in_use",
             Cause::PidsLimit => "pids_limit",
+            Cause::StartFailed => "start_failed",
+            Cause::MissingDependency => "missing_dependency",
+            Cause::ConfigError => "config_error",
+            Cause::MissingFile => "missing_file",
+            Cause::PermissionDenied => "permission_denied",
+            Cause::OutOfMemory => "out_of_memory",
+            Cause::RuntimeError => "runtime_error",
             Cause::ExitedError => "exited_error",
             Cause::Completed => "completed",
         }
@@ -124,8 +160,97 @@ pub struct Diagnosis {
     /// `bind 0.0.0.0:9443 EADDRINUSE`, `SIGKILL from host`, `execve /app/bin/start ENOENT`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
+    /// What the runtime or server itself said about its death, found in the captured output.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub statement: Option<Statement>,
+    /// One line of advice for this cause, grounded in the report's figures.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub advice: Option<String>,
 }
 
+/// A crash statement a runtime or server printed: the decisive line of its output.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Statement {
+    pub runtime: Runtime,
+    pub kind: StatementKind,
+    /// The decisive line, trimmed (and clipped to 300 characters).
+    pub text: String,
+    /// Its gist: the Erlang reason atom (`eaddrinuse`), the exception class and message, the
+    /// missing module or library, the panic message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// JSON Pointer of the captured output it was found in: `/recorder/output/stderr/tail`.
+    pub field: String,
+}
+
+/// Which runtime or server made a [`Statement`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Runtime {
+    /// The Erlang VM (BEAM): `init terminating in do_boot`, `Kernel pid terminated`.
+    Beam,
+    Python,
+    Go,
+    /// The Java virtual machine and its launcher.
+    Jvm,
+    Node,
+    Rust,
+    /// glibc and the dynamic loader: missing shared libraries, heap and stack corruption aborts.
+    Loader,
+    /// A POSIX shell (dash, bash, busybox sh).
+    Shell,
+    Nginx,
+    /// A line of any program that says FATAL, panic or an errno text.
+    Generic,
+}
+
+impl Runtime {
+    /// How the runtime is named in a summary: `Erlang VM`, `Python`, `the dynamic loader`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Runtime::Beam => "Erlang VM",
+            Runtime::Python => "Python",
+            Runtime::Go => "Go",
+            Runtime::Jvm => "JVM",
+            Runtime::Node => "Node.js",
+            Runtime::Rust => "Rust",
+            Runtime::Loader => "glibc",
+            Runtime::Shell => "shell",
+            Runtime::Nginx => "nginx",
+            Runtime::Generic => "the program",
+        }
+    }
+}
+
+/// What a [`Statement`] says went wrong.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StatementKind {
+    /// An exception nobody caught (Python, Node.js, the JVM, a BEAM boot crash).
+    UncaughtException,
+    /// A Go or Rust panic, a Go `fatal error`.
+    Panic,
+    /// The address to listen on is taken (EADDRINUSE).
+    AddressInUse,
+    /// A module, class or package the program imports is missing.
+    MissingModule,
+    /// A file the program opens is missing (ENOENT).
+    MissingFile,
+    /// A shell found no such command (`sh: 1: gateway: not found`, exit 127).
+    CommandNotFound,
+    /// Access refused (EACCES, EPERM) or a read-only file system (EROFS).
+    PermissionDenied,
+    /// The configuration was rejected at start-up.
+    ConfigError,
+    /// The dynamic loader could not start the program (a shared library or symbol version).
+    LoaderError,
+    /// The runtime's own memory ran out (heap limit, failed allocation).
+    OutOfMemory,
+    /// glibc aborted on heap or stack corruption (double free, stack smashing).
+    MemoryCorruption,
+    /// A line that says FATAL or panic, and nothing more specific.
+    Fatal,
+}
 /// Who crashed, independent of the attempt: what repeats in a crash loop.
 #[derive(
     Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,

@@ -3,15 +3,21 @@
 //! These types are the JSON contract of the HTTP API and of the files in the data dir, so field names
 //! are stable: later versions add fields (and bump [`SCHEMA_VERSION`] only on a breaking change).
 
+mod artifact;
 mod diagnosis;
 mod entrypoint;
 mod exit;
+mod history;
+mod image;
 mod recorder;
 mod workload;
 
+pub use artifact::{Artifact, ArtifactKind, ArtifactsReport, KeyLine, SkippedArtifact};
 pub use diagnosis::*;
 pub use entrypoint::{EntrypointReport, Executable, ExecutableKind};
 pub use exit::{signal_name, ExitStatus};
+pub use history::{UsageHistory, UsageSample};
+pub use image::{ImageCompared, ImageContent, ImageTagReport, ImageTagStatus};
 pub use recorder::*;
 pub use workload::{group_id, pod_owner, summary_workload};
 
@@ -52,6 +58,15 @@ pub struct CrashReport {
     /// The program the container was to run, as its root filesystem had it at create time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub entrypoint: Option<EntrypointReport>,
+    /// Memory, CPU and pids sampled while the container lived (`docs/memory-history.md`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage_history: Option<UsageHistory>,
+    /// Post-mortem files the runtime wrote into the container, kept beside the report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifacts: Option<ArtifactsReport>,
+    /// The image reference looked up again at the exit: does it still name what ran?
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_tag: Option<ImageTagReport>,
     /// The probable cause, from the rules in `crate::diagnose` (absent only in reports written
     /// before diagnosis existed; the store fills it in when it loads them).
     #[serde(default, skip_serializing_if = "Option::is_none")]

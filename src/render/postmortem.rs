@@ -9,12 +9,13 @@ use chrono::{DateTime, Utc};
 
 use super::doc::{code, prose, strong, text, Block, Inline, Line};
 use super::words::{
-    captured_by, confidence, cpu_quota, cpu_throttling, errno_counts, fatal_signal, oom_victim,
-    partial_note, recorder_gap, shell_join, strace_lines, syscall_totals, NO_CGROUP_FIGURES,
-    NO_DIAGNOSIS, RECOVERED,
+    captured_by, confidence, cpu_quota, cpu_throttling, errno_counts, fatal_signal,
+    image_tag_statement, oom_victim, partial_note, recorder_gap, shell_join, statement_by,
+    strace_lines, syscall_totals, ADVICE, NO_CGROUP_FIGURES, NO_DIAGNOSIS, RECOVERED,
 };
 use crate::model::{
-    CapturedOutput, CrashReport, ProcessEvent, ProcessEventKind, StreamCapture, SyscallStat,
+    CapturedOutput, CrashReport, ImageContent, ProcessEvent, ProcessEventKind, StreamCapture,
+    SyscallStat,
 };
 use crate::units::{bytes, duration_ms, duration_us, offset, percent, timestamp};
 
@@ -30,11 +31,16 @@ pub fn postmortem(r: &CrashReport) -> Vec<Block> {
     let mut doc = vec![Block::Heading(1, title(r))];
     diagnosis(r, &mut doc);
     identity(r, &mut doc);
+    if r.image_tag.is_some() {
+        doc.push(Block::Heading(2, "Image tag".into()));
+        doc.extend(image_tag(r));
+    }
     timeline(r, &mut doc);
     exit(r, &mut doc);
     resources(r, &mut doc);
     syscalls(r, &mut doc);
     output(r, &mut doc);
+    doc.extend(artifacts(r));
     collection_errors(r, &mut doc);
     footer(r, &mut doc);
     doc
@@ -60,6 +66,88 @@ fn title(r: &CrashReport) -> String {
     )
 }
 
+/// Where a kept post-mortem file is served.
+pub fn artifact_url(r: &CrashReport, name: &str) -> String {
+    format!("/api/v1/crashes/{}/artifacts/{name}", r.id)
+}
+
+/// The post-mortem files kept beside the report (a table, with each file's key lines and what
+/// was not kept), or nothing when none were looked for. Also the report page's section.
+pub fn artifacts(r: &CrashReport) -> Vec<Block> {
+    let Some(a) = &r.artifacts else {
+        return Vec::new();
+    };
+    let mut doc = vec![Block::Heading(2, "Crash artifacts".into())];
+    if let Some(u) = &a.unavailable {
+        doc.push(Block::Para(vec![text(format!(
+            "The container's filesystem could not be read: {u}"
+        ))]));
+    }
+    if !a.files.is_empty() {
+        let rows = a
+            .files
+            .iter()
+            .map(|f| {
+                let mut notes = Vec::new();
+                if f.truncated {
+                    notes.push(format!("first {} kept", bytes(f.kept_bytes)));
+                }
+                if f.redacted {
+                    notes.push("redacted".to_string());
+                }
+                vec![
+                    vec![code(artifact_url(r, &f.name))],
+                    vec![code(&f.path)],
+                    vec![text(f.kind.as_str())],
+                    vec![text(bytes(f.size_bytes))],
+                    vec![text(notes.join(", "))],
+                ]
+            })
+            .collect();
+        doc.push(Block::Table {
+            head: vec!["File", "Path in the container", "Kind", "Size", "Kept"],
+            right: vec![false, false, false, true, false],
+            rows,
+        });
+        let key: Vec<Line> = a
+            .files
+            .iter()
+            .flat_map(|f| {
+                f.key_lines.iter().map(move |k| {
+                    vec![
+                        code(&f.name),
+                        text(format!(" {}: ", k.label)),
+                        code(&k.text),
+                    ]
+                })
+            })
+            .collect();
+        if !key.is_empty() {
+            doc.push(Block::Para(vec![text("What they say:")]));
+            doc.push(Block::Bullets(key));
+        }
+    }
+    if !a.skipped.is_empty() {
+        doc.push(Block::Para(vec![text("Found and not kept:")]));
+        doc.push(Block::Bullets(
+            a.skipped
+                .iter()
+                .map(|s| {
+                    let size = s
+                        .size_bytes
+                        .map(|b| format!(" ({})", bytes(b)))
+                        .unwrap_or_default();
+                    vec![code(&s.path), text(format!("{size}: {}", s.reason))]
+                })
+                .collect(),
+        ));
+    }
+    if a.files.is_empty() && a.skipped.is_empty() && a.unavailable.is_none() {
+        doc.push(Block::Para(vec![text("None found.")]));
+    }
+    doc
+}
+
 fn or_unknown(v: Option<impl ToString>) -> Line {
     vec![text(
         v.map_or_else(|| "unknown".to_string(), |v| v.to_string()),
@@ -78,6 +166,21 @@ fn diagnosis(r: &CrashReport, doc: &mut Vec<Block>) {
     };
     if !d.summary.trim().is_empty() {
         doc.push(Block::Para(prose(&d.summary)));
+    }
+    if let Some(s) = &d.statement {
+        doc.push(Block::Para(vec![
+            strong(statement_by(s)),
+            text(" "),
+            code(&s.text),
+            text(" ("),
+            code(&s.field),
+            text(")"),
+        ]));
+    }
+    if let Some(advice) = &d.advice {
+        let mut line = vec![strong(ADVICE), text(" ")];
+        line.extend(prose(advice));
+        doc.push(Block::Para(line));
     }
     let mut line = vec![
         strong("Cause:"),
@@ -145,6 +248,36 @@ fn identity(r: &CrashReport, doc: &mut Vec<Block>) {
     ));
     f.push(("Init PID".into(), vec![text(c.pid.to_string())]));
     doc.push(Block::Fields(f));
+}
+
+/// Whether the image reference still names what ran: the statement, then what ran and what the
+/// reference resolves to now, side by side. Empty without an `image_tag` section. The report
+/// page shows these blocks too.
+pub fn image_tag(r: &CrashReport) -> Vec<Block> {
+    let Some(t) = &r.image_tag else {
+        return Vec::new();
+    };
+    let started = r.lifecycle.created_at.or(r.lifecycle.started_at);
+    let mut blocks = vec![Block::Para(prose(&image_tag_statement(t, started)))];
+    let digest = |d: &Option<String>| vec![d.as_deref().map_or_else(|| text("unknown"), code)];
+    let row = |name: &str, c: &ImageContent| {
+        vec![
+            vec![text(name)],
+            digest(&c.digest),
+            digest(&c.config_digest),
+            or_unknown(c.imported_at.map(timestamp)),
+        ]
+    };
+    let mut rows = vec![row("ran", &t.ran)];
+    if let Some(now) = &t.now {
+        rows.push(row(&format!("now ({})", timestamp(t.checked_at)), now));
+    }
+    blocks.push(Block::Table {
+        head: vec!["", "digest", "config digest (image id)", "imported at"],
+        right: vec![false; 4],
+        rows,
+    });
+    blocks
 }
 
 /// The moment other times are measured from: creation, else start, else the exit.

@@ -83,6 +83,8 @@ fn known_diagnosis() -> Diagnosis {
             },
         ],
         key: Some("oom tail".into()),
+        statement: None,
+        advice: None,
     }
 }
 
@@ -567,5 +569,109 @@ fn figures_read_like_a_human_wrote_them() {
     assert_eq!(
         wrap("averyveryverylongword x", 5),
         ["averyveryverylongword", "x"]
+    );
+}
+
+/// `exited_error` with an `image_tag` section of the given status (digests `a…` ran, `b…` now).
+fn with_image_tag(status: crate::model::ImageTagStatus) -> CrashReport {
+    use crate::model::{ImageCompared, ImageContent, ImageTagReport, ImageTagStatus};
+    let mut r = fixture("exited_error");
+    let imported: chrono::DateTime<chrono::Utc> = "2026-11-01T08:00:00Z".parse().unwrap();
+    let ran = format!("sha256:{}", "a".repeat(64));
+    let now = if status == ImageTagStatus::Moved {
+        format!("sha256:{}", "b".repeat(64))
+    } else {
+        ran.clone()
+    };
+    r.image_tag = Some(ImageTagReport {
+        reference: "localhost/gw:1".into(),
+        status,
+        compared: ImageCompared::Config,
+        ran: ImageContent {
+            config_digest: Some(ran),
+            imported_at: Some(imported),
+            ..Default::default()
+        },
+        now: (status != ImageTagStatus::Removed).then(|| ImageContent {
+            digest: Some(format!("sha256:{}", "c".repeat(64))),
+            config_digest: Some(now),
+            imported_at: Some(imported + chrono::Duration::days(30)),
+            ..Default::default()
+        }),
+        checked_at: r.lifecycle.exited_at,
+    });
+    r
+}
+
+/// A Python import failure as the rules diagnose it: the runtime's words and the advice.
+fn python_import_failure() -> CrashReport {
+    let mut r = fixture("exited_error");
+    let out = r.recorder.as_mut().unwrap().output.as_mut().unwrap();
+    out.stderr = StreamCapture {
+        total_bytes: 162,
+        head: include_str!("../../tests/fixtures/statements/python/module_not_found.txt").into(),
+        tail: String::new(),
+    };
+    r.diagnosis = Some(crate::diagnose::diagnose(&r));
+    r
+}
+
+#[test]
+fn moved_image_tag_is_said_in_markdown_and_text_with_both_digests_and_the_import_time() {
+    let r = with_image_tag(crate::model::ImageTagStatus::Moved);
+    let md = markdown(&r);
+    assert!(md.contains("## Image tag"), "{md}");
+    let said = format!(
+        "This container ran `sha256:{}`; `localhost/gw:1` now resolves to `sha256:{}`, \
+         imported at 2026-12-01 08:00:00 UTC.",
+        "a".repeat(64),
+        "b".repeat(64)
+    );
+    assert!(md.contains(&said), "{md}");
+    let txt = text(&r);
+    let flowed = txt.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        flowed.contains("localhost/gw:1 now resolves to sha256:"),
+        "{txt}"
+    );
+    assert!(txt.contains(&"b".repeat(64)), "{txt}");
+    assert!(txt.contains("2026-12-01 08:00:00"), "{txt}");
+}
+
+#[test]
+fn current_image_tag_states_only_what_the_node_knows() {
+    let r = with_image_tag(crate::model::ImageTagStatus::Current);
+    let md = markdown(&r);
+    assert!(
+        md.contains("`localhost/gw:1` still resolves to what ran"),
+        "{md}"
+    );
+    assert!(md.contains("not known on the node"), "{md}");
+    assert!(!md.contains("now resolves to"), "{md}");
+    // A report without the section has no such heading.
+    assert!(!markdown(&fixture("exited_error")).contains("Image tag"));
+}
+
+#[test]
+fn markdown_and_text_show_the_runtime_statement_and_the_advice_under_the_summary() {
+    let r = python_import_failure();
+    let md = markdown(&r);
+    assert!(
+        md.contains(
+            "### Diagnosis\n\nPython: ModuleNotFoundError: No module named 'requests'; exited 1 after \\<1 ms\n\n\
+             **Python said:** `ModuleNotFoundError: No module named 'requests'` (`/recorder/output/stderr/head`)\n\n\
+             **Advice:** Install the Python module `requests` in the image"
+        ),
+        "{md}"
+    );
+    assert!(md.contains("**Cause:** `missing_dependency`"), "{md}");
+    let txt = text(&r);
+    assert!(
+        txt.contains("Python said: ModuleNotFoundError: No module named 'requests'"),
+        "{txt}"
+    );
+    assert!(
+        txt.contains("Advice: Install the Python module requests in the image"),
+        "{txt}"
     );
 }

@@ -6,11 +6,14 @@
 //! put them into words. Phrases that mark up code come as a [`Line`] of the document model, so
 //! each writer decides how code looks.
 
+use chrono::{DateTime, Utc};
+
 use crate::model::{
-    CapturedOutput, Confidence, OomVictim, RecorderReport, RecorderState, SignalOrigin,
-    SignalProvenance, SyscallEvent, SyscallStat,
+    CapturedOutput, Confidence, ImageCompared, ImageContent, ImageTagReport, ImageTagStatus,
+    OomVictim, RecorderReport, RecorderState, SignalOrigin, SignalProvenance, Statement,
+    SyscallEvent, SyscallStat,
 };
-use crate::units::{bytes, time_of_day};
+use crate::units::{bytes, time_of_day, timestamp_seconds};
 
 use super::doc::{code, prose, text, Line};
 
@@ -22,6 +25,20 @@ pub fn confidence(c: Confidence) -> &'static str {
         Confidence::Low => "low",
     }
 }
+
+/// Who made a runtime statement, as its label reads: `Python said:`, `The program said:`.
+pub fn statement_by(s: &Statement) -> String {
+    let label = s.runtime.label();
+    let mut c = label.chars();
+    let first: String = c
+        .next()
+        .map(|f| f.to_uppercase().collect())
+        .unwrap_or_default();
+    format!("{first}{} said:", c.as_str())
+}
+
+/// The label of the advice line.
+pub const ADVICE: &str = "Advice:";
 
 /// For a report written before diagnosis existed.
 pub const NO_DIAGNOSIS: &str =
@@ -279,4 +296,71 @@ pub fn syscall_totals(rec: &RecorderReport) -> Line {
         rec.summary.len(),
         rec.setup_syscalls
     ))
+}
+
+/// What the node knows of the image reference at the exit, in one or two sentences (with backtick
+/// code spans): a moved tag with what ran and what it names now; a removed one; or, for a tag
+/// that still names what ran, when the node imported it and that newer content elsewhere is not
+/// knowable from the node (a cached tag under `imagePullPolicy: IfNotPresent` is never pulled
+/// again). `started`: when the container was created or started.
+pub fn image_tag_statement(t: &ImageTagReport, started: Option<DateTime<Utc>>) -> String {
+    let ran = t
+        .ran
+        .config_digest
+        .as_deref()
+        .or(t.ran.digest.as_deref())
+        .unwrap_or("unknown content");
+    let when = |c: &ImageContent| {
+        c.imported_at
+            .map(|at| format!(", imported at {}", timestamp_seconds(at)))
+            .unwrap_or_default()
+    };
+    match (t.status, &t.now) {
+        (ImageTagStatus::Moved, Some(now)) => {
+            let now_digest = match t.compared {
+                ImageCompared::Config => now.config_digest.as_deref(),
+                ImageCompared::Target => now.digest.as_deref(),
+            }
+            .unwrap_or("other content");
+            format!(
+                "This container ran `{ran}`; `{}` now resolves to `{now_digest}`{}. The tag moved \
+                 after the container was created: the next container started from it runs the \
+                 new content.",
+                t.reference,
+                when(now)
+            )
+        }
+        (ImageTagStatus::Removed, _) | (_, None) => format!(
+            "This container ran `{ran}`; `{}` is no longer in the node's image store.",
+            t.reference
+        ),
+        (ImageTagStatus::Current, Some(now)) => {
+            let age = match (now.imported_at, started) {
+                (Some(at), Some(s)) if s > at => {
+                    format!(
+                        " ({} before this container started)",
+                        span((s - at).num_seconds())
+                    )
+                }
+                _ => String::new(),
+            };
+            format!(
+                "`{}` still resolves to what ran (`{ran}`){}{age}. Whether a registry holds newer \
+                 content under this tag is not known on the node: a cached tag is not pulled \
+                 again under `imagePullPolicy: IfNotPresent`.",
+                t.reference,
+                when(now)
+            )
+        }
+    }
+}
+
+/// `45 s`, `12 min`, `5 h`, `3 d`: a coarse span.
+fn span(s: i64) -> String {
+    match s {
+        ..=59 => format!("{} s", s.max(0)),
+        60..=3599 => format!("{} min", s / 60),
+        3600..=86_399 => format!("{} h", s / 3600),
+        _ => format!("{} d", s / 86_400),
+    }
 }

@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 
 use crate::containerd::{ContainerMeta, CriExit};
 use crate::model::{
-    AgentInfo, CapturedOutput, CgroupLimits, CgroupUsage, CgroupVersion, CollectionError,
-    EntrypointReport, RecorderReport, UsageSource,
+    AgentInfo, ArtifactsReport, CapturedOutput, CgroupLimits, CgroupUsage, CgroupVersion,
+    CollectionError, EntrypointReport, ImageContent, RecorderReport, UsageSource,
 };
 
 /// What enrichment learned about a container. Any part may be missing; `errors` says why.
@@ -16,6 +16,8 @@ use crate::model::{
 pub struct Enriched {
     pub meta: Option<ContainerMeta>,
     pub image_digest: Option<String>,
+    /// The image reference resolved when the container was created, down to its config.
+    pub image_ran: Option<ImageContent>,
     /// The container's cgroup path below the cgroup roots.
     pub cgroup_path: Option<String>,
     pub limits: Option<CgroupLimits>,
@@ -23,6 +25,11 @@ pub struct Enriched {
     pub cgroup_id: Option<u64>,
     /// The entrypoint as the container's root filesystem had it at create time.
     pub entrypoint: Option<EntrypointReport>,
+    /// The task's root filesystem as the agent sees it (the bundle's `rootfs`), mounted until
+    /// the task is deleted.
+    pub rootfs: Option<std::path::PathBuf>,
+    /// The upper directory of the container's snapshot: the files it wrote, until it is removed.
+    pub writable_layer: Option<std::path::PathBuf>,
     pub errors: Vec<CollectionError>,
 }
 
@@ -45,6 +52,8 @@ pub struct Redaction {
     pub keep_labels: bool,
     /// Keep the captured stdout and stderr as they are.
     pub keep_output: bool,
+    /// Keep post-mortem files as they were: text unredacted, binaries (cores, heap dumps) kept.
+    pub keep_artifacts: bool,
 }
 
 /// The exit as containerd reported it.
@@ -81,4 +90,11 @@ pub struct Inputs<'a> {
     pub cri: Option<&'a CriExit>,
     /// The container's output from its CRI log file, when the recorder has none.
     pub log_output: Option<CapturedOutput>,
+    /// Memory, CPU and pids sampled while the container lived.
+    pub usage_history: Option<crate::model::UsageHistory>,
+    /// Post-mortem files found in the container ([`super::artifacts::prepare`]).
+    pub artifacts: Option<ArtifactsReport>,
+    /// The container's image reference resolved again at the exit (`None`: not looked up, or
+    /// the look-up failed, which `errors` says).
+    pub image_now: Option<super::ImageLookup>,
 }

@@ -5,16 +5,19 @@
 //! Pure: no I/O, no clock, no metrics. Everything read from the node arrives in [`Inputs`]; what
 //! the report withholds for secrecy is decided here too ([`Redaction`]).
 
+pub mod artifacts;
+mod image_tag;
 mod inputs;
 mod secrets;
 
+pub use image_tag::{content as image_content, ImageLookup};
 pub use inputs::{Enriched, ExitEvent, Inputs, Redaction};
 
 use std::collections::BTreeMap;
 
 use crate::model::{
-    report_id, CgroupReport, ContainerInfo, CrashReport, CriStatus, ExitStatus, Lifecycle, OomInfo,
-    Outcome, SCHEMA_VERSION,
+    report_id, CgroupReport, ContainerInfo, CrashReport, CriStatus, ExitStatus, ImageContent,
+    Lifecycle, OomInfo, Outcome, SCHEMA_VERSION,
 };
 
 /// The finished report of one exit. The exit status is the kernel's wait status when the recorder
@@ -38,6 +41,9 @@ pub fn build_report(inputs: Inputs<'_>, redaction: &Redaction) -> CrashReport {
         init_wait_status,
         cri,
         log_output,
+        usage_history,
+        artifacts,
+        image_now,
     } = inputs;
     let meta = enriched.meta.as_ref();
     let status = match init_wait_status {
@@ -80,6 +86,13 @@ pub fn build_report(inputs: Inputs<'_>, redaction: &Redaction) -> CrashReport {
     let command = meta.map(|m| m.command.clone()).unwrap_or_default();
     let labels = meta.map(|m| m.labels.clone()).unwrap_or_default();
 
+    // What ran, as the agent resolved it at create (the digest alone from an older journal).
+    let ran = enriched.image_ran.clone().or_else(|| {
+        enriched.image_digest.clone().map(|d| ImageContent {
+            digest: Some(d),
+            ..Default::default()
+        })
+    });
     let mut collection_errors = enriched.errors.clone();
     collection_errors.extend(errors);
 
@@ -135,11 +148,23 @@ pub fn build_report(inputs: Inputs<'_>, redaction: &Redaction) -> CrashReport {
         agent,
         recorder,
         entrypoint: enriched.entrypoint.clone(),
+        usage_history,
+        artifacts,
+        image_tag: image_tag::image_tag(
+            meta.and_then(|m| m.image.as_deref()),
+            meta.and_then(|m| m.image_id.as_deref()),
+            ran.as_ref(),
+            image_now.as_ref(),
+        ),
         diagnosis: None,
     };
     // Before diagnosis, which quotes output and arguments into the summary every view shows.
     secrets::withhold(&mut report, redaction);
-    report.diagnosis = Some(crate::diagnose::diagnose(&report));
+    let mut diagnosis = crate::diagnose::diagnose(&report);
+    if let Some(tag) = report.image_tag.as_ref().filter(|t| t.is_stale()) {
+        crate::diagnose::stale_image::note(&mut diagnosis, tag);
+    }
+    report.diagnosis = Some(diagnosis);
     report
 }
 
@@ -203,6 +228,9 @@ mod tests {
             init_wait_status: None,
             cri: None,
             log_output: None,
+            usage_history: None,
+            artifacts: None,
+            image_now: None,
         }
     }
 

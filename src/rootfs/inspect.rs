@@ -78,8 +78,33 @@ impl Root {
             .is_ok_and(|m| m.is_file())
     }
 
+    /// The regular file at `path` (symlinks followed inside the root): its size and at most its
+    /// first `max` bytes. `Ok(None)` for anything else than a regular file (a FIFO, a device, an
+    /// overlay whiteout, a directory).
+    pub fn read_regular(&self, path: &str, max: u64) -> Result<Option<(u64, Vec<u8>)>, Errno> {
+        use std::io::Read;
+        let f = self.read(path)?;
+        let meta = f
+            .metadata()
+            .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(0)))?;
+        if !meta.is_file() {
+            return Ok(None);
+        }
+        let mut data = Vec::with_capacity(meta.len().min(max) as usize);
+        f.take(max)
+            .read_to_end(&mut data)
+            .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(0)))?;
+        Ok(Some((meta.len(), data)))
+    }
+
+    /// The size of the regular file at `path`, without reading it.
+    pub fn regular_size(&self, path: &str) -> Option<u64> {
+        let m = self.open_at(path, OFlag::O_PATH).ok()?.metadata().ok()?;
+        m.is_file().then_some(m.len())
+    }
+
     /// The names in the directory at `path`.
-    fn list(&self, path: &str) -> Vec<String> {
+    pub fn list(&self, path: &str) -> Vec<String> {
         let Ok(dir) = self.open_at(path, OFlag::O_RDONLY | OFlag::O_DIRECTORY) else {
             return Vec::new();
         };

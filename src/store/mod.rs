@@ -36,7 +36,11 @@ use crate::model::{CrashGroup, CrashReport, CrashSummary};
 use pending::{PendingQueue, Pushed};
 
 const REPORT_SUFFIX: &str = ".json";
-const TMP_PREFIX: &str = ".tmp-";
+/// Post-mortem files live in `artifacts/<report id>/<name>.gz`, removed with their report.
+const ARTIFACT_DIR: &str = "artifacts";
+const ARTIFACT_SUFFIX: &str = ".gz";
+/// Temporary files of interrupted writes (the store's and the exporters'), removed at open.
+pub(crate) const TMP_PREFIX: &str = ".tmp-";
 /// Stored reports the "report stored" feed holds for a slow subscriber before it skips ahead.
 const STORED_FEED: usize = 256;
 
@@ -257,13 +261,19 @@ impl Store {
                 let _ = fs::remove_file(&path);
                 continue;
             }
+            if name.starts_with('.') {
+                // Hidden files are the outputs' state (the OTLP exporter's cursor), not reports.
+                continue;
+            }
             let Some(id) = name.strip_suffix(REPORT_SUFFIX).filter(|id| valid_id(id)) else {
                 warn!(path = %path.display(), "foreign file in data dir skipped");
                 skipped += 1;
                 continue;
             };
             match read_report(&path) {
-                Ok((report, bytes)) if report.id == id => index.add(report.summary(), bytes),
+                Ok((report, bytes)) if report.id == id => {
+                    index.add(report.summary(), bytes + artifact_bytes(&report))
+                }
                 Ok(_) => {
                     warn!(path = %path.display(), "report id does not match its file name; skipped");
                     skipped += 1;
@@ -342,6 +352,66 @@ impl Store {
         self.stored.subscribe()
     }
 
+    /// Writes a report's post-mortem files (`artifacts/<id>/<name>.gz`), then the report
+    /// ([`Store::insert`]). Files that cannot be written are left out (the report still lists
+    /// them; the API answers 404 for them); they count toward retention with the report.
+    pub fn insert_with_artifacts(
+        &self,
+        report: &CrashReport,
+        artifacts: &[crate::report::artifacts::ArtifactFile],
+    ) -> Result<Inserted, StoreError> {
+        if !artifacts.is_empty() && valid_id(&report.id) && !self.contains(&report.id) {
+            let dir = self.artifact_dir(&report.id);
+            let written = fs::create_dir_all(&dir)
+                .map_err(|source| StoreError::Write {
+                    path: dir.clone(),
+                    source,
+                })
+                .and_then(|()| {
+                    artifacts.iter().try_for_each(|a| {
+                        write_atomic(
+                            &dir,
+                            &dir.join(format!("{}{ARTIFACT_SUFFIX}", a.name)),
+                            &a.gzip,
+                        )
+                    })
+                });
+            if let Err(e) = written {
+                warn!(id = %report.id, error = %e, "artifacts of a report not written");
+            }
+        }
+        self.insert(report)
+    }
+
+    fn artifact_dir(&self, id: &str) -> PathBuf {
+        self.dir.join(ARTIFACT_DIR).join(id)
+    }
+
+    /// A stored post-mortem file of a report: its gzip bytes, `None` when the report does not
+    /// list it or it is not on disk.
+    pub fn artifact(&self, id: &str, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let Some(report) = self.get(id)? else {
+            return Ok(None);
+        };
+        let listed = report
+            .artifacts
+            .iter()
+            .flat_map(|a| &a.files)
+            .any(|f| f.name == name);
+        if !listed {
+            return Ok(None);
+        }
+        // The name is one the agent made (a safe path segment) and is listed in the report.
+        let path = self
+            .artifact_dir(id)
+            .join(format!("{name}{ARTIFACT_SUFFIX}"));
+        match fs::read(&path) {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(StoreError::Read { path, source }),
+        }
+    }
+
     /// Durably writes a report, then applies retention. When the write fails, or reports are
     /// already queued (they go first), the report is queued: `Ok(Inserted::Queued)`; when the
     /// queue is full too, it is dropped: `Err(StoreError::QueueFull)`.
@@ -356,7 +426,7 @@ impl Store {
         {
             let mut pending = self.pending();
             if !pending.is_empty() {
-                return self.enqueue(&mut pending, &report.id, json);
+                return self.enqueue(&mut pending, report, json);
             }
         }
         let path = self.path_of(&report.id);
@@ -365,14 +435,14 @@ impl Store {
             // the episode and leave this report queued with nobody retrying it.
             let mut pending = self.pending();
             self.failed_locked(&mut pending, &e);
-            return self.enqueue(&mut pending, &report.id, json);
+            return self.enqueue(&mut pending, report, json);
         }
         {
             let mut idx = self.lock();
             if idx.by_id.contains_key(&report.id) {
                 return Ok(Inserted::Duplicate);
             }
-            idx.add(report.summary(), json.len() as u64);
+            idx.add(report.summary(), json.len() as u64 + artifact_bytes(report));
         }
         // A failure seen at open, with nothing queued, ends with the first write that works.
         let recovered = self.pending().succeeded();
@@ -388,10 +458,11 @@ impl Store {
     fn enqueue(
         &self,
         pending: &mut PendingQueue,
-        id: &str,
+        report: &CrashReport,
         json: Vec<u8>,
     ) -> Result<Inserted, StoreError> {
-        match pending.push(id, json) {
+        let id = report.id.as_str();
+        match pending.push(id, &report.container.id, json) {
             (Pushed::Queued, _) => Ok(Inserted::Queued),
             (Pushed::Duplicate, _) => Ok(Inserted::Duplicate),
             (Pushed::Full, first) => {
@@ -474,7 +545,10 @@ impl Store {
                     continue;
                 }
             };
-            self.lock().add(report.summary(), json.len() as u64);
+            self.lock().add(
+                report.summary(),
+                json.len() as u64 + artifact_bytes(&report),
+            );
             let recovered = {
                 let mut pending = self.pending();
                 pending.written(&id);
@@ -513,6 +587,12 @@ impl Store {
         for id in &victims {
             if let Err(e) = fs::remove_file(self.path_of(id)) {
                 warn!(id, error = %e, "could not delete an expired report");
+            }
+            let artifacts = self.artifact_dir(id);
+            if let Err(e) = fs::remove_dir_all(&artifacts) {
+                if e.kind() != io::ErrorKind::NotFound {
+                    warn!(id, error = %e, "could not delete an expired report's artifacts");
+                }
             }
         }
         victims.len()
@@ -643,6 +723,16 @@ impl Index {
             },
         );
     }
+}
+
+/// Bytes a report's post-mortem files take on disk.
+fn artifact_bytes(report: &CrashReport) -> u64 {
+    report
+        .artifacts
+        .iter()
+        .flat_map(|a| &a.files)
+        .map(|f| f.stored_bytes)
+        .sum()
 }
 
 fn read_report(path: &Path) -> Result<(CrashReport, u64), StoreError> {

@@ -5,7 +5,7 @@
 //! bound is in bytes of the reports' JSON, which is what the queue holds, so it bounds the
 //! agent's memory, whatever the reports' size.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -19,6 +19,7 @@ pub const DEFAULT_QUEUE_BYTES: u64 = 32 << 20;
 #[derive(Debug)]
 pub(super) struct Queued {
     pub id: String,
+    pub container_id: String,
     pub json: Vec<u8>,
 }
 
@@ -50,6 +51,8 @@ pub struct StoreStatus {
 pub(super) struct PendingQueue {
     queue: VecDeque<Queued>,
     ids: HashSet<String>,
+    /// Queued reports per container id.
+    containers: HashMap<String, usize>,
     bytes: u64,
     limit: u64,
     failing: Option<Episode>,
@@ -88,6 +91,7 @@ impl PendingQueue {
         PendingQueue {
             queue: VecDeque::new(),
             ids: HashSet::new(),
+            containers: HashMap::new(),
             bytes: 0,
             limit,
             failing: None,
@@ -120,16 +124,9 @@ impl PendingQueue {
         self.ids.contains(id)
     }
 
-    /// Whether a queued report names this container id (ids are long random hex, so a match
-    /// in the JSON is the container's own field).
+    /// Whether a queued report is of this container.
     pub fn has_container(&self, container_id: &str) -> bool {
-        let needle = format!("\"{container_id}\"");
-        let needle = needle.as_bytes();
-        !container_id.is_empty()
-            && self
-                .queue
-                .iter()
-                .any(|q| q.json.windows(needle.len()).any(|w| w == needle))
+        self.containers.contains_key(container_id)
     }
 
     pub fn json_of(&self, id: &str) -> Option<Vec<u8>> {
@@ -166,7 +163,7 @@ impl PendingQueue {
 
     /// Queues a report at the back. On `Full`, the report is counted as dropped; the second
     /// value is true for the episode's first drop (the caller logs it once).
-    pub fn push(&mut self, id: &str, json: Vec<u8>) -> (Pushed, bool) {
+    pub fn push(&mut self, id: &str, container_id: &str, json: Vec<u8>) -> (Pushed, bool) {
         if self.ids.contains(id) {
             return (Pushed::Duplicate, false);
         }
@@ -183,8 +180,10 @@ impl PendingQueue {
         }
         self.bytes += json.len() as u64;
         self.ids.insert(id.to_string());
+        *self.containers.entry(container_id.to_string()).or_default() += 1;
         self.queue.push_back(Queued {
             id: id.to_string(),
+            container_id: container_id.to_string(),
             json,
         });
         (Pushed::Queued, false)
@@ -201,6 +200,12 @@ impl PendingQueue {
             if let Some(q) = self.queue.pop_front() {
                 self.bytes -= q.json.len() as u64;
                 self.ids.remove(&q.id);
+                if let Some(n) = self.containers.get_mut(&q.container_id) {
+                    *n -= 1;
+                    if *n == 0 {
+                        self.containers.remove(&q.container_id);
+                    }
+                }
                 if let Some(e) = &mut self.failing {
                     e.written += 1;
                 }

@@ -33,6 +33,9 @@ fn report(id_seed: u32, secs: i64, outcome: Outcome, pod: &str) -> CrashReport {
         agent: AgentInfo::default(),
         recorder: None,
         entrypoint: None,
+        usage_history: None,
+        artifacts: None,
+        image_tag: None,
         diagnosis: None,
     };
     // As the agent stores it: finished, diagnosis included.
@@ -426,9 +429,22 @@ fn beyond_the_queue_bound_reports_are_dropped_and_counted() {
     let status = store.status();
     assert_eq!((status.pending, status.dropped_queue_full), (2, 1));
     assert!(status.pending_bytes <= 2 * one + one / 2);
+    let queued = report(0, 0, Outcome::Crashed, "p");
+    assert!(
+        store.has_container(&queued.container.id),
+        "a queued report's container"
+    );
+    assert!(
+        !store.has_container(&dropped.container.id),
+        "a dropped report's container"
+    );
 
     fs.free();
     assert_eq!(store.retry_pending().written.len(), 2);
+    assert!(
+        store.has_container(&queued.container.id),
+        "a written report's container"
+    );
     assert_eq!(store.stats().0, 2);
     assert_eq!(store.status().dropped_queue_full, 1);
     // Once written, the queue takes reports again; and with space, they are written at once.
@@ -485,4 +501,71 @@ fn a_full_data_dir_at_open_opens_failing_and_recovers_when_space_returns() {
     fs.free();
     store.retry_pending();
     assert_eq!(store.status().failing, None);
+}
+
+#[test]
+fn artifacts_are_served_only_when_listed_and_removed_with_their_report() {
+    use crate::report::artifacts::ArtifactFile;
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = Store::open(
+        dir.path(),
+        Retention {
+            max_reports: 1,
+            max_bytes: u64::MAX,
+        },
+    )
+    .unwrap();
+    let mut r = report(1, 1, Outcome::Crashed, "p");
+    r.artifacts = Some(ArtifactsReport {
+        files: vec![Artifact {
+            name: "erl_crash.dump".into(),
+            path: "/erl_crash.dump".into(),
+            kind: ArtifactKind::ErlangCrashDump,
+            content_type: "text/plain; charset=utf-8".into(),
+            size_bytes: 4,
+            kept_bytes: 4,
+            stored_bytes: 3,
+            truncated: false,
+            redacted: true,
+            key_lines: vec![],
+        }],
+        ..Default::default()
+    });
+    let files = [
+        ArtifactFile {
+            name: "erl_crash.dump".into(),
+            gzip: b"gz1".to_vec(),
+        },
+        // Not listed in the report: never served.
+        ArtifactFile {
+            name: "other".into(),
+            gzip: b"gz2".to_vec(),
+        },
+    ];
+    store.insert_with_artifacts(&r, &files).unwrap();
+    assert_eq!(
+        store.artifact(&r.id, "erl_crash.dump").unwrap().as_deref(),
+        Some(&b"gz1"[..])
+    );
+    assert_eq!(store.artifact(&r.id, "other").unwrap(), None);
+    assert_eq!(store.artifact(&r.id, "../../etc/passwd").unwrap(), None);
+    assert_eq!(store.artifact("zz", "erl_crash.dump").unwrap(), None);
+    let (_, bytes) = store.stats();
+    assert!(bytes > 3, "artifact bytes count toward retention");
+    let artifact_dir = dir.path().join("artifacts").join(&r.id);
+    assert!(artifact_dir.is_dir());
+    // Reopening skips the artifacts dir (not a foreign report file).
+    drop(store);
+    let (store, skipped) = Store::open(
+        dir.path(),
+        Retention {
+            max_reports: 1,
+            max_bytes: u64::MAX,
+        },
+    )
+    .unwrap();
+    assert_eq!(skipped, 0);
+    // The next report evicts the first, and its files with it.
+    store.insert(&report(2, 2, Outcome::Crashed, "p")).unwrap();
+    assert!(!artifact_dir.exists(), "artifacts outlived their report");
 }

@@ -267,6 +267,11 @@ impl Agent {
         }
     }
 
+    /// Where a Prometheus server scrapes the agent: (`host:port`, metrics path).
+    pub fn metrics_target(&self) -> (String, &'static str) {
+        (format!("127.0.0.1:{}", self.metrics_port), "/metrics")
+    }
+
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
     }

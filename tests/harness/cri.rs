@@ -238,6 +238,20 @@ impl Cri {
     }
 
     /// Polls ImageStatus until CRI knows `image` (it learns of imports through events).
+    /// The image id (config digest) CRI resolves `image` to now, if it knows it.
+    #[allow(dead_code)]
+    pub async fn image_id(&self, image: &str) -> Option<String> {
+        let req = ImageStatusRequest {
+            image: Some(ImageSpec {
+                image: image.to_string(),
+                ..Default::default()
+            }),
+            verbose: false,
+        };
+        let resp = self.images.clone().image_status(req).await.ok()?;
+        resp.into_inner().image.map(|i| i.id)
+    }
+
     pub async fn wait_image(&self, image: &str, timeout: Duration) {
         let deadline = Instant::now() + timeout;
         loop {

@@ -201,20 +201,7 @@ fn build_layout(scratch: &Path, out: &Path, args: &[String], mirror: &str) {
         run.status,
         String::from_utf8_lossy(&run.stderr)
     );
-    // The runtime mounts its own /dev: no device nodes in the layer, as in the other images.
-    let dev = rootfs.join("dev");
-    for entry in fs::read_dir(&dev)
-        .unwrap_or_else(|e| panic!("reading {}: {e}", dev.display()))
-        .flatten()
-    {
-        let path = entry.path();
-        let removed = if entry.file_type().is_ok_and(|t| t.is_dir()) {
-            fs::remove_dir_all(&path)
-        } else {
-            fs::remove_file(&path)
-        };
-        removed.unwrap_or_else(|e| panic!("removing {}: {e}", path.display()));
-    }
+    remove_dev_nodes(&rootfs);
     let busybox = rootfs.join(BUSYBOX.trim_start_matches('/'));
     fs::copy(HOST_BUSYBOX, &busybox)
         .unwrap_or_else(|e| panic!("copying {HOST_BUSYBOX} to {}: {e}", busybox.display()));
@@ -271,8 +258,25 @@ fn build_layout(scratch: &Path, out: &Path, args: &[String], mirror: &str) {
     .expect("writing image.json");
 }
 
+/// The runtime mounts its own /dev: no device nodes in the layer, as in the other images.
+pub(super) fn remove_dev_nodes(rootfs: &Path) {
+    let dev = rootfs.join("dev");
+    for entry in fs::read_dir(&dev)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", dev.display()))
+        .flatten()
+    {
+        let path = entry.path();
+        let removed = if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            fs::remove_dir_all(&path)
+        } else {
+            fs::remove_file(&path)
+        };
+        removed.unwrap_or_else(|e| panic!("removing {}: {e}", path.display()));
+    }
+}
+
 /// `package version` lines of everything installed in `rootfs`, sorted.
-fn dpkg_list(rootfs: &Path) -> String {
+pub(super) fn dpkg_list(rootfs: &Path) -> String {
     let out = Command::new("dpkg-query")
         .arg(format!(
             "--admindir={}",

@@ -181,6 +181,46 @@ pub fn mounts_under(dir: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
+/// Makes `dir` a shared mount (a recursive bind onto itself, then shared), as `/run` is on a
+/// systemd node: mounts made below it later propagate to a container's `HostToContainer` bind of
+/// it. The harness's cleanup (`unmount_all_under`) removes it.
+#[allow(dead_code)] // each test binary uses a different part of the harness
+pub fn make_shared(dir: &Path) {
+    let c_path = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).expect("a path");
+    // SAFETY: c_path is a valid NUL-terminated string that outlives the calls; null fstype and
+    // data are allowed for bind and propagation changes.
+    unsafe {
+        let bind = libc::mount(
+            c_path.as_ptr(),
+            c_path.as_ptr(),
+            std::ptr::null(),
+            libc::MS_BIND | libc::MS_REC,
+            std::ptr::null(),
+        );
+        assert_eq!(
+            bind,
+            0,
+            "bind-mounting {}: {}",
+            dir.display(),
+            std::io::Error::last_os_error()
+        );
+        let shared = libc::mount(
+            std::ptr::null(),
+            c_path.as_ptr(),
+            std::ptr::null(),
+            libc::MS_SHARED | libc::MS_REC,
+            std::ptr::null(),
+        );
+        assert_eq!(
+            shared,
+            0,
+            "making {} shared: {}",
+            dir.display(),
+            std::io::Error::last_os_error()
+        );
+    }
+}
+
 /// Lazily unmounts everything at or below `dir`, deepest first, until nothing is left.
 pub fn unmount_all_under(dir: &Path) -> Vec<String> {
     for _pass in 0..5 {

@@ -1,7 +1,8 @@
 //! Test harness for coroner's integration tests and benches: a private containerd per test
 //! ([`Containerd`]), registry-free busybox images ([`images`]), kubelet-like CRI calls ([`Cri`]),
 //! plain containerd containers ([`PlainContainer`]), the agent binary under test ([`Agent`]) and
-//! Kubernetes manifests run through CRI the way kubelet would ([`kube`]).
+//! Kubernetes manifests run through CRI the way kubelet would ([`kube`]), and a real
+//! OpenTelemetry collector for the export ([`Collector`]).
 //!
 //! Included with `mod harness;` from `tests/*.rs` and with
 //! `#[path = "../tests/harness/mod.rs"] mod harness;` from benches, so it holds no tests itself.
@@ -10,6 +11,7 @@
 
 pub mod agent;
 pub mod bench_images;
+pub mod collector;
 pub mod containerd;
 pub mod cri;
 pub mod erlang_image;
@@ -18,10 +20,14 @@ pub mod host;
 pub mod images;
 pub mod kube;
 pub mod plain;
+pub mod runtimes_image;
 pub mod scenarios;
+pub mod stale_images;
 
 #[allow(unused_imports)] // re-exports: each test binary uses a subset
 pub use agent::{metric_value, Agent, AgentBuilder};
+#[allow(unused_imports)]
+pub use collector::Collector;
 #[allow(unused_imports)]
 pub use containerd::{Containerd, K8S_NAMESPACE, PLAIN_NAMESPACE};
 #[allow(unused_imports)]

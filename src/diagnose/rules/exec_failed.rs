@@ -66,11 +66,12 @@ fn failed_exec(f: &Facts, field: &str, e: &SyscallEvent, confidence: Confidence)
     let path = main_arg(e);
     let errno = e.errno.clone().unwrap_or_default();
     let mut evidence = f.failure_evidence(field, e);
-    let why = inspected(f, &path).and_then(|(i, exe)| explain(exe, Some(&errno), i));
+    let why = inspected(f, &path)
+        .and_then(|(i, exe)| explain(exe, Some(&errno), i).map(|(why, fl)| (exe, why, fl)));
     let summary = match why {
-        Some((why, fact)) => {
-            evidence.insert(1, fact);
-            format!("exec of {path} failed: {errno}: {why}")
+        Some((exe, why, field)) => {
+            evidence.insert(1, why_evidence(exe, &why, &field));
+            format!("exec of {path} failed: {errno}: {}", why.words())
         }
         None => format!("exec of {path} failed: {errno} (exit {code})"),
     };
@@ -94,54 +95,108 @@ fn inspected<'a>(f: &Facts<'a>, path: &str) -> Option<(String, &'a Executable)> 
         .map(|(i, e)| (format!("/entrypoint/executables/{i}"), e))
 }
 
-/// Why `exe` cannot be executed, in words and as evidence, when the errno (if known) agrees.
-fn explain(exe: &Executable, errno: Option<&str>, field: String) -> Option<(String, Evidence)> {
+/// Why a program cannot be executed, as its entrypoint section shows. The summary says it
+/// (`words`) and the advice (`diagnose/advice.rs`) says what to change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(in crate::diagnose) enum Why {
+    Directory,
+    NoExecuteBit {
+        mode: String,
+    },
+    NoexecMount,
+    ForeignMachine {
+        machine: String,
+    },
+    NotAProgram,
+    /// An ELF binary whose `PT_INTERP` loader is not in the image.
+    MissingLoader {
+        loader: String,
+    },
+    /// A script whose `#!` interpreter is not in the image.
+    MissingInterpreter {
+        interpreter: String,
+    },
+    /// A script whose `#!` interpreter is there but cannot be executed itself.
+    Interpreter {
+        interpreter: String,
+        why: Box<Why>,
+    },
+    /// The loader ran and exited 127: these libraries are not in the image.
+    MissingLibraries {
+        libraries: Vec<String>,
+    },
+}
+
+impl Why {
+    pub(in crate::diagnose) fn words(&self) -> String {
+        match self {
+            Why::Directory => "it is a directory".into(),
+            Why::NoExecuteBit { mode } => format!("it has no execute bit (mode {mode})"),
+            Why::NoexecMount => "it is on a noexec mount".into(),
+            Why::ForeignMachine { machine } => format!(
+                "it is an ELF binary for {machine}, which this node cannot run (exec format error)"
+            ),
+            Why::NotAProgram => {
+                "it is neither an ELF binary nor a script with a #! line (exec format error)".into()
+            }
+            Why::MissingLoader { loader } => format!(
+                "its ELF interpreter {loader} is not in the image{}",
+                libc_hint(loader)
+            ),
+            Why::MissingInterpreter { interpreter } => {
+                format!("its #! interpreter {interpreter} is not in the image")
+            }
+            Why::Interpreter { interpreter, why } => {
+                format!("its #! interpreter {interpreter}: {}", why.words())
+            }
+            Why::MissingLibraries { libraries } => format!(
+                "{} {} not in the image",
+                libraries.join(", "),
+                if libraries.len() == 1 { "is" } else { "are" }
+            ),
+        }
+    }
+}
+
+/// Why `exe` cannot be executed, with the field that shows it, when the errno (if known)
+/// agrees.
+fn explain(exe: &Executable, errno: Option<&str>, field: String) -> Option<(Why, String)> {
     let agrees = |e: &str| errno.is_none_or(|n| n == e);
-    let name = exe.path.as_deref().unwrap_or(&exe.command);
-    let found = |why: String, sub: &str| {
-        let fact = format!("{name}: {why}");
-        Some((why, ev(fact, &format!("{field}/{sub}"))))
-    };
+    let found = |why: Why, sub: &str| Some((why, format!("{field}/{sub}")));
     if agrees("EACCES") {
         if exe.kind == ExecutableKind::Directory {
-            return found("it is a directory".into(), "kind");
+            return found(Why::Directory, "kind");
         }
         if exe.executable == Some(false) {
-            let mode = exe.mode.as_deref().unwrap_or("?");
-            return found(format!("it has no execute bit (mode {mode})"), "mode");
+            let mode = exe.mode.clone().unwrap_or_else(|| "?".into());
+            return found(Why::NoExecuteBit { mode }, "mode");
         }
         if exe.noexec_mount == Some(true) {
-            return found("it is on a noexec mount".into(), "noexec_mount");
+            return found(Why::NoexecMount, "noexec_mount");
         }
     }
     if agrees("ENOEXEC") {
         if exe.runs_on_node == Some(false) {
-            let machine = exe.machine.as_deref().unwrap_or("another machine");
-            return found(
-                format!("it is an ELF binary for {machine}, which this node cannot run (exec format error)"),
-                "machine",
-            );
+            let machine = exe
+                .machine
+                .clone()
+                .unwrap_or_else(|| "another machine".into());
+            return found(Why::ForeignMachine { machine }, "machine");
         }
         if exe.kind == ExecutableKind::Other && exe.error.is_none() {
-            return found(
-                "it is neither an ELF binary nor a script with a #! line (exec format error)"
-                    .into(),
-                "kind",
-            );
+            return found(Why::NotAProgram, "kind");
         }
     }
-    let interp = exe.interpreter.as_deref()?;
+    let interp = exe.interpreter.clone()?;
     if exe.interpreter_present == Some(false) && agrees("ENOENT") {
         return match exe.kind {
-            ExecutableKind::Elf => found(
-                format!(
-                    "its ELF interpreter {interp} is not in the image{}",
-                    libc_hint(interp)
-                ),
-                "interpreter_present",
-            ),
+            ExecutableKind::Elf => {
+                found(Why::MissingLoader { loader: interp }, "interpreter_present")
+            }
             ExecutableKind::Script => found(
-                format!("its #! interpreter {interp} is not in the image"),
+                Why::MissingInterpreter {
+                    interpreter: interp,
+                },
                 "interpreter_present",
             ),
             _ => None,
@@ -149,8 +204,43 @@ fn explain(exe: &Executable, errno: Option<&str>, field: String) -> Option<(Stri
     }
     // A script's interpreter that cannot run itself fails the script's exec the same way.
     let inner = exe.interpreter_file.as_deref()?;
-    let (why, evidence) = explain(inner, errno, format!("{field}/interpreter_file"))?;
-    Some((format!("its #! interpreter {interp}: {why}"), evidence))
+    let (why, field) = explain(inner, errno, format!("{field}/interpreter_file"))?;
+    Some((
+        Why::Interpreter {
+            interpreter: interp,
+            why: Box::new(why),
+        },
+        field,
+    ))
+}
+
+/// The evidence that says `why` of the program `exe`.
+fn why_evidence(exe: &Executable, why: &Why, field: &str) -> Evidence {
+    let name = exe.path.as_deref().unwrap_or(&exe.command);
+    ev(format!("{name}: {}", why.words()), field)
+}
+
+/// The program a finished `exec_failed` diagnosis is about and why it could not run, for the
+/// advice: read again from the entrypoint section through the diagnosis's key
+/// (`execve /app/gateway ENOENT`, `exec /app/gateway`, `loader /app/gateway libc.so.6`).
+pub(in crate::diagnose) fn why_for_advice(f: &Facts, d: &Diagnosis) -> Option<(String, Why)> {
+    let key = d.key.as_deref()?;
+    let mut words = key.split(' ');
+    let (kind, path) = (words.next()?, words.next()?);
+    let errno = words.next_back();
+    let exe = match kind {
+        "execve" | "execveat" | "exec" => inspected(f, path)?.1,
+        "loader" => {
+            let exe = inspected(f, path)?.1;
+            let libraries = exe.missing_libraries.clone();
+            return (!libraries.is_empty())
+                .then(|| (path.to_string(), Why::MissingLibraries { libraries }));
+        }
+        _ => return None,
+    };
+    let errno = errno.filter(|_| kind != "exec");
+    let (why, _) = explain(exe, errno, String::new())?;
+    Some((exe.path.clone().unwrap_or_else(|| exe.command.clone()), why))
 }
 
 /// What a missing loader says about the image.
@@ -174,6 +264,9 @@ fn missing_libraries(f: &Facts) -> Option<Diagnosis> {
         .find(|(_, e)| !e.missing_libraries.is_empty())?;
     let name = exe.path.as_deref().unwrap_or(&exe.command);
     let libs = exe.missing_libraries.join(", ");
+    let why = Why::MissingLibraries {
+        libraries: exe.missing_libraries.clone(),
+    };
     let field = format!("/entrypoint/executables/{i}/missing_libraries");
     let mut evidence = vec![
         ev(
@@ -192,13 +285,9 @@ fn missing_libraries(f: &Facts) -> Option<Diagnosis> {
         Cause::ExecFailed,
         confidence,
         format!(
-            "{}: the dynamic loader could not load {name}: {libs} {} not in the image",
+            "{}: the dynamic loader could not load {name}: {}",
             f.exited(),
-            if exe.missing_libraries.len() == 1 {
-                "is"
-            } else {
-                "are"
-            }
+            why.words()
         ),
         evidence,
         Some(format!("loader {name} {}", exe.missing_libraries[0])),
@@ -216,17 +305,18 @@ fn without_syscalls(f: &Facts, code: u32, shell_code: bool) -> Option<Diagnosis>
             if i > 0 && !shell_code {
                 break;
             }
-            if let Some((why, fact)) = explain(exe, None, format!("/entrypoint/executables/{i}")) {
+            if let Some((why, field)) = explain(exe, None, format!("/entrypoint/executables/{i}")) {
                 let name = exe.path.as_deref().unwrap_or(&exe.command);
                 return Some(diagnosis(
                     Cause::ExecFailed,
                     Confidence::Medium,
                     format!(
-                        "{}: {name} cannot be executed: {why}; no syscall data ({}) to see the exec",
+                        "{}: {name} cannot be executed: {}; no syscall data ({}) to see the exec",
                         f.exited(),
+                        why.words(),
                         f.no_data_reason()
                     ),
-                    vec![fact, f.exit_evidence()],
+                    vec![why_evidence(exe, &why, &field), f.exit_evidence()],
                     Some(format!("exec {name}")),
                 ));
             }

@@ -3,12 +3,14 @@
 
 mod address_in_use;
 mod completed;
-mod exec_failed;
+pub(super) mod exec_failed;
 mod exited_error;
 mod lock_held;
 mod oom;
 mod pids_limit;
+pub(super) mod runtime_statement;
 mod signal;
+mod start_failed;
 
 pub(super) use address_in_use::AddressInUse;
 pub(super) use completed::Completed;
@@ -17,7 +19,9 @@ pub(super) use exited_error::ExitedError;
 pub(super) use lock_held::LockHeld;
 pub(super) use oom::Oom;
 pub(super) use pids_limit::PidsLimit;
+pub(super) use runtime_statement::{RuntimeAbort, RuntimeStatement};
 pub(super) use signal::Signal;
+pub(super) use start_failed::StartFailed;
 
 use super::facts::Facts;
 use crate::model::Diagnosis;

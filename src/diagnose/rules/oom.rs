@@ -5,8 +5,9 @@
 use super::Rule;
 use crate::diagnose::evidence::{diagnosis, ev, plural};
 use crate::diagnose::facts::Facts;
+use crate::diagnose::growth::{memory_growth, Growth};
 use crate::model::{Cause, Confidence, Diagnosis, SignalOrigin};
-use crate::units::bytes;
+use crate::units::{bytes, duration_ms};
 
 pub(in crate::diagnose) struct Oom;
 
@@ -90,6 +91,39 @@ impl Rule for Oom {
             }
             (None, None) => "memory figures were not readable".to_string(),
         };
+        let growth = match r
+            .usage_history
+            .as_ref()
+            .and_then(|h| memory_growth(h, peak))
+        {
+            Some(Growth::Steady { from, to, over_ms }) => {
+                let rate = (to - from).saturating_mul(1000) / over_ms.max(1);
+                let fact = format!(
+                    "memory grew steadily for {}, from {} to {} (about {}/s)",
+                    duration_ms(over_ms),
+                    bytes(from),
+                    bytes(to),
+                    bytes(rate)
+                );
+                evidence.push(ev(fact.clone(), "/usage_history/samples"));
+                format!("; {fact}: a leak, or a workload too big for its limit")
+            }
+            Some(Growth::Jump {
+                from,
+                to,
+                within_ms,
+            }) => {
+                let fact = format!(
+                    "memory jumped from {} to {} within {}",
+                    bytes(from),
+                    bytes(to),
+                    duration_ms(within_ms)
+                );
+                evidence.push(ev(fact.clone(), "/usage_history/samples"));
+                format!("; {fact}: one large allocation")
+            }
+            None => String::new(),
+        };
         let killed = match victim {
             Some(v) => {
                 evidence.push(ev(
@@ -130,7 +164,7 @@ impl Rule for Oom {
         Some(diagnosis(
             Cause::OomKilled,
             Confidence::High,
-            format!("OOM-killed{}: {memory}{killed}", f.after()),
+            format!("OOM-killed{}: {memory}{growth}{killed}", f.after()),
             evidence,
             key,
         ))
@@ -154,6 +188,39 @@ mod tests {
         );
         assert_eq!(d.key.as_deref(), Some("oom tail"));
         assert_eq!(d.evidence[0].field, "/oom/kills");
+    }
+
+    #[test]
+    fn a_history_climbing_to_the_limit_is_called_steady_growth() {
+        let mut r = fixture("oom_killed");
+        let mib = 1u64 << 20;
+        r.usage_history = Some(crate::model::UsageHistory {
+            fine_interval_ms: 100,
+            fine_for_ms: 5000,
+            coarse_interval_ms: 1000,
+            samples: (0..8)
+                .map(|i| crate::model::UsageSample {
+                    t_ms: i * 100,
+                    memory_bytes: Some((1 + 2 * i) * mib),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        });
+        let d = check(&r);
+        assert_eq!(d.cause, Cause::OomKilled);
+        assert!(
+            d.summary.contains(
+                "memory grew steadily for 800 ms, from 1.0 MiB to 20.0 MiB (about 23.8 MiB/s): \
+                 a leak, or a workload too big for its limit"
+            ),
+            "{}",
+            d.summary
+        );
+        assert!(d
+            .evidence
+            .iter()
+            .any(|e| e.field == "/usage_history/samples"));
     }
 
     #[test]

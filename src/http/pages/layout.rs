@@ -33,6 +33,7 @@ pre { background: var(--panel); border: 1px solid var(--line); padding: .6rem .8
   padding: .8rem 1.1rem; margin: .5rem 0 1rem; }
 .diagnosis.completed { border-left-color: var(--ok); background: #eaf6ee; }
 .diagnosis .summary { font-size: 1.2rem; font-weight: 600; margin: .2rem 0 .5rem; }
+.diagnosis .statement, .diagnosis .advice { margin: .2rem 0 .4rem; }
 .diagnosis ul { margin: .3rem 0 0; padding-left: 1.2rem; }
 .badge { display: inline-block; padding: 0 .45rem; border-radius: .6rem; font-size: .8rem; font-weight: 600;
   background: var(--panel); border: 1px solid var(--line); white-space: nowrap; }

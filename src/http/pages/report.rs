@@ -12,11 +12,11 @@ use super::html::Html;
 use super::layout::page;
 use super::list::{cause_badge, exit_cell, identity};
 use crate::model::{CapturedOutput, CrashReport, Diagnosis, Outcome, RecorderReport, SyscallEvent};
-use crate::render::postmortem::{processes, resources_table};
+use crate::render::postmortem::{image_tag as image_tag_blocks, processes, resources_table};
 use crate::render::words::{
     captured_by, confidence, errno_counts, fatal_signal, oom_victim, partial_note, recorder_gap,
-    shell_join, syscall_invocation, syscall_return, syscall_totals, NO_CGROUP_FIGURES,
-    NO_DIAGNOSIS, RECOVERED,
+    shell_join, statement_by, syscall_invocation, syscall_return, syscall_totals, ADVICE,
+    NO_CGROUP_FIGURES, NO_DIAGNOSIS, RECOVERED,
 };
 use crate::units::{ago, bytes, duration_ms, exact, offset, percent, timestamp, whole_percent};
 
@@ -30,9 +30,11 @@ pub fn render(r: &CrashReport, now: DateTime<Utc>) -> String {
         links(h, r);
         diagnosis(h, r);
         overview(h, r, now);
+        image_tag(h, r);
         memory(h, r);
         cgroup_table(h, r);
         recorder(h, r);
+        artifacts(h, r);
         collection_errors(h, r);
     })
 }
@@ -67,6 +69,22 @@ fn diagnosis(h: &mut Html, r: &CrashReport) {
             format_args!("{} confidence", confidence(d.confidence)),
         )
         .el("div", &[("class", "summary")], &d.summary);
+    if let Some(st) = &d.statement {
+        h.open("div", &[("class", "statement")])
+            .el("strong", &[], statement_by(st))
+            .raw(" ")
+            .el("code", &[], &st.text)
+            .raw(" ")
+            .el("code", &[("class", "muted")], &st.field)
+            .close("div");
+    }
+    if let Some(advice) = &d.advice {
+        h.open("div", &[("class", "advice")])
+            .el("strong", &[], ADVICE)
+            .raw(" ")
+            .text(advice)
+            .close("div");
+    }
     evidence(h, d);
     h.close("section");
 }
@@ -134,6 +152,24 @@ fn overview(h: &mut Html, r: &CrashReport, now: DateTime<Utc>) {
     h.raw("</tbody></table>");
 }
 
+/// Whether the image reference still names what ran, as the postmortem says it.
+fn image_tag(h: &mut Html, r: &CrashReport) {
+    let Some(t) = &r.image_tag else {
+        return;
+    };
+    h.open("section", &[("id", "image-tag")]);
+    h.el("h2", &[], "Image tag");
+    if t.is_stale() {
+        h.el(
+            "span",
+            &[("class", "badge warn")],
+            format_args!("tag {}", t.status.as_str()),
+        );
+    }
+    doc::blocks(h, "image-tag-table", &image_tag_blocks(r));
+    h.close("section");
+}
+
 fn row(h: &mut Html, name: &'static str, value: impl std::fmt::Display) {
     h.raw("<tr>")
         .el("th", &[], name)
@@ -165,6 +201,7 @@ fn memory(h: &mut Html, r: &CrashReport) {
         .close("div");
     }
     h.el("p", &[("id", "memory")], memory_text(peak, limit));
+    super::plot::memory_history(h, r);
 }
 
 /// `peak 20.0 MiB of 20.0 MiB (100.0%)`, `peak 3.1 MiB, no limit`.
@@ -357,6 +394,70 @@ fn output(h: &mut Html, out: Option<&CapturedOutput>) {
             );
             h.el("pre", &[], &s.tail);
         }
+    }
+}
+
+/// The kept post-mortem files, each a link to its bytes, with their key lines.
+fn artifacts(h: &mut Html, r: &CrashReport) {
+    let Some(a) = &r.artifacts else { return };
+    h.el("h2", &[], "Crash artifacts");
+    if let Some(u) = &a.unavailable {
+        h.el(
+            "p",
+            &[("class", "muted")],
+            format_args!("The container's filesystem could not be read: {u}"),
+        );
+    }
+    if !a.files.is_empty() {
+        h.raw("<ul id=\"artifacts\">");
+        for f in &a.files {
+            let url = crate::render::postmortem::artifact_url(r, &f.name);
+            h.open("li", &[]).link(&url, &f.name).text(" ");
+            h.el(
+                "span",
+                &[("class", "muted small")],
+                format_args!(
+                    "{} · {} · {}{}{}",
+                    f.path,
+                    f.kind.as_str(),
+                    bytes(f.size_bytes),
+                    if f.truncated {
+                        format!(" (first {} kept)", bytes(f.kept_bytes))
+                    } else {
+                        String::new()
+                    },
+                    if f.redacted { " · redacted" } else { "" },
+                ),
+            );
+            if !f.key_lines.is_empty() {
+                h.raw("<ul>");
+                for k in &f.key_lines {
+                    h.open("li", &[])
+                        .text(&k.label)
+                        .text(": ")
+                        .el("code", &[], &k.text)
+                        .close("li");
+                }
+                h.raw("</ul>");
+            }
+            h.close("li");
+        }
+        h.raw("</ul>");
+    }
+    if !a.skipped.is_empty() {
+        h.el("p", &[("class", "muted small")], "Found and not kept:");
+        h.raw("<ul>");
+        for s in &a.skipped {
+            h.open("li", &[])
+                .el("code", &[], &s.path)
+                .text(": ")
+                .text(&s.reason)
+                .close("li");
+        }
+        h.raw("</ul>");
+    }
+    if a.files.is_empty() && a.skipped.is_empty() && a.unavailable.is_none() {
+        h.el("p", &[("class", "muted")], "None found.");
     }
 }
 

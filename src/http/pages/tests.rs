@@ -20,6 +20,8 @@ fn report(n: u32, cause: Cause) -> CrashReport {
         summary: format!("crash {n}"),
         evidence: vec![],
         key: None,
+        statement: None,
+        advice: None,
     });
     r
 }
@@ -121,4 +123,35 @@ fn page_errors_keep_the_status_of_the_api() {
         resp.headers()[header::CONTENT_TYPE],
         "text/html; charset=utf-8"
     );
+}
+
+#[test]
+fn report_page_shows_a_moved_image_tag_with_a_badge_and_both_digests() {
+    use crate::model::{ImageCompared, ImageContent, ImageTagReport, ImageTagStatus};
+    let mut r = report(1, Cause::ExitedError);
+    r.image_tag = Some(ImageTagReport {
+        reference: "localhost/gw:1".into(),
+        status: ImageTagStatus::Moved,
+        compared: ImageCompared::Config,
+        ran: ImageContent {
+            config_digest: Some(format!("sha256:{}", "a".repeat(64))),
+            ..Default::default()
+        },
+        now: Some(ImageContent {
+            config_digest: Some(format!("sha256:{}", "b".repeat(64))),
+            imported_at: Some("2026-12-01T08:00:00Z".parse().unwrap()),
+            ..Default::default()
+        }),
+        checked_at: r.lifecycle.exited_at,
+    });
+    let html = report::render(&r, r.lifecycle.exited_at);
+    assert!(html.contains("<h2>Image tag</h2>"), "{html}");
+    assert!(html.contains("tag moved"), "{html}");
+    assert!(html.contains(&"a".repeat(64)) && html.contains(&"b".repeat(64)));
+    assert!(
+        html.contains("imported at 2026-12-01 08:00:00 UTC"),
+        "{html}"
+    );
+    r.image_tag = None;
+    assert!(!report::render(&r, r.lifecycle.exited_at).contains("Image tag"));
 }

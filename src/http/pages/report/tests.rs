@@ -19,6 +19,8 @@ fn fixture(name: &str) -> CrashReport {
             field: "/recorder/oom_victim".into(),
         }],
         key: None,
+        statement: None,
+        advice: None,
     });
     r
 }
@@ -206,4 +208,39 @@ fn the_page_quotes_a_command_and_words_confidence_as_the_markdown_does() {
         "{html}"
     );
     assert!(md.contains("**confidence:** high") && html.contains("high confidence"));
+}
+
+#[test]
+fn the_page_shows_the_runtime_statement_and_the_advice_beside_the_summary() {
+    let mut r = fixture("exited_error");
+    let out = r.recorder.as_mut().unwrap().output.as_mut().unwrap();
+    out.stderr = StreamCapture {
+        total_bytes: 212,
+        head: include_str!("../../../../tests/fixtures/statements/beam/eaddrinuse.txt").into(),
+        tail: String::new(),
+    };
+    r.diagnosis = Some(crate::diagnose::diagnose(&r));
+    let html = render(&r, now());
+    let diag = section(&html, "diagnosis");
+    let diag = &diag[..diag.find("</section>").unwrap()];
+    assert!(
+        diag.contains(
+            "<div class=\"statement\"><strong>Erlang VM said:</strong> <code>init terminating in \
+             do_boot: {badmatch,{error,eaddrinuse}}</code>"
+        ),
+        "{diag}"
+    );
+    assert!(
+        diag.contains("<div class=\"advice\"><strong>Advice:</strong> Another process"),
+        "{diag}"
+    );
+    // The summary before them, the evidence after.
+    let summary = diag.find("class=\"summary\"").unwrap();
+    let statement = diag.find("class=\"statement\"").unwrap();
+    let advice = diag.find("class=\"advice\"").unwrap();
+    let evidence = diag.find("<ul>").unwrap();
+    assert!(
+        summary < statement && statement < advice && advice < evidence,
+        "{diag}"
+    );
 }
