@@ -132,11 +132,12 @@ fn gap_reason(g: &RecordingGap) -> String {
 pub struct Drained {
     /// Init's wait status, when the kernel saw it exit.
     pub init_wait_status: Option<i32>,
-    /// The memory cgroup's figures the kernel kept at the container's last process exit.
+    /// The cgroup's figures the kernel kept at the container's last process exit.
     pub exit_usage: Option<CgroupUsage>,
 }
 
-/// The kernel's exit figures as the report's usage (memory only: the rest is not kept there).
+/// The kernel's exit figures as the report's usage: memory, CPU time and the pids peak (current
+/// tasks, throttling and pids events are not kept there).
 pub fn kernel_usage(u: &RawExitUsage) -> CgroupUsage {
     CgroupUsage {
         memory_current_bytes: u.current_bytes,
@@ -144,6 +145,8 @@ pub fn kernel_usage(u: &RawExitUsage) -> CgroupUsage {
         memory_failcnt: u.failcnt,
         oom_kill_count: u.oom_kill,
         oom_count: u.oom,
+        cpu_usage_usec: u.cpu_ns.map(|ns| ns / 1000),
+        pids_peak: u.pids_peak,
         ..Default::default()
     }
 }
@@ -652,7 +655,7 @@ mod tests {
     }
 
     #[test]
-    fn kernel_usage_fills_only_the_memory_figures() {
+    fn kernel_usage_fills_memory_cpu_and_pids_peak_only() {
         let u = kernel_usage(&RawExitUsage {
             boot_ns: 1,
             pid: 7,
@@ -661,12 +664,16 @@ mod tests {
             failcnt: None,
             oom: Some(1),
             oom_kill: Some(1),
+            cpu_ns: Some(2_345_678),
+            pids_peak: Some(3),
         });
         assert_eq!(u.memory_peak_bytes, Some(20 << 20));
         assert_eq!(u.oom_kill_count, Some(1));
         assert_eq!(u.memory_failcnt, None);
-        assert_eq!(u.cpu_usage_usec, None);
-        assert_eq!(u.pids_peak, None);
+        assert_eq!(u.cpu_usage_usec, Some(2_345), "ns to usec, as cpu.stat");
+        assert_eq!(u.pids_peak, Some(3));
+        assert_eq!(u.pids_current, None, "not kept in the kernel");
+        assert_eq!(u.cpu_nr_throttled, None);
     }
 
     #[test]

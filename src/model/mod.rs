@@ -189,7 +189,8 @@ pub enum UsageSource {
     /// The cgroup's files (`memory.*`, `pids.*`, `cpu.stat`), read at the exit event.
     CgroupFiles,
     /// The flight recorder's kernel side, at the exit of the container's last process: the
-    /// cgroup directory was already gone when the agent read it. Memory figures only.
+    /// cgroup directory was already gone when the agent read it. Memory figures, CPU time
+    /// (`cpu_usage_usec`) and `pids_peak` only.
     KernelAtExit,
 }
 
