@@ -15,6 +15,8 @@
 #   buildah                  builds the agent's container image from the Containerfile (tests/deploy.rs)
 #   python3-yaml             scripts/yaml-to-json.py: the tests read rendered manifests as JSON
 #   chromium                 headless browser the web page tests (tests/web.rs) drive
+#   qemu-system-x86          boots the cgroup v2 / systemd node of scripts/test-vm.sh (mmdebstrap
+#                            builds its root filesystem)
 #   prometheus               a real server scraping the agent, and promtool for /metrics and the
 #                            alert rules (tests/prometheus.rs)
 #   python3-venv             the venv the harness installs rotel (PyPI, pinned), the OpenTelemetry
@@ -31,7 +33,7 @@
 # the tests only ever talk to the private daemons they start themselves.
 set -euo pipefail
 
-PACKAGES=(containerd runc protobuf-compiler clang libelf-dev zlib1g-dev pkg-config bpftool busybox-static mmdebstrap tar strace make buildah python3-yaml chromium prometheus python3-venv openssl socat)
+PACKAGES=(containerd runc protobuf-compiler clang libelf-dev zlib1g-dev pkg-config bpftool busybox-static mmdebstrap tar strace make buildah python3-yaml chromium prometheus python3-venv openssl socat qemu-system-x86)
 
 if [ "$(id -u)" -ne 0 ]; then
     echo "install-deps.sh: must run as root (the tests run containerd and runc): sudo $0" >&2
@@ -71,7 +73,7 @@ else
     apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
-for tool in containerd ctr runc protoc clang bpftool busybox mmdebstrap tar buildah chromium prometheus promtool; do
+for tool in containerd ctr runc protoc clang bpftool busybox mmdebstrap tar buildah chromium prometheus promtool qemu-system-x86_64; do
     if ! command -v "$tool" >/dev/null 2>&1; then
         echo "install-deps.sh: $tool still not on PATH after installing" >&2
         exit 1

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # THE test command: installs the system packages, removes leftovers of aborted runs, then runs
-# every test target of the crate (unit, integration/end-to-end, and benches in test mode).
+# every test target of the crate (unit, integration/end-to-end, and benches in test mode), then,
+# for the full run (no arguments), scripts/test-vm.sh: the end-to-end tests on a cgroup v2 node
+# with the systemd cgroup driver, in a VM (docs/test-vm.md).
 # Needs root (the end-to-end tests run private containerd daemons and runc). Exits non-zero on any
 # failure.
 #
 #   CORONER_TEST_THREADS   parallel tests per binary (default 4: on 2 cores the end-to-end tests
 #                          mostly wait on containers; each runs its own containerd + agent)
 #   extra arguments        passed to `cargo test` before `--`, e.g. `scripts/test.sh --test e2e`
+#                          (then only that runs: no VM)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -25,4 +28,10 @@ export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 
 # --no-fail-fast: one failing test binary must not hide the results of the others.
 echo "test.sh: cargo test --all-targets --no-fail-fast $* (RUST_TEST_THREADS=$RUST_TEST_THREADS)"
-cargo test --all-targets --no-fail-fast "$@"
+status=0
+cargo test --all-targets --no-fail-fast "$@" || status=$?
+if [ "$#" -eq 0 ]; then
+    # Also when cargo test failed: its result must not hide the VM's.
+    scripts/test-vm.sh || status=$?
+fi
+exit "$status"

@@ -16,7 +16,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::bpf::loader::{EventReader, Provenance, Recorder, RecorderConfig, RecorderError};
 use crate::bpf::raw::{Arch, RawContainer, RawEvent, RawExitUsage};
@@ -59,6 +59,20 @@ impl EventStore {
         } else {
             self.dropped += 1;
         }
+    }
+
+    /// The cgroup whose recorded exits include process `pid`'s, the latest if pids were reused:
+    /// a container's cgroup when its directory was gone before the agent could stat it.
+    fn cgroup_of_exit(&self, pid: u32) -> Option<u64> {
+        self.by_cgroup
+            .iter()
+            .filter(|(_, (_, events))| {
+                events
+                    .iter()
+                    .any(|e| matches!(e, RawEvent::Exit { pid: p, .. } if *p == pid))
+            })
+            .max_by_key(|(_, (seq, _))| *seq)
+            .map(|(cg, _)| *cg)
     }
 
     fn take(&mut self, cgroup_id: u64) -> Vec<RawEvent> {
@@ -132,11 +146,12 @@ fn gap_reason(g: &RecordingGap) -> String {
 pub struct Drained {
     /// Init's wait status, when the kernel saw it exit.
     pub init_wait_status: Option<i32>,
-    /// The memory cgroup's figures the kernel kept at the container's last process exit.
+    /// The cgroup's figures the kernel kept at the container's last process exit.
     pub exit_usage: Option<CgroupUsage>,
 }
 
-/// The kernel's exit figures as the report's usage (memory only: the rest is not kept there).
+/// The kernel's exit figures as the report's usage: memory, CPU time and the pids peak (current
+/// tasks, throttling and pids events are not kept there).
 pub fn kernel_usage(u: &RawExitUsage) -> CgroupUsage {
     CgroupUsage {
         memory_current_bytes: u.current_bytes,
@@ -144,6 +159,8 @@ pub fn kernel_usage(u: &RawExitUsage) -> CgroupUsage {
         memory_failcnt: u.failcnt,
         oom_kill_count: u.oom_kill,
         oom_count: u.oom,
+        cpu_usage_usec: u.cpu_ns.map(|ns| ns / 1000),
+        pids_peak: u.pids_peak,
         ..Default::default()
     }
 }
@@ -357,11 +374,29 @@ impl FlightRecorder {
         let Some(a) = &self.active else {
             return (self.off_report(), Drained::default());
         };
+        // Events the kernel produced before this exit reached us must be read first.
+        a.reader.catch_up();
+        // The cgroup directory gone before the agent saw it (a container shorter than the
+        // agent's reaction, e.g. under systemd, which removes an empty scope at once): the
+        // kernel's exit event of the init process names its cgroup.
+        let cgroup_id = cgroup_id.or_else(|| {
+            let found = a
+                .events
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .cgroup_of_exit(init_pid);
+            if let Some(cg) = found {
+                debug!(
+                    init_pid,
+                    cgroup_id = cg,
+                    "cgroup found by the init's exit event"
+                );
+            }
+            found
+        });
         let Some(cgroup_id) = cgroup_id else {
             return (no_data("the container's cgroup2 directory was not found, so its recording cannot be identified"), Drained::default());
         };
-        // Events the kernel produced before this exit reached us must be read first.
-        a.reader.catch_up();
         let raw = match a.recorder.drain(cgroup_id) {
             Ok(raw) => raw,
             Err(e) => {
@@ -659,7 +694,7 @@ mod tests {
     }
 
     #[test]
-    fn kernel_usage_fills_only_the_memory_figures() {
+    fn kernel_usage_fills_memory_cpu_and_pids_peak_only() {
         let u = kernel_usage(&RawExitUsage {
             boot_ns: 1,
             pid: 7,
@@ -668,12 +703,40 @@ mod tests {
             failcnt: None,
             oom: Some(1),
             oom_kill: Some(1),
+            cpu_ns: Some(2_345_678),
+            pids_peak: Some(3),
         });
         assert_eq!(u.memory_peak_bytes, Some(20 << 20));
         assert_eq!(u.oom_kill_count, Some(1));
         assert_eq!(u.memory_failcnt, None);
-        assert_eq!(u.cpu_usage_usec, None);
-        assert_eq!(u.pids_peak, None);
+        assert_eq!(u.cpu_usage_usec, Some(2_345), "ns to usec, as cpu.stat");
+        assert_eq!(u.pids_peak, Some(3));
+        assert_eq!(u.pids_current, None, "not kept in the kernel");
+        assert_eq!(u.cpu_nr_throttled, None);
+    }
+
+    fn exit(cgroup_id: u64, pid: u32) -> RawEvent {
+        RawEvent::Exit {
+            boot_ns: 1,
+            cgroup_id,
+            pid,
+            comm: String::new(),
+            wait_status: 0,
+        }
+    }
+
+    #[test]
+    fn cgroup_of_a_vanished_container_is_found_by_its_inits_exit() {
+        let mut s = EventStore::default();
+        s.push(10, exit(10, 500));
+        s.push(11, exit(11, 501));
+        assert_eq!(s.cgroup_of_exit(501), Some(11));
+        assert_eq!(s.cgroup_of_exit(777), None);
+        // pid 500 reused by a later container: the latest exit wins.
+        s.push(12, exit(12, 500));
+        assert_eq!(s.cgroup_of_exit(500), Some(12));
+        s.take(12);
+        assert_eq!(s.cgroup_of_exit(500), Some(10));
     }
 
     #[test]

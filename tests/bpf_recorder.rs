@@ -719,6 +719,13 @@ fn kernel_keeps_memory_peak_and_oom_kills_after_the_cgroup_is_removed() {
         ("memory.events", Some("oom_kill")),
     );
     assert!(oom_kill >= 1, "the hog was OOM-killed");
+    // cgroup v2 keeps `cpu.stat` with or without the cpu controller enabled.
+    let stat = std::fs::read_to_string(cg.path.join("cpu.stat")).expect("reading cpu.stat");
+    let cpu_usec: u64 = stat
+        .lines()
+        .find_map(|l| l.strip_prefix("usage_usec "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no usage_usec in cpu.stat: {stat}"));
     // The memory cgroup goes, as it does 5-25 ms after a container's exit.
     drop(limit);
 
@@ -737,6 +744,15 @@ fn kernel_keeps_memory_peak_and_oom_kills_after_the_cgroup_is_removed() {
         "{usage:?}"
     );
     assert!(usage.boot_ns > 0 && usage.pid > 0, "{usage:?}");
+    // The exited threads' CPU time, summed at their exits, is the cgroup's within a little:
+    // the files also count the exit path after the tracepoint, the sum the joining shell's time
+    // before it joined (99.5% measured).
+    let kernel_usec = usage.cpu_ns.expect("CPU time kept") / 1000;
+    eprintln!("cpu.stat usage_usec {cpu_usec}, kernel's sum {kernel_usec}");
+    assert!(
+        kernel_usec * 10 >= cpu_usec * 9 && kernel_usec * 10 <= cpu_usec * 11,
+        "kernel {kernel_usec} us against cpu.stat {cpu_usec} us"
+    );
 }
 
 /// A bpffs pin directory of this test process, named as scripts/cleanup-test-leftovers.sh

@@ -270,6 +270,10 @@ async fn oom_kill_read_after_the_cgroup_is_gone_reports_the_kernels_figures() {
         usage["oom_kill_count"].as_u64().unwrap_or(0) >= 1,
         "{usage}"
     );
+    // The exited threads' CPU time, summed in the kernel, and the pids cgroup's peak (sh, head
+    // and tail at once).
+    assert!(usage["cpu_usage_usec"].as_u64().unwrap_or(0) > 0, "{usage}");
+    assert!(usage["pids_peak"].as_u64().unwrap_or(0) >= 2, "{usage}");
     assert_eq!(r["oom"]["killed"], true, "{}", r["oom"]);
     let errors = r["collection_errors"].as_array().unwrap();
     assert!(

@@ -198,7 +198,13 @@ pub(super) async fn finish(shared: Arc<Shared>, p: Pending) {
         errors.push(vanished_exit(&shared, &mut exit, &recorder, ws));
     }
     let (usage, usage_source) = match (usage_read, drained.exit_usage) {
-        (Some(Ok(u)), _) => (Some(u), Some(UsageSource::CgroupFiles)),
+        (Some(Ok(mut u)), kernel) => {
+            // Files that vanished mid-read (the scope removed meanwhile) leave gaps.
+            if let Some(k) = &kernel {
+                u.fill_gaps_from(k);
+            }
+            (Some(u), Some(UsageSource::CgroupFiles))
+        }
         (Some(Err(e)), Some(kernel)) if e.is_gone() => {
             debug!(container = %p.exit.container_id, "cgroup gone before its usage was read: the kernel's figures at exit stand in");
             (Some(kernel), Some(UsageSource::KernelAtExit))

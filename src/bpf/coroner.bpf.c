@@ -296,6 +296,7 @@ static __noinline int alloc_slot(__u64 cg)
 	s->out_inode[1] = 0;
 	s->usage.boot_ns = 0;
 	s->usage.flags = 0;
+	s->usage.cpu_ns = 0;
 	s->gen += 1;
 	return idx;
 }
@@ -718,79 +719,127 @@ static __always_inline __u64 memcg_event(struct mem_cgroup *m, __u32 event)
 	return v > 0 ? v : 0;
 }
 
-/*
- * The memory cgroup's figures into the exiting process's slot (coroner.h, `struct exit_usage`).
- * Every field is checked for existence on the running kernel (CO-RE), so a kernel without one
- * leaves its flag clear instead of failing the load.
- */
-static __noinline void note_exit_usage(struct task_struct *p, __u64 cg)
+/* The slot of `cg`, or NULL. */
+static __always_inline struct slot *slot_of(__u64 cg)
 {
 	__u32 *found = bpf_map_lookup_elem(&cg_slots, &cg);
 	if (!found)
-		return;
+		return NULL;
 	__u32 idx = *found;
 	struct slot *s = bpf_map_lookup_elem(&slots, &idx);
 	if (!s || s->cgroup_id != cg)
-		return;
-	if (!bpf_core_type_exists(struct mem_cgroup) ||
-	    !bpf_core_enum_value_exists(enum cgroup_subsys_id, memory_cgrp_id))
-		return;
-	__u32 id = bpf_core_enum_value(enum cgroup_subsys_id, memory_cgrp_id);
+		return NULL;
+	return s;
+}
+
+/*
+ * The task's state of controller `id` (a `*_cgrp_id` value on the running kernel), when it is the
+ * container's own and not an ancestor's (v2 with the controller not enabled down to it): runc
+ * makes the same path in every hierarchy, so the container's sits at its unified cgroup's depth.
+ */
+static __always_inline struct cgroup_subsys_state *own_css(struct css_set *cs, __u32 id)
+{
 	if (id >= bpf_core_field_size(struct css_set, subsys) / sizeof(void *))
-		return;
-	struct css_set *cs = BPF_CORE_READ(p, cgroups);
+		return NULL;
 	struct cgroup_subsys_state *css = NULL;
 	if (bpf_probe_read_kernel(&css, sizeof(css),
 				  (void *)cs + bpf_core_field_offset(struct css_set, subsys) +
 					  id * sizeof(void *)) ||
 	    !css)
-		return;
-	/* The memory cgroup must be the container's own, not an ancestor's (v2 with the memory
-	 * controller not enabled down to it): runc makes the same path in every hierarchy, so the
-	 * container's memory cgroup sits at its unified cgroup's depth. */
+		return NULL;
 	int level = BPF_CORE_READ(css, cgroup, level);
 	if (level == 0 || level != BPF_CORE_READ(cs, dfl_cgrp, level))
+		return NULL;
+	return css;
+}
+
+/*
+ * Every exiting thread of a recorded cgroup adds its CPU time to the slot: when the last one is
+ * gone the sum is what the cgroup's `cpu.stat` said, and it outlives the cgroup.
+ */
+static __noinline void add_exit_cpu(struct task_struct *p, __u64 cg)
+{
+	struct slot *s = slot_of(cg);
+	if (!s || !bpf_core_field_exists(struct sched_entity, sum_exec_runtime))
 		return;
-	struct mem_cgroup *m = (void *)css - bpf_core_field_offset(struct mem_cgroup, css);
-	__u64 pg = page_size;
+	__sync_fetch_and_add(&s->usage.cpu_ns, BPF_CORE_READ(p, se.sum_exec_runtime));
+}
+
+/*
+ * The memory and pids cgroups' figures into the exiting process's slot (coroner.h, `struct
+ * exit_usage`), beside the CPU time add_exit_cpu summed. Every field is checked for existence on
+ * the running kernel (CO-RE), so a kernel without one leaves its flag clear instead of failing
+ * the load.
+ */
+static __noinline void note_exit_usage(struct task_struct *p, __u64 cg)
+{
+	struct slot *s = slot_of(cg);
+	if (!s)
+		return;
+	struct css_set *cs = BPF_CORE_READ(p, cgroups);
 	struct exit_usage u = {};
-	if (bpf_core_field_exists(struct page_counter, usage)) {
-		long cur = BPF_CORE_READ(m, memory.usage.counter);
-		u.current_bytes = cur > 0 ? cur * pg : 0;
-		u.flags |= CORONER_USAGE_CURRENT;
-	}
-	if (bpf_core_field_exists(struct page_counter, watermark)) {
-		u.peak_bytes = BPF_CORE_READ(m, memory.watermark) * pg;
-		u.flags |= CORONER_USAGE_PEAK;
-	}
-	if (bpf_core_field_exists(struct page_counter, failcnt)) {
-		u.failcnt = BPF_CORE_READ(m, memory.failcnt);
-		u.flags |= CORONER_USAGE_FAILCNT;
-	}
-	if (bpf_core_field_exists(struct mem_cgroup, memory_events)) {
-		if (bpf_core_enum_value_exists(enum memcg_memory_event, MEMCG_OOM)) {
-			u.oom = memcg_event(m, bpf_core_enum_value(enum memcg_memory_event, MEMCG_OOM));
-			u.flags |= CORONER_USAGE_OOM;
+	if (bpf_core_field_exists(struct sched_entity, sum_exec_runtime))
+		u.flags |= CORONER_USAGE_CPU;
+	if (bpf_core_type_exists(struct pids_cgroup) &&
+	    bpf_core_field_exists(struct pids_cgroup, watermark) &&
+	    bpf_core_enum_value_exists(enum cgroup_subsys_id, pids_cgrp_id)) {
+		struct cgroup_subsys_state *css =
+			own_css(cs, bpf_core_enum_value(enum cgroup_subsys_id, pids_cgrp_id));
+		if (css) {
+			struct pids_cgroup *pc = (void *)css - bpf_core_field_offset(struct pids_cgroup, css);
+			s64 peak = BPF_CORE_READ(pc, watermark);
+			u.pids_peak = peak > 0 ? peak : 0;
+			u.flags |= CORONER_USAGE_PIDS_PEAK;
 		}
-		if (bpf_core_enum_value_exists(enum memcg_memory_event, MEMCG_OOM_KILL)) {
-			u.oom_kill = memcg_event(m, bpf_core_enum_value(enum memcg_memory_event, MEMCG_OOM_KILL));
-			u.flags |= CORONER_USAGE_OOM_KILL;
+	}
+	struct cgroup_subsys_state *css = NULL;
+	if (bpf_core_type_exists(struct mem_cgroup) &&
+	    bpf_core_enum_value_exists(enum cgroup_subsys_id, memory_cgrp_id))
+		css = own_css(cs, bpf_core_enum_value(enum cgroup_subsys_id, memory_cgrp_id));
+	if (css) {
+		struct mem_cgroup *m = (void *)css - bpf_core_field_offset(struct mem_cgroup, css);
+		__u64 pg = page_size;
+		if (bpf_core_field_exists(struct page_counter, usage)) {
+			long cur = BPF_CORE_READ(m, memory.usage.counter);
+			u.current_bytes = cur > 0 ? cur * pg : 0;
+			u.flags |= CORONER_USAGE_CURRENT;
+		}
+		if (bpf_core_field_exists(struct page_counter, watermark)) {
+			u.peak_bytes = BPF_CORE_READ(m, memory.watermark) * pg;
+			u.flags |= CORONER_USAGE_PEAK;
+		}
+		if (bpf_core_field_exists(struct page_counter, failcnt)) {
+			u.failcnt = BPF_CORE_READ(m, memory.failcnt);
+			u.flags |= CORONER_USAGE_FAILCNT;
+		}
+		if (bpf_core_field_exists(struct mem_cgroup, memory_events)) {
+			if (bpf_core_enum_value_exists(enum memcg_memory_event, MEMCG_OOM)) {
+				u.oom = memcg_event(m, bpf_core_enum_value(enum memcg_memory_event, MEMCG_OOM));
+				u.flags |= CORONER_USAGE_OOM;
+			}
+			if (bpf_core_enum_value_exists(enum memcg_memory_event, MEMCG_OOM_KILL)) {
+				u.oom_kill = memcg_event(m, bpf_core_enum_value(enum memcg_memory_event,
+										 MEMCG_OOM_KILL));
+				u.flags |= CORONER_USAGE_OOM_KILL;
+			}
 		}
 	}
 	u.pid = BPF_CORE_READ(p, tgid);
 	u.boot_ns = bpf_ktime_get_boot_ns();
-	bpf_probe_read_kernel(&s->usage, sizeof(u), &u);
+	/* Everything but cpu_ns, which other threads' exits may be adding to right now. */
+	bpf_probe_read_kernel(&s->usage, __builtin_offsetof(struct exit_usage, cpu_ns), &u);
 }
 
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(coroner_exit, struct task_struct *p)
 {
+	__u64 cg = bpf_get_current_cgroup_id();
+	if (!recorded_cgroup(cg))
+		return 0;
+	add_exit_cpu(p, cg);
 	/* do_exit() decremented signal->live before this tracepoint: 0 means the whole thread
 	 * group is gone (the `group_dead` argument of newer kernels, without depending on it). */
 	if (BPF_CORE_READ(p, signal, live.counter) != 0)
-		return 0;
-	__u64 cg = bpf_get_current_cgroup_id();
-	if (!recorded_cgroup(cg))
 		return 0;
 	/* Before the event: the figures must not depend on room in the ring buffer. */
 	note_exit_usage(p, cg);

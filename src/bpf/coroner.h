@@ -57,6 +57,8 @@
 #define CORONER_USAGE_OOM 0x04      /* memory_events[MEMCG_OOM] */
 #define CORONER_USAGE_OOM_KILL 0x08 /* memory_events[MEMCG_OOM_KILL] */
 #define CORONER_USAGE_CURRENT 0x10  /* page_counter.usage */
+#define CORONER_USAGE_CPU 0x20      /* sched_entity.sum_exec_runtime, summed */
+#define CORONER_USAGE_PIDS_PEAK 0x40 /* pids_cgroup.watermark */
 
 /* Fatal-signal stacks (`struct fatal_stack`): frames kept, and a build id's bytes. */
 #define CORONER_STACK_MAX 32
@@ -115,9 +117,10 @@ struct out_stream {
 };
 
 /*
- * The container's memory cgroup at the exit of one of its processes, read in the kernel: the last
- * process to leave writes the final figures, so they survive the cgroup directory, which the
- * kernel removes 5-25 ms after the exit (an agent that is late reads them here). Peaks and
+ * The container's memory and pids cgroups at the exit of one of its processes, and the CPU time
+ * of its exited threads, read in the kernel: the last process to leave writes the final figures,
+ * so they survive the cgroup directory, which the kernel (cgroupfs driver) or systemd (its scope)
+ * removes milliseconds after the exit (an agent that is late reads them here). Peaks and
  * counters only grow, so a later exit never lowers them.
  */
 struct exit_usage {
@@ -129,6 +132,11 @@ struct exit_usage {
 	__u64 oom_kill;
 	__u32 flags; /* CORONER_USAGE_*: the figures the kernel has */
 	__u32 pid;   /* the process whose exit wrote them */
+	__u64 pids_peak; /* v2 pids.peak */
+	/* CPU time of every thread of the cgroup that has exited, in ns, added atomically at each
+	 * thread's exit (and never rewritten with the rest): once the last process is gone, the
+	 * cgroup's whole `cpu.stat` `usage_usec`. Last: the rest is copied in one go before it. */
+	__u64 cpu_ns;
 };
 
 /*

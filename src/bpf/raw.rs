@@ -153,8 +153,9 @@ pub struct RawContainer {
     pub fatal_stack: Option<RawFatalStack>,
 }
 
-/// The container's memory cgroup as the kernel saw it when one of its processes exited (the
-/// last one to exit wrote these). A figure the running kernel lacks is `None`.
+/// The container's memory and pids cgroups as the kernel saw them when one of its processes
+/// exited (the last one to exit wrote these), and its exited threads' CPU time. A figure the
+/// running kernel lacks is `None`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct RawExitUsage {
     pub boot_ns: u64,
@@ -170,6 +171,10 @@ pub struct RawExitUsage {
     pub oom: Option<u64>,
     /// Processes the OOM killer killed in the cgroup (`oom_kill`).
     pub oom_kill: Option<u64>,
+    /// CPU time of the cgroup's exited threads, in ns (`cpu.stat` `usage_usec` once all are gone).
+    pub cpu_ns: Option<u64>,
+    /// Most tasks at once (v2 `pids.peak`).
+    pub pids_peak: Option<u64>,
 }
 
 /// Low-rate process events streamed from the kernel as they happen.

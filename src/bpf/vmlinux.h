@@ -123,6 +123,7 @@ struct cgroup {
 /* Values as on 6.18; CO-RE relocates them by name (bpf_core_enum_value), so only names matter. */
 enum cgroup_subsys_id {
 	memory_cgrp_id = 4,
+	pids_cgrp_id = 11,
 };
 
 struct cgroup_subsys_state {
@@ -150,6 +151,12 @@ struct mem_cgroup {
 	struct cgroup_subsys_state css;
 	struct page_counter memory;
 	atomic_long_t memory_events[9];
+};
+
+/* kernel/cgroup/pids.c; `watermark` is v2 `pids.peak` (Linux >= 6.1). */
+struct pids_cgroup {
+	struct cgroup_subsys_state css;
+	s64 watermark;
 };
 
 /* Linux >= 6.2: one percpu_counter per MM_* counter; `count` is the folded (approximate) sum. */
@@ -229,8 +236,15 @@ struct files_struct {
 	struct file *fd_array[64];
 };
 
+/* The scheduler's per-thread accounting: `sum_exec_runtime` is the thread's CPU time in ns, the
+ * figure cgroup v2 `cpu.stat` `usage_usec` and v1 `cpuacct.usage` sum up. */
+struct sched_entity {
+	u64 sum_exec_runtime;
+};
+
 struct task_struct {
 	unsigned int flags;
+	struct sched_entity se;
 	struct mm_struct *mm;
 	int exit_code;
 	pid_t pid;

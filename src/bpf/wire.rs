@@ -41,6 +41,8 @@ const USAGE_FAILCNT: u32 = 0x02;
 const USAGE_OOM: u32 = 0x04;
 const USAGE_OOM_KILL: u32 = 0x08;
 const USAGE_CURRENT: u32 = 0x10;
+const USAGE_CPU: u32 = 0x20;
+const USAGE_PIDS_PEAK: u32 = 0x40;
 /// `CORONER_STACK_*`, `CORONER_FRAME_*` and the stack's size.
 const STACK_MAX: usize = 32;
 const STACK_FAULT_ADDR: u32 = 0x01;
@@ -263,7 +265,7 @@ fn trim_build_id(id: &[u8; 20]) -> Vec<u8> {
     }
 }
 
-/// The kernel's memory figures at the cgroup's last process exit; `None` before any exit.
+/// The kernel's figures at the cgroup's last process exit; `None` before any exit.
 pub(crate) fn exit_usage(u: &types::exit_usage) -> Option<RawExitUsage> {
     if u.boot_ns == 0 {
         return None;
@@ -277,6 +279,8 @@ pub(crate) fn exit_usage(u: &types::exit_usage) -> Option<RawExitUsage> {
         failcnt: has(USAGE_FAILCNT, u.failcnt),
         oom: has(USAGE_OOM, u.oom),
         oom_kill: has(USAGE_OOM_KILL, u.oom_kill),
+        cpu_ns: has(USAGE_CPU, u.cpu_ns),
+        pids_peak: has(USAGE_PIDS_PEAK, u.pids_peak),
     })
 }
 
@@ -491,6 +495,8 @@ mod tests {
         assert_eq!(define("CORONER_USAGE_OOM"), USAGE_OOM);
         assert_eq!(define("CORONER_USAGE_OOM_KILL"), USAGE_OOM_KILL);
         assert_eq!(define("CORONER_USAGE_CURRENT"), USAGE_CURRENT);
+        assert_eq!(define("CORONER_USAGE_CPU"), USAGE_CPU);
+        assert_eq!(define("CORONER_USAGE_PIDS_PEAK"), USAGE_PIDS_PEAK);
         assert_eq!(define("CORONER_EVENT_MAX") as usize, EVENT_MAX);
     }
 
@@ -512,6 +518,13 @@ mod tests {
             "flag clear: the kernel has no such field"
         );
         assert_eq!(raw.pid, 42);
+        assert_eq!(raw.cpu_ns, None);
+        u.cpu_ns = 3_500_000;
+        u.pids_peak = 4;
+        u.flags |= USAGE_CPU | USAGE_PIDS_PEAK;
+        let raw = exit_usage(&u).unwrap();
+        assert_eq!(raw.cpu_ns, Some(3_500_000));
+        assert_eq!(raw.pids_peak, Some(4));
     }
 
     #[test]

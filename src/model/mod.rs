@@ -186,10 +186,12 @@ pub struct CgroupReport {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum UsageSource {
-    /// The cgroup's files (`memory.*`, `pids.*`, `cpu.stat`), read at the exit event.
+    /// The cgroup's files (`memory.*`, `pids.*`, `cpu.stat`), read at the exit event; figures
+    /// whose files vanished mid-read (the scope removed meanwhile) from the kernel's at exit.
     CgroupFiles,
     /// The flight recorder's kernel side, at the exit of the container's last process: the
-    /// cgroup directory was already gone when the agent read it. Memory figures only.
+    /// cgroup directory was already gone when the agent read it. Memory figures, CPU time
+    /// (`cpu_usage_usec`) and `pids_peak` only.
     KernelAtExit,
 }
 
@@ -233,6 +235,64 @@ pub struct CgroupUsage {
     pub cpu_nr_periods: Option<u64>,
     pub cpu_nr_throttled: Option<u64>,
     pub cpu_throttled_usec: Option<u64>,
+}
+
+impl CgroupUsage {
+    /// Fills the figures this reading lacks from `other` (the kernel's at the exit): a cgroup
+    /// removed while its files were being read (systemd removes an empty scope at once) leaves
+    /// the last ones unread.
+    pub fn fill_gaps_from(&mut self, other: &CgroupUsage) {
+        macro_rules! fill {
+            ($($f:ident),*) => { $( if self.$f.is_none() { self.$f = other.$f; } )* };
+        }
+        fill!(
+            memory_current_bytes,
+            memory_peak_bytes,
+            memory_failcnt,
+            oom_kill_count,
+            oom_count,
+            pids_current,
+            pids_peak,
+            pids_max_events,
+            cpu_usage_usec,
+            cpu_nr_periods,
+            cpu_nr_throttled,
+            cpu_throttled_usec
+        );
+    }
+}
+
+#[cfg(test)]
+mod usage_tests {
+    use super::CgroupUsage;
+
+    #[test]
+    fn files_read_while_the_scope_went_are_completed_from_the_kernel_not_overwritten() {
+        let mut files = CgroupUsage {
+            memory_peak_bytes: Some(5 << 20),
+            pids_peak: Some(6),
+            ..Default::default()
+        };
+        let kernel = CgroupUsage {
+            memory_peak_bytes: Some(1),
+            pids_peak: Some(1),
+            cpu_usage_usec: Some(2_345),
+            ..Default::default()
+        };
+        files.fill_gaps_from(&kernel);
+        assert_eq!(
+            files.memory_peak_bytes,
+            Some(5 << 20),
+            "the file's figure stays"
+        );
+        assert_eq!(files.pids_peak, Some(6));
+        assert_eq!(
+            files.cpu_usage_usec,
+            Some(2_345),
+            "cpu.stat was gone: the kernel's"
+        );
+        assert_eq!(files.cpu_nr_throttled, None);
+    }
 }
 
 /// Something the collector could not read, with a stable machine label and the detail.

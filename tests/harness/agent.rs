@@ -218,6 +218,21 @@ impl Agent {
         }
     }
 
+    /// Default flags against the containerd at `socket` that the harness does not own (the test
+    /// VM's node daemon), watching `k8s.io` only.
+    pub fn builder_for_socket(socket: &Path) -> AgentBuilder {
+        AgentBuilder {
+            binary: agent_binary(),
+            socket: socket.to_path_buf(),
+            namespaces: vec![K8S_NAMESPACE.to_string()],
+            args: Vec::new(),
+            env: Vec::new(),
+            api_token: None,
+            nofile: None,
+            own_netns: false,
+        }
+    }
+
     /// Starts the agent with default flags and waits until it is ready.
     pub async fn start(containerd: &Containerd) -> Agent {
         Agent::builder(containerd).start().await

@@ -38,6 +38,19 @@ pub struct Cri {
     images: ImageServiceClient<Channel>,
     cgroup_parent: String,
     pod_logs: PathBuf,
+    driver: CgroupDriver,
+}
+
+/// How pods' cgroup parents are named, as kubelet's `--cgroup-driver` decides.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[allow(dead_code)] // each test binary uses a different part of the harness
+pub enum CgroupDriver {
+    /// `<parent>/pod<uid>` (the private containerds of the harness).
+    Cgroupfs,
+    /// `kubepods-besteffort-pod<uid with _ for ->.slice`, which runc (SystemdCgroup = true)
+    /// expands to `/kubepods.slice/kubepods-besteffort.slice/...` and puts each container in
+    /// `cri-containerd-<id>.scope` below it (the test VM's node).
+    Systemd,
 }
 
 #[allow(dead_code)] // each test binary uses a different part of the harness
@@ -53,7 +66,16 @@ impl Cri {
             images: ImageServiceClient::new(channel),
             cgroup_parent: cgroup_parent.to_string(),
             pod_logs: pod_logs.to_path_buf(),
+            driver: CgroupDriver::Cgroupfs,
         }
+    }
+
+    /// Connects to the CRI services on `socket` of a node whose kubelet and containerd use the
+    /// systemd cgroup driver: pods get `kubepods-besteffort-pod<uid>.slice` parents.
+    pub async fn connect_systemd(socket: &Path, pod_logs: &Path) -> Cri {
+        let mut cri = Cri::connect(socket, "", pod_logs).await;
+        cri.driver = CgroupDriver::Systemd;
+        cri
     }
 
     /// The raw CRI runtime client, for calls the helpers do not cover.
@@ -311,14 +333,20 @@ impl PodBuilder {
     /// RunPodSandbox; panics with the CRI error on failure.
     pub async fn run(self) -> Pod {
         let uid = self.uid.clone().unwrap_or_else(random_uuid);
-        let cgroup_parent = format!("{}/pod{uid}", self.cri.cgroup_parent);
+        let cgroup_parent = match self.cri.driver {
+            CgroupDriver::Cgroupfs => format!("{}/pod{uid}", self.cri.cgroup_parent),
+            // kubelet's pod slice name: systemd unit names cannot hold the uid's dashes.
+            CgroupDriver::Systemd => {
+                format!("kubepods-besteffort-pod{}.slice", uid.replace('-', "_"))
+            }
+        };
         let log_directory = self
             .cri
             .pod_logs
             .join(format!("{}_{}_{uid}", self.namespace, self.name));
         fs::create_dir_all(&log_directory)
             .unwrap_or_else(|e| panic!("creating {}: {e}", log_directory.display()));
-        if let Some(max) = self.pids_limit {
+        if let (Some(max), CgroupDriver::Cgroupfs) = (self.pids_limit, self.cri.driver) {
             let root = host::cgroup_v1_root("pids")
                 .expect("pids_limit needs a v1 pids hierarchy on this host");
             let dir = root.join(cgroup_parent.trim_start_matches('/'));
@@ -377,6 +405,9 @@ impl PodBuilder {
             .unwrap_or_else(|e| panic!("RunPodSandbox {}/{}: {e}", self.namespace, self.name))
             .into_inner()
             .pod_sandbox_id;
+        if let (Some(max), CgroupDriver::Systemd) = (self.pids_limit, self.cri.driver) {
+            set_slice_tasks_max(&cgroup_parent, max);
+        }
         Pod {
             cri: self.cri,
             id,
@@ -389,6 +420,43 @@ impl PodBuilder {
             pid_mode: self.pid_mode,
         }
     }
+}
+
+/// The pod-level pids limit as kubelet's systemd cgroup manager sets it: `TasksMax` on the pod's
+/// slice (which the sandbox's scope made exist), so systemd enables the pids controller down to
+/// it. Checks the kernel file afterwards.
+fn set_slice_tasks_max(slice: &str, max: u64) {
+    let out = std::process::Command::new("systemctl")
+        .args([
+            "set-property",
+            "--runtime",
+            slice,
+            &format!("TasksMax={max}"),
+        ])
+        .output()
+        .unwrap_or_else(|e| panic!("running systemctl set-property {slice}: {e}"));
+    assert!(
+        out.status.success(),
+        "systemctl set-property {slice} TasksMax={max}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stem = slice.trim_end_matches(".slice");
+    let mut dir = PathBuf::from("/sys/fs/cgroup");
+    let mut end = 0;
+    for part in stem.split('-') {
+        end += part.len();
+        dir.push(format!("{}.slice", &stem[..end]));
+        end += 1;
+    }
+    let file = dir.join("pids.max");
+    let got =
+        fs::read_to_string(&file).unwrap_or_else(|e| panic!("reading {}: {e}", file.display()));
+    assert_eq!(
+        got.trim(),
+        max.to_string(),
+        "{} after TasksMax={max}",
+        file.display()
+    );
 }
 
 /// Host network, pod IPC, and a pid namespace per container (or per pod when shared): what kubelet
