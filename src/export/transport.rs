@@ -153,6 +153,10 @@ impl Transport {
                             .map_err(|e| bad("otlp-client-certificate", e.to_string()))?;
                         builder = builder.identity(identity);
                     }
+                } else {
+                    // Plain http: no roots needed, and loading the system's fails on a node
+                    // image without CA certificates (the agent would not start).
+                    builder = builder.tls_certs_only(Vec::<reqwest::Certificate>::new());
                 }
                 let client = builder
                     .build()
