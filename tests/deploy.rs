@@ -847,7 +847,8 @@ async fn without_added_capabilities_exits_are_reported_and_the_recorder_says_it_
 }
 
 /// The cgroup mount is not decoration: without it the agent only sees its own cgroups (the
-/// runtime's default `/sys/fs/cgroup`), and a crash's report says its figures could not be read.
+/// runtime's default `/sys/fs/cgroup`), and a crash's report says its cgroup could not be read:
+/// no limits, and only the figures the kernel gives at the exit.
 #[tokio::test(flavor = "multi_thread")]
 async fn without_the_host_cgroup_mount_a_report_has_no_cgroup_figures() {
     let objects = base();
@@ -876,9 +877,16 @@ async fn without_the_host_cgroup_mount_a_report_has_no_cgroup_figures() {
         serde_json::json!([]),
         "the loss is reported"
     );
+    // Without the host's cgroup tree the limits are unknown; the usage comes from the kernel's
+    // own figures at the exit (the recorder reads them), and says so.
     assert!(
-        r["cgroup"]["usage"]["memory_peak_bytes"].is_null(),
-        "no usage without the host's cgroup tree: {}",
+        r["cgroup"]["limits"].is_null(),
+        "no limits without the host's cgroup tree: {}",
+        r["cgroup"]
+    );
+    assert_eq!(
+        r["cgroup"]["usage_source"], "kernel_at_exit",
+        "usage only from the kernel: {}",
         r["cgroup"]
     );
 }
