@@ -1,5 +1,5 @@
 //! Post-mortem files from dead containers, for real: an Erlang VM that halts with a slogan
-//! (Debian's `erlang-base`, through CRI) and a container whose files are found only in its
+//! (Debian's `erlang-base`, through CRI), a JVM out of heap (its hs_err log, its heap dump) and a container whose files are found only in its
 //! writable layer after the task is gone; read back through the agent's HTTP API, with the
 //! token, as JSON, Markdown, text and the page. Also the measured windows in which a dead
 //! container's filesystem can be read (`docs/artifacts.md`).
@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use harness::erlang_image::{import_erlang_image, ERLANG_IMAGE};
+use harness::runtimes_image::{import_runtimes_image, runtimes_image, RUNTIMES_IMAGE};
 use harness::{Agent, Containerd};
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -244,6 +245,134 @@ async fn files_a_dead_container_wrote_are_found_in_its_writable_layer_after_the_
         "{skipped}"
     );
     assert!(files(&r).iter().all(|f| f["path"] != "/core"));
+}
+
+/// A real JVM (Debian's openjdk-17-jre-headless in the runtimes image) that runs out of heap,
+/// twice: once told to crash (`-XX:+CrashOnOutOfMemoryError`, which writes an hs_err log) and
+/// once told to dump its heap (`-XX:+HeapDumpOnOutOfMemoryError`). The hs_err log is kept,
+/// redacted and quoted; the heap dump is a memory image: listed with its size, not kept, by
+/// default, and kept only up to the per-file bound with `--no-redact-artifacts`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_jvm_out_of_heap_leaves_its_hs_err_log_and_a_bounded_heap_dump() {
+    let _image = tokio::task::spawn_blocking(runtimes_image).await.unwrap();
+    let cd = Containerd::start().await;
+    import_runtimes_image(&cd).await;
+    let cri = cd.cri().await;
+    // The password on the command line is in the hs_err log's "Command Line:" and "jvm_args:".
+    let jvm = |flag: &str| {
+        format!("exec java -Xmx32m {flag} -Dapp.password=s3cr3t-value -cp /opt/cases/java Heap")
+    };
+
+    let agent = Agent::builder(&cd).api_token(TOKEN).start().await;
+    let pod = cri.run_pod("jvm-crash", "default").await;
+    pod.container("app")
+        .image(RUNTIMES_IMAGE)
+        .env("HOME", "/root")
+        .working_dir("/srv")
+        .command(["/bin/sh", "-c", &jvm("-XX:+CrashOnOutOfMemoryError")])
+        .start()
+        .await;
+    let r = agent.report_for("jvm-crash", "app").await;
+    let hs_err = files(&r)
+        .iter()
+        .find(|f| f["kind"] == "jvm_error_log")
+        .unwrap_or_else(|| panic!("no hs_err log in {:#}", r["artifacts"]));
+    let path = hs_err["path"].as_str().unwrap();
+    assert!(
+        path.starts_with("/srv/hs_err_pid") && path.ends_with(".log"),
+        "the JVM writes it in its working directory: {path}"
+    );
+    assert_eq!(hs_err["redacted"], true);
+    assert_eq!(
+        key_line(hs_err, "fatal_error"),
+        "OutOfMemory encountered: Java heap space"
+    );
+    assert!(
+        key_line(hs_err, "jre_version").contains("OpenJDK Runtime Environment (17."),
+        "{hs_err:#}"
+    );
+    assert!(
+        key_line(hs_err, "heap").contains("total 32768K"),
+        "-Xmx32m: {hs_err:#}"
+    );
+    let evidence = r["diagnosis"]["evidence"].to_string();
+    assert!(
+        evidence.contains("OutOfMemory encountered: Java heap space"),
+        "the diagnosis quotes the log: {evidence}"
+    );
+    let id = r["id"].as_str().unwrap();
+    let name = hs_err["name"].as_str().unwrap();
+    let (status, body) = agent
+        .get_text(&format!("/api/v1/crashes/{id}/artifacts/{name}"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.contains("A fatal error has been detected by the Java Runtime Environment"));
+    assert!(body.contains("Heap.main"), "the Java frames are in the log");
+    assert!(
+        !body.contains("s3cr3t-value"),
+        "the command line is redacted: {body}"
+    );
+
+    let pod = cri.run_pod("jvm-dump", "default").await;
+    pod.container("app")
+        .image(RUNTIMES_IMAGE)
+        .env("HOME", "/root")
+        .working_dir("/srv")
+        .command(["/bin/sh", "-c", &jvm("-XX:+HeapDumpOnOutOfMemoryError")])
+        .start()
+        .await;
+    let r = agent.report_for("jvm-dump", "app").await;
+    let skipped = r["artifacts"]["skipped"].to_string();
+    assert!(
+        skipped.contains("/srv/java_pid")
+            && skipped.contains(".hprof")
+            && skipped.contains("--no-redact-artifacts"),
+        "a heap dump is listed, not kept: {skipped}"
+    );
+    assert!(files(&r).iter().all(|f| f["kind"] != "jvm_heap_dump"));
+    drop(agent);
+
+    let agent = Agent::builder(&cd)
+        .api_token(TOKEN)
+        .arg("--no-redact-artifacts")
+        .start()
+        .await;
+    let pod = cri.run_pod("jvm-dump-raw", "default").await;
+    pod.container("app")
+        .image(RUNTIMES_IMAGE)
+        .env("HOME", "/root")
+        .working_dir("/srv")
+        .command(["/bin/sh", "-c", &jvm("-XX:+HeapDumpOnOutOfMemoryError")])
+        .start()
+        .await;
+    let r = agent.report_for("jvm-dump-raw", "app").await;
+    let dump = files(&r)
+        .iter()
+        .find(|f| f["kind"] == "jvm_heap_dump")
+        .unwrap_or_else(|| panic!("no heap dump in {:#}", r["artifacts"]));
+    let (size, kept) = (
+        dump["size_bytes"].as_u64().unwrap(),
+        dump["kept_bytes"].as_u64().unwrap(),
+    );
+    println!(
+        "heap dump: {size} bytes, kept {kept}, stored {}",
+        dump["stored_bytes"]
+    );
+    assert_eq!(dump["truncated"], true, "{dump:#}");
+    assert_eq!(kept, 8 << 20, "kept up to the per-file bound");
+    assert!(size > kept, "a 32 MiB heap dumps more than 8 MiB: {size}");
+    let id = r["id"].as_str().unwrap();
+    let name = dump["name"].as_str().unwrap();
+    let resp = reqwest::Client::new()
+        .get(agent.url(&format!("/api/v1/crashes/{id}/artifacts/{name}")))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let body = resp.bytes().await.unwrap();
+    assert_eq!(body.len() as u64, kept);
+    assert!(body.starts_with(b"JAVA PROFILE 1.0.2"), "an hprof file");
 }
 
 #[tokio::test(flavor = "multi_thread")]

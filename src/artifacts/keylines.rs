@@ -67,8 +67,8 @@ fn erlang(text: &str) -> Vec<KeyLine> {
     out
 }
 
-/// `hs_err_pid<pid>.log`: the `#  SIGSEGV (0xb) at pc=...` line (or the out-of-memory line),
-/// the line after `# Problematic frame:`, the JRE version, and the first line of `Heap:`.
+/// `hs_err_pid<pid>.log`: the `#  SIGSEGV (0xb) at pc=...` line (or the out-of-memory line, and
+/// the `fatal error:` line that says what `-XX:+CrashOnOutOfMemoryError` met), the line after `# Problematic frame:`, the JRE version, and the first line of `Heap:`.
 fn hs_err(text: &str) -> Vec<KeyLine> {
     let mut out = Vec::new();
     let mut lines = text.lines().take(MAX_SCAN_LINES).peekable();
@@ -83,6 +83,11 @@ fn hs_err(text: &str) -> Vec<KeyLine> {
                 || body.starts_with("Internal Error"))
         {
             out.push(line("error", body));
+        } else if !seen(&out, "fatal_error") && body.starts_with("fatal error:") {
+            out.push(line(
+                "fatal_error",
+                body.trim_start_matches("fatal error:").trim(),
+            ));
         } else if !seen(&out, "jre_version") && body.starts_with("JRE version:") {
             out.push(line("jre_version", body.trim_start_matches("JRE version:")));
         } else if body == "Problematic frame:" && !seen(&out, "problematic_frame") {
@@ -136,6 +141,24 @@ mod tests {
         );
         assert!(get("jre_version").is_some_and(|v| v.starts_with("OpenJDK")));
         assert!(get("heap").is_some_and(|h| h.contains("total 16384K, used 1053K")));
+    }
+
+    #[test]
+    fn a_jvm_crashed_on_its_heap_says_so() {
+        // Written by Debian's openjdk-17 running `java -Xmx32m -XX:+CrashOnOutOfMemoryError Heap`
+        // (tests/fixtures/statements/programs/Heap.java); its first 110 lines.
+        let log = include_str!("../../tests/fixtures/artifacts/hs_err_oom_jdk17.log");
+        let lines = key_lines(ArtifactKind::JvmErrorLog, log);
+        let get = |l: &str| lines.iter().find(|k| k.label == l).map(|k| k.text.as_str());
+        assert_eq!(get("signal"), None);
+        assert!(get("error").is_some_and(|e| e.starts_with("Internal Error (debug.cpp:362)")));
+        assert_eq!(
+            get("fatal_error"),
+            Some("OutOfMemory encountered: Java heap space")
+        );
+        assert!(get("jre_version").is_some_and(|v| v.contains("17.0.19+10")));
+        assert!(get("heap").is_some_and(|h| h.contains("total 32768K, used 28684K")));
+        assert_eq!(get("problematic_frame"), None);
     }
 
     #[test]
