@@ -34,6 +34,5 @@ pub mod redact;
 pub mod render;
 pub mod report;
 pub mod rootfs;
-pub mod stacks;
 pub mod store;
 pub mod units;

@@ -173,13 +173,10 @@ async fn enrich_meta(
     if let (false, Some((snapshotter, snapshot_key))) = (meta.is_sandbox, &meta.snapshot) {
         // Not a collection error: only post-mortem files need it, and they say so.
         match client
-            .snapshot_dirs(&key.namespace, snapshotter, snapshot_key)
+            .snapshot_upperdir(&key.namespace, snapshotter, snapshot_key)
             .await
         {
-            Ok(dirs) => {
-                out.writable_layer = dirs.upper;
-                out.image_layers = dirs.lower;
-            }
+            Ok(dir) => out.writable_layer = dir,
             Err(e) => debug!(container = %key.id, error = %e, "snapshot mounts not read"),
         }
     }

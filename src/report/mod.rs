@@ -330,7 +330,6 @@ mod tests {
                     tail: String::new(),
                 },
             }),
-            crash_stack: None,
         };
         (en, rec)
     }
