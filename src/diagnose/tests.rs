@@ -82,3 +82,22 @@ fn an_exec_interrupted_by_a_signal_is_not_an_exec_failure() {
     let d = check(&r);
     assert_eq!(d.cause, Cause::PidsLimit, "{d:#?}");
 }
+
+#[test]
+fn a_childs_exec_failing_under_the_pids_limit_is_not_an_exec_failure() {
+    // Seen on the trixie VM node (cgroup v2, pids.max 20): the fork loop's last child had its
+    // execve("/proc/self/exe") fail with E2BIG (and ENOEXEC on sid) after forks were refused.
+    for errno in ["E2BIG", "ENOEXEC"] {
+        let mut r = fixture("pids_limit");
+        let rec = r.recorder.as_mut().unwrap();
+        let mut exec = rec.flight_recorder.last().unwrap().clone();
+        exec.syscall = "execve".into();
+        exec.args = vec!["\"/proc/self/exe\"".into(), "[...]".into(), "[...]".into()];
+        exec.ret = if errno == "E2BIG" { -7 } else { -8 };
+        exec.errno = Some(errno.into());
+        rec.flight_recorder.push(exec.clone());
+        rec.first_failures.push(exec);
+        let d = check(&r);
+        assert_eq!(d.cause, Cause::PidsLimit, "{errno}: {d:#?}");
+    }
+}

@@ -41,6 +41,12 @@ impl Rule for ExecFailed {
             if !shell_code && !last_failure {
                 return None;
             }
+            // A child's exec failing while its forks are refused at the pids limit is a
+            // symptom (busybox's fork children fail to re-exec /proc/self/exe with EINTR,
+            // E2BIG or ENOEXEC under pids.max): `pids_limit` names the cause.
+            if !shell_code && forks_refused(f) {
+                return None;
+            }
             let confidence = if shell_code {
                 Confidence::High
             } else {
@@ -58,6 +64,18 @@ impl Rule for ExecFailed {
         }
         None
     }
+}
+
+/// Whether the container hit its process limit: the pids cgroup refused forks, or a fork
+/// failed with EAGAIN.
+fn forks_refused(f: &Facts) -> bool {
+    let refused = f.r.cgroup.usage.as_ref().and_then(|u| u.pids_max_events);
+    refused.unwrap_or(0) > 0
+        || f.find_failure(|e| {
+            matches!(e.syscall.as_str(), "clone" | "clone3" | "fork" | "vfork")
+                && e.errno.as_deref() == Some("EAGAIN")
+        })
+        .is_some()
 }
 
 /// An exec that failed with `e`, explained by the entrypoint section when it can be.
