@@ -661,14 +661,30 @@ pub fn get_in_netns(
     .unwrap_or_else(|_| Err(std::io::Error::other("netns thread panicked")))
 }
 
-/// A port that was free a moment ago (the kernel hands out ephemeral ports round-robin, so
-/// reuse by someone else before the agent binds it is unlikely).
+/// A port free now, below Linux's ephemeral range (32768-60999 by default): a port the kernel
+/// picked for `127.0.0.1:0` goes back to that range once released, and an outgoing connection
+/// of anything on the node could take it before the agent binds it (seen once: the agent exited
+/// with EADDRINUSE). Picked from 20000-32767, starting at a place that depends on the test
+/// process, each one once per process.
 #[allow(dead_code)] // each test binary uses a different part of the harness
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("binding 127.0.0.1:0")
-        .port()
+pub fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 20_000;
+    const SPAN: u32 = 12_768;
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let _ = NEXT.compare_exchange(
+        u32::MAX,
+        (std::process::id().wrapping_mul(2_654_435_761)) % SPAN,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
+    for _ in 0..SPAN {
+        let port = (FIRST + NEXT.fetch_add(1, Ordering::SeqCst) % SPAN) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in {FIRST}-{}", FIRST + SPAN - 1)
 }
 
 /// Percent-encodes everything but RFC 3986 unreserved characters, for query values.

@@ -6,7 +6,6 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
@@ -197,10 +196,7 @@ pub fn parse(out: &str) -> Vec<Record> {
 
 #[allow(dead_code)] // each test binary uses a different part of the harness
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("binding 127.0.0.1:0")
-        .port()
+    super::agent::free_port()
 }
 
 /// A rotel collector on two fixed local ports (OTLP/HTTP and OTLP/gRPC); killed on drop.
