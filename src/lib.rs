@@ -34,5 +34,6 @@ pub mod redact;
 pub mod render;
 pub mod report;
 pub mod rootfs;
+pub mod stacks;
 pub mod store;
 pub mod units;

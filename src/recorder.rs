@@ -462,6 +462,7 @@ fn empty(state: RecorderState) -> RecorderReport {
         fatal_signal: None,
         oom_victim: None,
         output: None,
+        crash_stack: None,
     }
 }
 
@@ -560,6 +561,10 @@ pub fn assemble(
         report.first_failures = decode::first_failures(arch, raw, wall);
         report.telling_failures = decode::telling_failures(arch, raw, wall);
         report.output = decode::captured_output(raw);
+        report.crash_stack = raw
+            .fatal_stack
+            .as_ref()
+            .map(|s| decode::crash_stack(s, wall));
     } else {
         report.reason =
             Some("no syscall data for this container (evicted from the recorder)".into());

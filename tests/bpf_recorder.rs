@@ -891,3 +891,227 @@ fn a_pin_dir_held_by_another_agent_is_busy_until_released() {
     drop(first);
     PinDir::open(&root.0, Duration::ZERO).expect("free again once the holder is gone");
 }
+
+/// A C program that dereferences NULL two calls below `main`, with debug info and frame
+/// pointers (the kernel walks user stacks by frame pointer).
+const CRASH_SOURCE: &str = "#include <stdio.h>
+__attribute__((noinline)) void crash_here(volatile int *p) {
+\t*p = 42;
+}
+__attribute__((noinline)) void start_work(void) {
+\tcrash_here(0);
+\tputs(\"unreachable\");
+}
+int main(void) {
+\tstart_work();
+\treturn 0;
+}
+";
+
+/// `crash` (static, `-g`) and `crash-stripped` (the same, `strip`ped) in `dir`.
+fn build_crash_programs(dir: &Path) -> (PathBuf, PathBuf) {
+    let src = dir.join("crash.c");
+    std::fs::write(&src, CRASH_SOURCE).unwrap();
+    let bin = dir.join("crash");
+    let out = Command::new("gcc")
+        .args(["-g", "-O0", "-fno-omit-frame-pointer", "-static", "-o"])
+        .arg(&bin)
+        .arg(&src)
+        .output()
+        .expect("running gcc (scripts/install-deps.sh installs it)");
+    assert!(
+        out.status.success(),
+        "gcc: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stripped = dir.join("crash-stripped");
+    let out = Command::new("strip")
+        .arg("-o")
+        .arg(&stripped)
+        .arg(&bin)
+        .output()
+        .expect("running strip");
+    assert!(
+        out.status.success(),
+        "strip: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (bin, stripped)
+}
+
+fn build_id_hex(path: &Path) -> String {
+    let out = Command::new("readelf")
+        .arg("-n")
+        .arg(path)
+        .output()
+        .expect("readelf");
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix("Build ID: ").map(str::to_string))
+        .unwrap_or_else(|| panic!("no build id in {}: {text}", path.display()))
+}
+
+/// Runs `program` as the cgroup's entrypoint, expects SIGSEGV, and returns the kernel's stack.
+fn crash_in_cgroup(
+    recorder: &Recorder,
+    tag: &str,
+    program: &Path,
+) -> coroner::bpf::raw::RawFatalStack {
+    let cg = TestCgroup::new(tag);
+    let (_, out) = cg.run(&format!("exec {}", program.display()));
+    assert_eq!(out.status.signal(), Some(11), "{out:?}");
+    let raw = drained(recorder, &cg);
+    raw.fatal_stack
+        .unwrap_or_else(|| panic!("no stack kept for the SIGSEGV of {}", program.display()))
+}
+
+#[test]
+fn segfault_keeps_the_user_stack_with_build_ids_and_it_symbolizes_to_the_functions() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let (bin, stripped) = build_crash_programs(dir.path());
+    let id = build_id_hex(&bin);
+    let recorder = load(256, 256);
+
+    let raw = crash_in_cgroup(&recorder, "stack", &bin);
+    assert_eq!(
+        (raw.signal, raw.code),
+        (11, 1),
+        "SIGSEGV, SEGV_MAPERR: {raw:?}"
+    );
+    assert_eq!(raw.fault_addr, Some(0), "{raw:?}");
+    assert_eq!(
+        raw.fault_mapping,
+        coroner::bpf::raw::RawFaultMapping::Unmapped,
+        "NULL is in no mapping: {raw:?}"
+    );
+    assert!(
+        raw.ips.len() >= 3,
+        "crash_here, start_work, main at least: {raw:?}"
+    );
+    match &raw.frames[0] {
+        coroner::bpf::raw::RawFrame::BuildId { build_id, .. } => {
+            assert_eq!(decode::hex_bytes(build_id), id)
+        }
+        other => panic!("the first frame has no build id: {other:?}"),
+    }
+
+    let wall = |_| chrono::DateTime::from_timestamp(0, 0).unwrap();
+    let mut stack = decode::crash_stack(&raw, &wall);
+    let layers = coroner::stacks::Layers::open(&[PathBuf::from("/")]);
+    let program = bin.display().to_string();
+    coroner::stacks::symbolize(&mut stack, std::slice::from_ref(&program), &layers);
+    let names: Vec<Option<&str>> = stack.frames.iter().map(|f| f.function.as_deref()).collect();
+    assert_eq!(
+        &names[..3],
+        &[Some("crash_here"), Some("start_work"), Some("main")],
+        "{stack:#?}"
+    );
+    assert_eq!(
+        stack.frames[0].source_file.as_deref(),
+        Some("crash.c"),
+        "{stack:#?}"
+    );
+    assert_eq!(stack.frames[0].line, Some(3), "{stack:#?}");
+    assert_eq!(
+        stack.frames[1].line,
+        Some(6),
+        "the call in start_work: {stack:#?}"
+    );
+    assert_eq!(stack.frames[0].object.as_deref(), Some(program.as_str()));
+    assert_eq!(
+        stack.crash_site().as_deref(),
+        Some("`crash_here()` at crash.c:3, called from `start_work()`")
+    );
+
+    // Stripped: the same build id (strip keeps the note), no names, and a reason.
+    let raw = crash_in_cgroup(&recorder, "stripped", &stripped);
+    let mut stack = decode::crash_stack(&raw, &wall);
+    let program = stripped.display().to_string();
+    coroner::stacks::symbolize(&mut stack, std::slice::from_ref(&program), &layers);
+    assert!(stack.frames.len() >= 3, "{stack:#?}");
+    assert_eq!(stack.frames[0].build_id.as_deref(), Some(id.as_str()));
+    assert!(stack.frames[0].file_offset.is_some());
+    assert_eq!(stack.frames[0].object.as_deref(), Some(program.as_str()));
+    assert!(
+        stack.frames.iter().take(3).all(|f| f.function.is_none()),
+        "{stack:#?}"
+    );
+    assert!(
+        stack
+            .symbolization_errors
+            .iter()
+            .any(|e| e.contains(&program) && e.contains("symbols")),
+        "{:?}",
+        stack.symbolization_errors
+    );
+}
+
+#[test]
+fn abort_keeps_the_stack_of_the_thread_that_raised_sigabrt() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("abort.c");
+    std::fs::write(
+        &src,
+        "#include <stdlib.h>\n__attribute__((noinline)) void give_up(void) { abort(); }\nint main(void) { give_up(); return 0; }\n",
+    )
+    .unwrap();
+    let bin = dir.path().join("abort");
+    let out = Command::new("gcc")
+        .args(["-g", "-O0", "-fno-omit-frame-pointer", "-static", "-o"])
+        .arg(&bin)
+        .arg(&src)
+        .output()
+        .expect("running gcc");
+    assert!(
+        out.status.success(),
+        "gcc: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let recorder = load(256, 256);
+    let cg = TestCgroup::new("abort");
+    let (_, out) = cg.run(&format!("exec {}", bin.display()));
+    assert_eq!(out.status.signal(), Some(6), "{out:?}");
+    let raw = drained(&recorder, &cg)
+        .fatal_stack
+        .expect("a stack for SIGABRT");
+    assert_eq!(
+        (raw.signal, raw.code),
+        (6, -6),
+        "SIGABRT by tgkill (SI_TKILL): {raw:?}"
+    );
+    assert_eq!(raw.fault_addr, None, "abort has no fault address");
+    assert!(!raw.ips.is_empty(), "{raw:?}");
+
+    let mut stack = decode::crash_stack(&raw, &|_| chrono::DateTime::from_timestamp(0, 0).unwrap());
+    let program = bin.display().to_string();
+    coroner::stacks::symbolize(
+        &mut stack,
+        std::slice::from_ref(&program),
+        &coroner::stacks::Layers::open(&[PathBuf::from("/")]),
+    );
+    assert_eq!(stack.code, "SI_TKILL");
+    assert_eq!(
+        stack.frames[0].build_id.as_deref(),
+        Some(build_id_hex(&bin).as_str())
+    );
+    // The thread was in libc's tgkill wrapper: a function of the (static) binary, named.
+    assert!(stack.frames[0].function.is_some(), "{stack:#?}");
+}
+
+#[test]
+fn a_signal_from_another_process_leaves_no_stack() {
+    let _serial = serial();
+    let recorder = load(256, 256);
+    let cg = TestCgroup::new("killed");
+    let mut child = cg.spawn("sleep 30");
+    std::thread::sleep(Duration::from_millis(300));
+    let _ = Command::new("kill")
+        .args(["-SEGV", &child.id().to_string()])
+        .status();
+    let status = child.wait().unwrap();
+    assert_eq!(status.signal(), Some(11), "{status:?}");
+    let raw = drained(&recorder, &cg);
+    assert_eq!(raw.fatal_stack, None, "a SIGSEGV sent by kill is no crash");
+}

@@ -173,10 +173,13 @@ async fn enrich_meta(
     if let (false, Some((snapshotter, snapshot_key))) = (meta.is_sandbox, &meta.snapshot) {
         // Not a collection error: only post-mortem files need it, and they say so.
         match client
-            .snapshot_upperdir(&key.namespace, snapshotter, snapshot_key)
+            .snapshot_dirs(&key.namespace, snapshotter, snapshot_key)
             .await
         {
-            Ok(dir) => out.writable_layer = dir,
+            Ok(dirs) => {
+                out.writable_layer = dirs.upper;
+                out.image_layers = dirs.lower;
+            }
             Err(e) => debug!(container = %key.id, error = %e, "snapshot mounts not read"),
         }
     }

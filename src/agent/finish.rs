@@ -170,6 +170,9 @@ pub(super) async fn finish(shared: Arc<Shared>, p: Pending) {
             })
     };
     let mut recorder = recorder;
+    if let Some(stack) = recorder.crash_stack.take() {
+        recorder.crash_stack = Some(symbolize_stack(&enriched, &recorder.processes, stack).await);
+    }
     if matches!(p.seen, Seen::StartFailed(..)) && recorder.state == RecorderState::NoData {
         recorder.reason = Some(
             "runc's attempt ran in a cgroup it removed when the start failed; the agent did \
@@ -262,6 +265,44 @@ pub(super) async fn finish(shared: Arc<Shared>, p: Pending) {
     );
     store_report(&shared, report, prepared.files, p.received).await;
     shared.forget_tracked(&p.exit.namespace, &p.exit.container_id);
+}
+
+/// Names the frames of a crash stack from the container's files: its root filesystem if still
+/// mounted, else the snapshot's upper directory and the image's layers (blocking reads, off the
+/// async workers).
+async fn symbolize_stack(
+    enriched: &Enriched,
+    processes: &[crate::model::ProcessEvent],
+    stack: crate::model::CrashStack,
+) -> crate::model::CrashStack {
+    let dirs: Vec<std::path::PathBuf> = enriched
+        .rootfs
+        .iter()
+        .chain(enriched.writable_layer.iter())
+        .chain(enriched.image_layers.iter())
+        .cloned()
+        .collect();
+    let cwd = enriched.meta.as_ref().and_then(|m| m.cwd.clone());
+    let programs = crate::stacks::programs(processes, stack.pid, cwd.as_deref());
+    let fallback = stack.clone();
+    let started = Instant::now();
+    let done = tokio::task::spawn_blocking(move || {
+        let mut stack = stack;
+        crate::stacks::symbolize(&mut stack, &programs, &crate::stacks::Layers::open(&dirs));
+        stack
+    })
+    .await;
+    debug!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "crash stack symbolized"
+    );
+    done.unwrap_or_else(|e| {
+        let mut stack = fallback;
+        stack
+            .symbolization_errors
+            .push(format!("the symbolizer failed: {e}"));
+        stack
+    })
 }
 
 /// Why the image reference was not looked up again at the exit.

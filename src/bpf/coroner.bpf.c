@@ -141,6 +141,25 @@ struct {
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 } saved_events SEC(".maps");
 
+/* The user stack at the last fatal signal a recorded cgroup's thread raised on itself
+ * (coroner.h, `struct fatal_stack`), until userspace drains the cgroup. LRU: never full, and
+ * sized to the slots by the loader: 256 x ~1.6 KiB at the defaults. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, __u64);
+	__type(value, struct fatal_stack);
+	__uint(max_entries, 256);
+} fatal_stacks SEC(".maps");
+
+/* Where a stack is assembled (it is bigger than the BPF stack). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct fatal_stack);
+	__uint(max_entries, 1);
+} stack_scratch SEC(".maps");
+
+_Static_assert(sizeof(struct stack_frame_id) == 32, "stack_frame_id is struct bpf_stack_build_id");
 _Static_assert(sizeof(struct exec_event) == CORONER_EVENT_MAX, "CORONER_EVENT_MAX is the largest event");
 
 /* Keeps the event structs in the object's BTF, so the skeleton generates their Rust types. */
@@ -149,6 +168,7 @@ struct exec_event _exec_event = {};
 struct exit_event _exit_event = {};
 struct signal_event _signal_event = {};
 struct oom_event _oom_event = {};
+struct fatal_stack _fatal_stack = {};
 
 #define barrier() asm volatile("" ::: "memory")
 
@@ -848,6 +868,61 @@ int BPF_PROG(coroner_exit, struct task_struct *p)
 #define SI_USER 0
 #define SI_KERNEL 0x80
 
+/* The signals whose stack is worth a postmortem: the program's own faults, and abort(). */
+#define CRASH_SIGNALS ((1u << 4) | (1u << 6) | (1u << 7) | (1u << 8) | (1u << 11))
+#define SIGABRT 6
+
+/* Whether `sig` has its default action in `t` (a handler may recover from it: the JVM takes
+ * SIGSEGV for its null checks, and those are no crashes). */
+static __always_inline bool default_action(struct task_struct *t, int sig)
+{
+	struct sighand_struct *sh = BPF_CORE_READ(t, sighand);
+	void *handler = (void *)1;
+	if (!sh)
+		return false;
+	bpf_probe_read_kernel(&handler, sizeof(handler),
+			      (void *)sh + bpf_core_field_offset(struct sighand_struct, action) +
+				      (sig - 1) * bpf_core_type_size(struct k_sigaction) +
+				      bpf_core_field_offset(struct k_sigaction, sa.sa_handler));
+	return handler == NULL; /* SIG_DFL */
+}
+
+/*
+ * The user stack of the current thread, which raised `sig` on itself, into `fatal_stacks`. Rare
+ * (once per crash), so the two stack walks' cost does not matter. The build-id walk comes first:
+ * it takes the mm's lock with its unlock deferred to an irq_work, and a second helper needing
+ * that lock (bpf_find_vma) fails until the work has run; the fault's mapping is found later, at
+ * delivery (coroner_signal_deliver).
+ */
+static __noinline void capture_stack(void *ctx, __u64 cg, int sig, int code, __u64 addr)
+{
+	/* si_addr is the faulting address for the kernel's fault codes (si_code > 0). */
+	bool has_addr = sig != SIGABRT && code > 0 && code != SI_KERNEL;
+	__u32 zero = 0;
+	struct fatal_stack *st = bpf_map_lookup_elem(&stack_scratch, &zero);
+	if (!st)
+		return;
+	__u64 id = bpf_get_current_pid_tgid();
+	st->boot_ns = bpf_ktime_get_boot_ns();
+	st->pid = id >> 32;
+	st->tid = (__u32)id;
+	st->sig = sig;
+	st->code = code;
+	st->fault_addr = has_addr ? addr : 0;
+	st->flags = has_addr ? CORONER_STACK_FAULT_ADDR : 0;
+	st->vma_start = 0;
+	st->vma_end = 0;
+	st->vma_pgoff = 0;
+	st->vma_flags = 0;
+	st->vma_file[0] = 0;
+	bpf_get_current_comm(st->comm, sizeof(st->comm));
+	long n = bpf_get_stack(ctx, st->ids, sizeof(st->ids), BPF_F_USER_STACK | BPF_F_USER_BUILD_ID);
+	st->nr_ids = n > 0 ? n / sizeof(struct stack_frame_id) : 0;
+	n = bpf_get_stack(ctx, st->ips, sizeof(st->ips), BPF_F_USER_STACK);
+	st->nr_ips = n > 0 ? n / sizeof(__u64) : 0;
+	bpf_map_update_elem(&fatal_stacks, &cg, st, BPF_ANY);
+}
+
 SEC("tp_btf/signal_generate")
 int BPF_PROG(coroner_signal, int sig, struct kernel_siginfo *info, struct task_struct *task, int group,
 	     int result)
@@ -882,7 +957,71 @@ int BPF_PROG(coroner_signal, int sig, struct kernel_siginfo *info, struct task_s
 	e->_pad = 0;
 	e->sender_cgroup_id = bpf_get_current_cgroup_id();
 	bpf_get_current_comm(e->sender_comm, sizeof(e->sender_comm));
+	int code = e->code;
 	bpf_ringbuf_submit(e, 0);
+
+	/* A crash the thread raised on itself (a fault, abort()), that nothing handles. */
+	if ((CRASH_SIGNALS & (1u << sig)) && (void *)bpf_get_current_task_btf() == (void *)task &&
+	    default_action(task, sig)) {
+		__u64 addr = code > 0 && (unsigned long)info > 1
+				     ? (__u64)BPF_CORE_READ(info, _sifields._sigfault._addr)
+				     : 0;
+		capture_stack(ctx, cg, sig, code, addr);
+	}
+	return 0;
+}
+
+struct vma_found {
+	__u64 start;
+	__u64 end;
+	__u64 pgoff;
+	__u64 flags;
+	char name[CORONER_VMA_NAME];
+};
+
+static long note_vma(struct task_struct *task, struct vm_area_struct *vma, void *data)
+{
+	struct vma_found *out = data;
+	out->start = vma->vm_start;
+	out->end = vma->vm_end;
+	out->pgoff = vma->vm_pgoff;
+	out->flags = vma->vm_flags;
+	struct file *f = vma->vm_file;
+	if (f)
+		bpf_probe_read_kernel_str(out->name, sizeof(out->name), f->f_path.dentry->d_name.name);
+	return 0;
+}
+
+/* The crash signal's delivery to the thread whose stack coroner_signal took: the mapping the
+ * fault address falls in (Linux >= 5.17: bpf_find_vma). */
+SEC("tp_btf/signal_deliver")
+int BPF_PROG(coroner_signal_deliver, int sig, struct kernel_siginfo *info, struct k_sigaction *ka)
+{
+	if (sig <= 0 || sig >= 32 || !(CRASH_SIGNALS & (1u << sig)))
+		return 0;
+	struct task_struct *t = bpf_get_current_task_btf();
+	__u64 cg = t->cgroups->dfl_cgrp->kn->id;
+	if (cg <= 1)
+		return 0;
+	struct fatal_stack *st = bpf_map_lookup_elem(&fatal_stacks, &cg);
+	if (!st || st->tid != (__u32)t->pid || st->sig != sig)
+		return 0;
+	if (!(st->flags & CORONER_STACK_FAULT_ADDR) || (st->flags & (CORONER_STACK_VMA | CORONER_STACK_NO_VMA)))
+		return 0;
+	if (!bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_find_vma))
+		return 0;
+	struct vma_found v = {};
+	long err = bpf_find_vma(t, st->fault_addr, note_vma, &v, 0);
+	if (err == 0) {
+		st->vma_start = v.start;
+		st->vma_end = v.end;
+		st->vma_pgoff = v.pgoff;
+		st->vma_flags = v.flags;
+		bpf_probe_read_kernel(st->vma_file, sizeof(st->vma_file), v.name);
+		st->flags |= CORONER_STACK_VMA;
+	} else if (err == -2 /* ENOENT */) {
+		st->flags |= CORONER_STACK_NO_VMA;
+	}
 	return 0;
 }
 

@@ -60,6 +60,19 @@
 #define CORONER_USAGE_CPU 0x20      /* sched_entity.sum_exec_runtime, summed */
 #define CORONER_USAGE_PIDS_PEAK 0x40 /* pids_cgroup.watermark */
 
+/* Fatal-signal stacks (`struct fatal_stack`): frames kept, and a build id's bytes. */
+#define CORONER_STACK_MAX 32
+#define CORONER_BUILD_ID_LEN 20
+#define CORONER_VMA_NAME 48
+/* `fatal_stack.flags` */
+#define CORONER_STACK_FAULT_ADDR 0x01 /* fault_addr is the siginfo's si_addr */
+#define CORONER_STACK_VMA 0x02        /* vma_* describe the mapping fault_addr falls in */
+#define CORONER_STACK_NO_VMA 0x04     /* looked: no mapping holds fault_addr */
+/* `stack_frame_id.status`, as the kernel's `struct bpf_stack_build_id` has it. */
+#define CORONER_FRAME_EMPTY 0
+#define CORONER_FRAME_VALID 1 /* build_id + file offset */
+#define CORONER_FRAME_IP 2    /* no build id (none in the file, or mm not lockable): the address */
+
 /* The largest event record (`struct exec_event`): the size of a saved event's bytes. */
 #define CORONER_EVENT_MAX 816
 
@@ -202,6 +215,42 @@ struct signal_event {
 struct oom_event {
 	struct event_header hdr; /* the victim */
 	__u64 rss_bytes;
+};
+
+/* One frame in the kernel's build-id form: the layout of `struct bpf_stack_build_id`. */
+struct stack_frame_id {
+	__s32 status; /* CORONER_FRAME_* */
+	__u8 build_id[CORONER_BUILD_ID_LEN];
+	__u64 offset_or_ip; /* VALID: offset in the file; IP: the address */
+};
+
+/*
+ * The user stack of the thread a fatal signal hit, taken in the kernel when it was generated
+ * (`fatal_stacks` map, keyed by cgroup id: the last one per cgroup until userspace drains it).
+ * Only SIGSEGV, SIGBUS, SIGILL, SIGFPE and SIGABRT that the thread raised itself (a fault, or
+ * abort()) with the default action. The stack is taken twice: the addresses (what the process
+ * saw) and the build-id form (which file and where in it), which survives the process.
+ */
+struct fatal_stack {
+	__u64 boot_ns;
+	__u32 pid; /* thread group id */
+	__u32 tid;
+	__s32 sig;
+	__s32 code;       /* si_code */
+	__u64 fault_addr; /* with CORONER_STACK_FAULT_ADDR */
+	__u32 flags;      /* CORONER_STACK_* */
+	__u32 nr_ips;     /* frames in ips */
+	__u32 nr_ids;     /* frames in ids */
+	__u32 _pad;
+	/* The mapping fault_addr falls in (CORONER_STACK_VMA). */
+	__u64 vma_start;
+	__u64 vma_end;
+	__u64 vma_pgoff; /* in pages */
+	__u64 vma_flags; /* VM_READ 1, VM_WRITE 2, VM_EXEC 4, VM_SHARED 8 */
+	char vma_file[CORONER_VMA_NAME]; /* the mapped file's name (no directory); "" if anonymous */
+	char comm[CORONER_COMM_LEN];
+	__u64 ips[CORONER_STACK_MAX];
+	struct stack_frame_id ids[CORONER_STACK_MAX];
 };
 
 /*

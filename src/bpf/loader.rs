@@ -59,11 +59,21 @@ const PINNED_MAPS: &[&str] = &[
     "events",
     "agent_state",
     "saved_events",
+    "fatal_stacks",
+    "stack_scratch",
     "rodata",
     "bss",
 ];
 /// The links pinned (`link-<program>`; the OOM hook's is `link-oom`, whichever program it is).
-const PINNED_LINKS: &[&str] = &["sys_exit", "fork", "exec", "exit", "signal", "oom"];
+const PINNED_LINKS: &[&str] = &[
+    "sys_exit",
+    "fork",
+    "exec",
+    "exit",
+    "signal",
+    "signal_deliver",
+    "oom",
+];
 
 /// Sizes of the kernel-side recorder, set before load.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -142,6 +152,7 @@ pub struct Recorder {
     events: MapHandle,
     bss: MapHandle,
     agent_state: MapHandle,
+    fatal_stacks: MapHandle,
     saved: Arc<SavedEvents>,
     /// Every map, for [`Recorder::map_memory_bytes`] and pinning.
     all_maps: Vec<(&'static str, MapHandle)>,
@@ -376,6 +387,7 @@ impl Recorder {
             events: take("events")?,
             bss: take("bss")?,
             agent_state: take("agent_state")?,
+            fatal_stacks: take("fatal_stacks")?,
             saved: Arc::new(SavedEvents::new(take("saved_events")?)),
             all_maps: PINNED_MAPS
                 .iter()
@@ -462,7 +474,7 @@ impl Recorder {
         rodata.max_containers = cfg.max_containers;
         rodata.ring_entries = cfg.ring_entries;
         rodata.page_size = page_size();
-        let sizes: [(&mut libbpf_rs::OpenMapMut<'_>, &'static str, u32); 3] = [
+        let sizes: [(&mut libbpf_rs::OpenMapMut<'_>, &'static str, u32); 4] = [
             (&mut open.maps.slots, "slots", cfg.max_containers),
             (
                 &mut open.maps.ring,
@@ -470,6 +482,11 @@ impl Recorder {
                 cfg.max_containers * cfg.ring_entries,
             ),
             (&mut open.maps.cg_slots, "cg_slots", cfg.max_containers * 2),
+            (
+                &mut open.maps.fatal_stacks,
+                "fatal_stacks",
+                cfg.max_containers,
+            ),
         ];
         for (map, name, n) in sizes {
             map.set_max_entries(n).map_err(map_err("sizing", name))?;
@@ -498,6 +515,8 @@ impl Recorder {
             (&maps.events, "events"),
             (&maps.agent_state, "agent_state"),
             (&maps.saved_events, "saved_events"),
+            (&maps.fatal_stacks, "fatal_stacks"),
+            (&maps.stack_scratch, "stack_scratch"),
             (&maps.rodata, "rodata"),
             (&maps.bss, "bss"),
         ]
@@ -520,6 +539,11 @@ impl Recorder {
             (&progs.coroner_exec, "coroner_exec", "exec"),
             (&progs.coroner_exit, "coroner_exit", "exit"),
             (&progs.coroner_signal, "coroner_signal", "signal"),
+            (
+                &progs.coroner_signal_deliver,
+                "coroner_signal_deliver",
+                "signal_deliver",
+            ),
             oom_prog,
         ];
         let mut links = Vec::with_capacity(programs.len());
@@ -539,6 +563,7 @@ impl Recorder {
             events: handle(&maps.events, "events")?,
             bss: handle(&maps.bss, "bss")?,
             agent_state: handle(&maps.agent_state, "agent_state")?,
+            fatal_stacks: handle(&maps.fatal_stacks, "fatal_stacks")?,
             saved: Arc::new(SavedEvents::new(handle(
                 &maps.saved_events,
                 "saved_events",
@@ -569,13 +594,38 @@ impl Recorder {
     pub fn drain(&self, cgroup_id: u64) -> Result<Option<RawContainer>, RecorderError> {
         // The caller has the cgroup's events by now (its report is being made).
         self.saved.forget(cgroup_id);
+        let stack = self.take_fatal_stack(cgroup_id, true)?;
         let Some((idx, slot)) = self.owned_slot(cgroup_id)? else {
             return Ok(None);
         };
         let ring = self.read_ring(idx, &slot)?;
-        let out = wire::container(&slot, ring);
+        let mut out = wire::container(&slot, ring);
+        out.fatal_stack = stack;
         self.free(cgroup_id, idx, slot)?;
         Ok(Some(out))
+    }
+
+    /// The stack the kernel took at the cgroup's last crash signal, deleted when `remove`.
+    fn take_fatal_stack(
+        &self,
+        cgroup_id: u64,
+        remove: bool,
+    ) -> Result<Option<crate::bpf::raw::RawFatalStack>, RecorderError> {
+        let key = cgroup_id.to_ne_bytes();
+        let found = self
+            .fatal_stacks
+            .lookup(&key, MapFlags::ANY)
+            .map_err(map_err("reading", "fatal_stacks"))?
+            .and_then(|b| wire::read::<types::fatal_stack>(&b))
+            .map(|s| wire::fatal_stack(&s, page_size()));
+        if remove && found.is_some() {
+            match self.fatal_stacks.delete(&key) {
+                Ok(()) => {}
+                Err(e) if e.kind() == libbpf_rs::ErrorKind::NotFound => {}
+                Err(e) => return Err(map_err("deleting from", "fatal_stacks")(e)),
+            }
+        }
+        Ok(found)
     }
 
     /// Like [`Recorder::drain`], leaving the slot in place.
@@ -584,7 +634,9 @@ impl Recorder {
             return Ok(None);
         };
         let ring = self.read_ring(idx, &slot)?;
-        Ok(Some(wire::container(&slot, ring)))
+        let mut out = wire::container(&slot, ring);
+        out.fatal_stack = self.take_fatal_stack(cgroup_id, false)?;
+        Ok(Some(out))
     }
 
     /// The cgroups that currently own a slot.

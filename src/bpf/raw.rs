@@ -149,6 +149,8 @@ pub struct RawContainer {
     /// The memory cgroup's figures at the exit of the cgroup's last process so far, read by the
     /// kernel (they outlive the cgroup directory). `None` until a process has exited.
     pub exit_usage: Option<RawExitUsage>,
+    /// The user stack at the last crash signal a thread of the cgroup raised on itself.
+    pub fatal_stack: Option<RawFatalStack>,
 }
 
 /// The container's memory and pids cgroups as the kernel saw them when one of its processes
@@ -313,4 +315,57 @@ mod tests {
         assert!(open.copied_for(-2) && open.copied_for(3));
         assert!(!DataSpec::None.copied_for(-2));
     }
+}
+
+/// The user stack of a thread at a crash signal it raised on itself (SIGSEGV, SIGBUS, SIGILL,
+/// SIGFPE, SIGABRT with their default action), as the kernel took it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawFatalStack {
+    pub boot_ns: u64,
+    pub pid: u32,
+    pub tid: u32,
+    pub signal: i32,
+    /// `si_code`.
+    pub code: i32,
+    /// The crashing thread's name.
+    pub comm: String,
+    /// `si_addr`, for a fault.
+    pub fault_addr: Option<u64>,
+    pub fault_mapping: RawFaultMapping,
+    /// Return addresses, innermost first (the first is where the thread was).
+    pub ips: Vec<u64>,
+    /// The same frames as (build id, file offset) where the kernel could tell, innermost first.
+    pub frames: Vec<RawFrame>,
+}
+
+/// The mapping the fault address falls in, as the kernel found it at the signal's delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RawFaultMapping {
+    /// Not looked up (no fault address, a kernel without `bpf_find_vma`, the mm busy).
+    Unknown,
+    /// No mapping holds the address (a null or wild pointer).
+    Unmapped,
+    Mapped(RawVma),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawVma {
+    pub start: u64,
+    pub end: u64,
+    /// Offset in the file of `start`, in bytes.
+    pub file_offset: u64,
+    pub readable: bool,
+    pub writable: bool,
+    pub executable: bool,
+    /// The mapped file's name without directory; empty for anonymous memory.
+    pub file: String,
+}
+
+/// One frame in the kernel's build-id form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RawFrame {
+    /// The file's GNU build id and the frame's offset in that file.
+    BuildId { build_id: Vec<u8>, file_offset: u64 },
+    /// No build id (the file has none, or the kernel could not read it): the address only.
+    Address(u64),
 }

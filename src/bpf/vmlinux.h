@@ -44,6 +44,16 @@ enum bpf_map_type {
 	BPF_MAP_TYPE_RINGBUF = 27,
 };
 
+/* Checked with bpf_core_enum_value_exists before use: older kernels lack the helper. */
+enum bpf_func_id {
+	BPF_FUNC_find_vma = 180,
+};
+
+enum {
+	BPF_F_USER_STACK = (1ULL << 8),
+	BPF_F_USER_BUILD_ID = (1ULL << 11),
+};
+
 enum {
 	BPF_ANY = 0,
 	BPF_NOEXIST = 1,
@@ -177,8 +187,42 @@ struct signal_struct {
 
 struct inode;
 
+struct qstr {
+	const unsigned char *name;
+};
+
+struct dentry {
+	struct qstr d_name;
+};
+
+struct path {
+	struct dentry *dentry;
+};
+
 struct file {
 	struct inode *f_inode;
+	struct path f_path;
+};
+
+/* vm_start/vm_end and vm_flags sit in anonymous unions in the kernel: CO-RE finds them there. */
+struct vm_area_struct {
+	unsigned long vm_start;
+	unsigned long vm_end;
+	unsigned long vm_flags;
+	unsigned long vm_pgoff;
+	struct file *vm_file;
+};
+
+struct sigaction {
+	void *sa_handler;
+};
+
+struct k_sigaction {
+	struct sigaction sa;
+};
+
+struct sighand_struct {
+	struct k_sigaction action[64];
 };
 
 struct fdtable {
@@ -211,10 +255,17 @@ struct task_struct {
 	struct signal_struct *signal;
 	struct css_set *cgroups;
 	struct files_struct *files;
+	struct sighand_struct *sighand;
 };
 
 struct oom_control {
 	struct task_struct *chosen;
+};
+
+union __sifields {
+	struct {
+		void *_addr;
+	} _sigfault;
 };
 
 struct kernel_siginfo {
@@ -222,6 +273,7 @@ struct kernel_siginfo {
 		int si_signo;
 		int si_errno;
 		int si_code;
+		union __sifields _sifields;
 	};
 };
 

@@ -5,7 +5,10 @@
 
 use std::mem::size_of;
 
-use super::raw::{RawContainer, RawEvent, RawExitUsage, RawStream, RawSyscall};
+use super::raw::{
+    RawContainer, RawEvent, RawExitUsage, RawFatalStack, RawFaultMapping, RawFrame, RawStream,
+    RawSyscall, RawVma,
+};
 
 /// The skeletons libbpf-cargo generated from `src/bpf/*.bpf.c` in build.rs.
 #[allow(clippy::all, unsafe_op_in_unsafe_fn, unused_qualifications)]
@@ -40,6 +43,17 @@ const USAGE_OOM_KILL: u32 = 0x08;
 const USAGE_CURRENT: u32 = 0x10;
 const USAGE_CPU: u32 = 0x20;
 const USAGE_PIDS_PEAK: u32 = 0x40;
+/// `CORONER_STACK_*`, `CORONER_FRAME_*` and the stack's size.
+const STACK_MAX: usize = 32;
+const STACK_FAULT_ADDR: u32 = 0x01;
+const STACK_VMA: u32 = 0x02;
+const STACK_NO_VMA: u32 = 0x04;
+const FRAME_VALID: i32 = 1;
+const FRAME_IP: i32 = 2;
+/// `VM_READ`, `VM_WRITE`, `VM_EXEC` in `vm_flags`.
+const VM_READ: u64 = 0x1;
+const VM_WRITE: u64 = 0x2;
+const VM_EXEC: u64 = 0x4;
 /// `CORONER_EVENT_MAX`: room for the largest event in a saved event.
 pub(crate) const EVENT_MAX: usize = 816;
 
@@ -49,6 +63,8 @@ const _: () = {
     assert!(size_of::<types::out_stream>() == 8 + 2 * OUT_CAP);
     assert!(size_of::<types::exec_event>() == EVENT_MAX);
     assert!(size_of::<types::saved_event>() == 8 + EVENT_MAX);
+    assert!(size_of::<types::stack_frame_id>() == 32);
+    assert!(size_of::<[u64; STACK_MAX]>() == size_of::<[u64; 32]>());
 };
 
 /// Types that are plain old data: generated from `coroner.h`, `#[repr(C)]`, made only of
@@ -72,6 +88,7 @@ unsafe impl Plain for types::bss {}
 unsafe impl Plain for types::agent_state {}
 unsafe impl Plain for types::saved_event_key {}
 unsafe impl Plain for types::saved_event {}
+unsafe impl Plain for types::fatal_stack {}
 
 /// A copy of the `T` at the start of `bytes`, or `None` when `bytes` is too short.
 pub(crate) fn read<T: Plain>(bytes: &[u8]) -> Option<T> {
@@ -190,6 +207,61 @@ pub(crate) fn container(slot: &types::slot, ring: Vec<RawSyscall>) -> RawContain
         stdout: stream(&slot.out[0]),
         stderr: stream(&slot.out[1]),
         exit_usage: exit_usage(&slot.usage),
+        fatal_stack: None,
+    }
+}
+
+/// A `fatal_stacks` value; frames past the counts the kernel wrote are ignored.
+pub(crate) fn fatal_stack(s: &types::fatal_stack, page_size: u64) -> RawFatalStack {
+    let n_ips = (s.nr_ips as usize).min(STACK_MAX);
+    let n_ids = (s.nr_ids as usize).min(STACK_MAX);
+    let frames = s.ids[..n_ids]
+        .iter()
+        .filter_map(|f| match f.status {
+            FRAME_VALID => Some(RawFrame::BuildId {
+                build_id: trim_build_id(&f.build_id),
+                file_offset: f.offset_or_ip,
+            }),
+            FRAME_IP => Some(RawFrame::Address(f.offset_or_ip)),
+            _ => None,
+        })
+        .collect();
+    let fault_mapping = if s.flags & STACK_VMA != 0 {
+        RawFaultMapping::Mapped(RawVma {
+            start: s.vma_start,
+            end: s.vma_end,
+            file_offset: s.vma_pgoff.saturating_mul(page_size),
+            readable: s.vma_flags & VM_READ != 0,
+            writable: s.vma_flags & VM_WRITE != 0,
+            executable: s.vma_flags & VM_EXEC != 0,
+            file: c_string(&s.vma_file),
+        })
+    } else if s.flags & STACK_NO_VMA != 0 {
+        RawFaultMapping::Unmapped
+    } else {
+        RawFaultMapping::Unknown
+    };
+    RawFatalStack {
+        boot_ns: s.boot_ns,
+        pid: s.pid,
+        tid: s.tid,
+        signal: s.sig,
+        code: s.code,
+        comm: comm(&s.comm),
+        fault_addr: (s.flags & STACK_FAULT_ADDR != 0).then_some(s.fault_addr),
+        fault_mapping,
+        ips: s.ips[..n_ips].to_vec(),
+        frames,
+    }
+}
+
+/// The kernel pads a 16-byte build id (`--build-id=md5` or `uuid`) with zeroes to 20 bytes and
+/// keeps no length: four zero bytes at the end are taken for that padding.
+fn trim_build_id(id: &[u8; 20]) -> Vec<u8> {
+    if id[16..].iter().all(|&b| b == 0) {
+        id[..16].to_vec()
+    } else {
+        id.to_vec()
     }
 }
 
@@ -326,6 +398,65 @@ pub(crate) fn event(bytes: &[u8]) -> Result<RawEvent, WireError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fatal_stack_keeps_the_frames_the_kernel_counted_and_their_build_ids() {
+        let mut s: types::fatal_stack = read(&[0u8; size_of::<types::fatal_stack>()]).unwrap();
+        s.pid = 7;
+        s.sig = 11;
+        s.code = 1;
+        s.fault_addr = 0;
+        s.flags = STACK_FAULT_ADDR | STACK_NO_VMA;
+        s.nr_ips = 2;
+        s.ips[0] = 0x401136;
+        s.ips[1] = 0x401150;
+        s.ips[2] = 0xdead; // beyond nr_ips: stale
+        s.nr_ids = 3;
+        s.ids[0].status = FRAME_VALID;
+        s.ids[0].build_id = [0xab; 20];
+        s.ids[0].offset_or_ip = 0x1136;
+        s.ids[1].status = FRAME_VALID;
+        s.ids[1].build_id[..16].copy_from_slice(&[0xcd; 16]);
+        s.ids[1].offset_or_ip = 0x1150;
+        s.ids[2].status = FRAME_IP;
+        s.ids[2].offset_or_ip = 0x7fff_0000;
+        s.comm = chars("crash");
+        let raw = fatal_stack(&s, 4096);
+        assert_eq!(raw.ips, vec![0x401136, 0x401150]);
+        assert_eq!(raw.fault_addr, Some(0));
+        assert_eq!(raw.fault_mapping, RawFaultMapping::Unmapped);
+        assert_eq!(
+            raw.frames,
+            vec![
+                RawFrame::BuildId {
+                    build_id: vec![0xab; 20],
+                    file_offset: 0x1136
+                },
+                RawFrame::BuildId {
+                    build_id: vec![0xcd; 16],
+                    file_offset: 0x1150
+                },
+                RawFrame::Address(0x7fff_0000),
+            ]
+        );
+        assert_eq!(raw.comm, "crash");
+        s.flags = STACK_VMA;
+        s.vma_pgoff = 2;
+        s.vma_flags = VM_READ | VM_EXEC;
+        s.vma_file = chars("libc.so.6");
+        let raw = fatal_stack(&s, 4096);
+        assert_eq!(raw.fault_addr, None, "no fault address without its flag");
+        match raw.fault_mapping {
+            RawFaultMapping::Mapped(v) => {
+                assert_eq!(
+                    (v.file_offset, v.readable, v.writable, v.executable),
+                    (8192, true, false, true)
+                );
+                assert_eq!(v.file, "libc.so.6");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 
     fn chars<const N: usize>(s: &str) -> [i8; N] {
         let mut out = [0i8; N];

@@ -18,7 +18,8 @@ use containerd_client::types::Envelope;
 use tonic::transport::Channel;
 
 use super::decode::{
-    decode_container, decode_task, overlay_upperdir, ContainerMeta, DecodeError, TaskState,
+    decode_container, decode_task, overlay_lowerdirs, overlay_upperdir, ContainerMeta, DecodeError,
+    TaskState,
 };
 use super::image::{decode_image, step, ImageDecodeError, Platform, ResolvedImage, Step};
 use tonic::{Code, Request, Streaming};
@@ -239,15 +240,15 @@ impl Containerd {
             .filter(|d| !d.is_empty()))
     }
 
-    /// The writable (upper) directory of a container's snapshot, as containerd would mount it:
-    /// every file the container wrote, there until the container is removed. `None` for a
-    /// snapshotter whose mounts are not overlays.
-    pub async fn snapshot_upperdir(
+    /// The directories of a container's snapshot, as containerd would mount it: the writable
+    /// (upper) one, every file the container wrote, there until the container is removed; and
+    /// the image's layers below it. Empty for a snapshotter whose mounts are not overlays.
+    pub async fn snapshot_dirs(
         &self,
         namespace: &str,
         snapshotter: &str,
         key: &str,
-    ) -> Result<Option<PathBuf>, ClientError> {
+    ) -> Result<SnapshotDirs, ClientError> {
         let resp = SnapshotsClient::new(self.channel.clone())
             .mounts(namespaced(
                 MountsRequest {
@@ -261,9 +262,20 @@ impl Containerd {
                 call: "Snapshots.Mounts",
                 status,
             })?;
-        Ok(resp.into_inner().mounts.iter().find_map(|m| {
-            overlay_upperdir(m.options.iter().map(String::as_str)).map(PathBuf::from)
-        }))
+        let mounts = resp.into_inner().mounts;
+        Ok(SnapshotDirs {
+            upper: mounts.iter().find_map(|m| {
+                overlay_upperdir(m.options.iter().map(String::as_str)).map(PathBuf::from)
+            }),
+            lower: mounts
+                .iter()
+                .map(|m| overlay_lowerdirs(m.options.iter().map(String::as_str)))
+                .find(|l| !l.is_empty())
+                .unwrap_or_default()
+                .into_iter()
+                .map(PathBuf::from)
+                .collect(),
+        })
     }
 
     /// What `name` resolves to in `namespace`'s image store now, down to the config this node's
@@ -346,4 +358,12 @@ impl Containerd {
         }
         Ok(blob)
     }
+}
+
+/// A container snapshot's overlay directories ([`Containerd::snapshot_dirs`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SnapshotDirs {
+    pub upper: Option<PathBuf>,
+    /// The image's layers, top first.
+    pub lower: Vec<PathBuf>,
 }

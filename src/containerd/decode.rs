@@ -629,6 +629,16 @@ pub fn overlay_upperdir<'a>(options: impl IntoIterator<Item = &'a str>) -> Optio
         .filter(|d| d.starts_with('/'))
 }
 
+/// The lower (read-only: the image's layers) directories of an overlay mount, top first, from
+/// its options (`lowerdir=/a:/b`).
+pub fn overlay_lowerdirs<'a>(options: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
+    options
+        .into_iter()
+        .find_map(|o| o.strip_prefix("lowerdir="))
+        .map(|dirs| dirs.split(':').filter(|d| d.starts_with('/')).collect())
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod upperdir_tests {
     #[test]
@@ -644,5 +654,7 @@ mod upperdir_tests {
             Some("/var/lib/c/snapshots/9/fs")
         );
         assert_eq!(super::overlay_upperdir(["ro", "lowerdir=/a"]), None);
+        assert_eq!(super::overlay_lowerdirs(opts), vec!["/a", "/b"]);
+        assert!(super::overlay_lowerdirs(["ro"]).is_empty());
     }
 }

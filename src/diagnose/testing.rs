@@ -49,6 +49,7 @@ pub(super) fn without_recorder(mut r: CrashReport) -> CrashReport {
         fatal_signal: None,
         oom_victim: None,
         output: None,
+        crash_stack: None,
     };
     r
 }

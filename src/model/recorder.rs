@@ -74,6 +74,103 @@ pub struct RecorderReport {
     /// Bytes written to stdout and stderr, captured in the kernel.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output: Option<CapturedOutput>,
+    /// The user stack of the thread that crashed (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT it
+    /// raised on itself, with no handler), taken in the kernel and symbolized against the
+    /// container's files. The last such crash in the container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crash_stack: Option<CrashStack>,
+}
+
+/// A crashing thread's user stack, innermost frame first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct CrashStack {
+    pub time: DateTime<Utc>,
+    pub pid: u32,
+    pub tid: u32,
+    /// The thread's name.
+    pub comm: String,
+    pub signal: String,
+    /// `si_code` by name where known (`SEGV_MAPERR`), else its number.
+    pub code: String,
+    /// The address the fault was at (`si_addr`), in hex; absent for SIGABRT.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fault_address: Option<String>,
+    /// The mapping `fault_address` falls in, when the kernel looked it up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fault_mapping: Option<FaultMapping>,
+    pub frames: Vec<StackFrame>,
+    /// Why frames have no function names, one line per file (or for the whole stack).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub symbolization_errors: Vec<String>,
+}
+
+impl CrashStack {
+    /// "`crash_here()` at crash.c:3, called from `main()`": the innermost named frame and its caller.
+    pub fn crash_site(&self) -> Option<String> {
+        let first = self.frames.first()?;
+        let name = first.function.as_deref()?;
+        let mut s = format!("`{name}()`");
+        if let Some(at) = first.source_location() {
+            s.push_str(&format!(" at {at}"));
+        }
+        if let Some(caller) = self.frames.get(1).and_then(|f| f.function.as_deref()) {
+            s.push_str(&format!(", called from `{caller}()`"));
+        }
+        Some(s)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct FaultMapping {
+    /// false: no mapping holds the address (a null or wild pointer).
+    pub mapped: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end: Option<String>,
+    /// `r-x`, `rw-`, ...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permissions: Option<String>,
+    /// The mapped file's name; absent for anonymous memory (heap, stack).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+}
+
+/// One frame: where the thread was (the first) or where a call returns to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct StackFrame {
+    /// The address as the process saw it, in hex.
+    pub address: String,
+    /// The file's GNU build id, in hex, when the kernel could read it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build_id: Option<String>,
+    /// The frame's offset in that file, in hex.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_offset: Option<String>,
+    /// The file in the container whose build id matched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function: Option<String>,
+    /// Bytes into the function.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function_offset: Option<u64>,
+    /// Source file and line, from the file's DWARF line table.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_file: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<u32>,
+}
+
+impl StackFrame {
+    /// `segv.c:3`, when the line is known.
+    pub fn source_location(&self) -> Option<String> {
+        let file = self.source_file.as_deref()?;
+        Some(match self.line {
+            Some(l) => format!("{file}:{l}"),
+            None => file.to_string(),
+        })
+    }
 }
 
 /// A part of a container's life the flight recorder did not see.

@@ -37,6 +37,10 @@ pub fn postmortem(r: &CrashReport) -> Vec<Block> {
     }
     timeline(r, &mut doc);
     exit(r, &mut doc);
+    if let Some(stack) = r.recorder.as_ref().and_then(|rec| rec.crash_stack.as_ref()) {
+        doc.push(Block::Heading(3, "Crash stack".into()));
+        doc.extend(crash_stack(stack));
+    }
     resources(r, &mut doc);
     syscalls(r, &mut doc);
     output(r, &mut doc);
@@ -557,6 +561,99 @@ fn exit(r: &CrashReport, doc: &mut Vec<Block>) {
         f.push(("Recovered".into(), vec![text(RECOVERED)]));
     }
     doc.push(Block::Fields(f));
+}
+
+/// The crashing thread's stack, as the kernel took it at the signal: what and where, the frames
+/// (innermost first), and why frames have no names. Shared with the HTML page.
+pub fn crash_stack(s: &crate::model::CrashStack) -> Vec<Block> {
+    let mut blocks = vec![Block::Para(crash_stack_line(s))];
+    let rows = s
+        .frames
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let function = match (&f.function, f.function_offset) {
+                (Some(n), Some(o)) if o > 0 => vec![code(format!("{n}+{o:#x}"))],
+                (Some(n), _) => vec![code(n)],
+                (None, _) => vec![text("?")],
+            };
+            let object = match (&f.object, &f.build_id, &f.file_offset) {
+                (Some(o), _, Some(off)) => vec![code(o), text(format!(" +{off}"))],
+                (None, Some(id), Some(off)) => vec![text(format!("build id {id} +{off}"))],
+                _ => vec![text("")],
+            };
+            vec![
+                vec![text(format!("#{i}"))],
+                vec![code(&f.address)],
+                function,
+                vec![text(f.source_location().unwrap_or_default())],
+                object,
+            ]
+        })
+        .collect();
+    blocks.push(Block::Table {
+        head: vec!["Frame", "Address", "Function", "Source", "File"],
+        right: vec![true, false, false, false, false],
+        rows,
+    });
+    if let Some(id) = s
+        .frames
+        .iter()
+        .find(|f| f.function.is_none())
+        .and_then(|f| f.build_id.as_ref())
+    {
+        blocks.push(Block::Para(vec![
+            text("Build id of the first unnamed frame's file: "),
+            code(id),
+            text(" (symbolize it against a debug build of that id)."),
+        ]));
+    }
+    if !s.symbolization_errors.is_empty() {
+        blocks.push(Block::Bullets(
+            s.symbolization_errors
+                .iter()
+                .map(|e| vec![text(format!("Not symbolized: {e}"))])
+                .collect(),
+        ));
+    }
+    blocks
+}
+
+/// `` Thread 7 (`crash`) got `SIGSEGV` (SEGV_MAPERR) at 01:03:44.206902, accessing 0x0: no mapping
+/// there (a null or wild pointer). ``
+fn crash_stack_line(s: &crate::model::CrashStack) -> Line {
+    let mut line = vec![
+        text(format!("Thread {} (", s.tid)),
+        code(&s.comm),
+        text(format!(") of pid {} got ", s.pid)),
+        code(&s.signal),
+        text(format!(
+            " ({}) at {}",
+            s.code,
+            crate::units::time_of_day(s.time)
+        )),
+    ];
+    if let Some(addr) = &s.fault_address {
+        line.push(text(", accessing "));
+        line.push(code(addr));
+        match &s.fault_mapping {
+            Some(m) if !m.mapped => {
+                line.push(text(": no mapping there (a null or wild pointer)"));
+            }
+            Some(m) => {
+                line.push(text(format!(
+                    ": in {} {}-{} {}",
+                    m.file.as_deref().unwrap_or("anonymous memory"),
+                    m.start.as_deref().unwrap_or("?"),
+                    m.end.as_deref().unwrap_or("?"),
+                    m.permissions.as_deref().unwrap_or("")
+                )));
+            }
+            None => line.push(text(" (its mapping was not looked up)")),
+        }
+    }
+    line.push(text("."));
+    line
 }
 
 fn resources(r: &CrashReport, doc: &mut Vec<Block>) {

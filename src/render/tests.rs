@@ -675,3 +675,58 @@ fn markdown_and_text_show_the_runtime_statement_and_the_advice_under_the_summary
         "{txt}"
     );
 }
+
+#[test]
+fn a_crash_stack_shows_its_frames_the_fault_and_why_frames_are_unnamed() {
+    use crate::model::{CrashStack, FaultMapping, StackFrame};
+    let mut r = fixture("segfault");
+    let rec = r.recorder.as_mut().unwrap();
+    let frame = |addr: &str, name: Option<&str>, line: Option<u32>| StackFrame {
+        address: addr.into(),
+        build_id: Some("031aa5f4c64bee51".into()),
+        file_offset: Some("0x1736".into()),
+        object: Some("/usr/local/bin/crash".into()),
+        function: name.map(str::to_string),
+        function_offset: name.map(|_| 0xe),
+        source_file: line.map(|_| "crash.c".to_string()),
+        line,
+    };
+    rec.crash_stack = Some(CrashStack {
+        time: rec.fatal_signal.as_ref().unwrap().time,
+        pid: 7,
+        tid: 7,
+        comm: "crash".into(),
+        signal: "SIGSEGV".into(),
+        code: "SEGV_MAPERR".into(),
+        fault_address: Some("0x0".into()),
+        fault_mapping: Some(FaultMapping {
+            mapped: false,
+            start: None,
+            end: None,
+            permissions: None,
+            file: None,
+        }),
+        frames: vec![
+            frame("0x401736", Some("crash_here"), Some(3)),
+            frame("0x401750", Some("main"), Some(10)),
+            frame("0x7f0012", None, None),
+        ],
+        symbolization_errors: vec!["/lib/libc.so.6 (build id 99): no symbols".into()],
+    });
+    let md = markdown(&r);
+    assert_well_formed(&md);
+    assert_in_order(
+        &md,
+        &[
+            "## Crash stack",
+            "Thread 7 (`crash`) of pid 7 got `SIGSEGV` (SEGV\\_MAPERR)",
+            "accessing `0x0`: no mapping there",
+            "| `crash_here+0xe` | crash.c:3 | `/usr/local/bin/crash` +0x1736 |",
+            "`main+0xe`",
+            "| `0x7f0012` | ? |",
+            "Not symbolized: /lib/libc.so.6",
+        ],
+    );
+    let txt = text(&r);
+    assert!(txt.contains("crash_here+0xe"), "{txt}");
+}

@@ -30,6 +30,9 @@ pub struct Enriched {
     pub rootfs: Option<std::path::PathBuf>,
     /// The upper directory of the container's snapshot: the files it wrote, until it is removed.
     pub writable_layer: Option<std::path::PathBuf>,
+    /// The image's layers below it (overlay lower directories, top first): where a crash
+    /// stack's binaries are read once the root filesystem is unmounted.
+    pub image_layers: Vec<std::path::PathBuf>,
     pub errors: Vec<CollectionError>,
 }
 

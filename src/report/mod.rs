@@ -330,6 +330,7 @@ mod tests {
                     tail: String::new(),
                 },
             }),
+            crash_stack: None,
         };
         (en, rec)
     }

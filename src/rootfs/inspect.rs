@@ -97,6 +97,12 @@ impl Root {
         Ok(Some((meta.len(), data)))
     }
 
+    /// The regular file at `path` (symlinks followed inside the root), opened for reading.
+    pub fn open_regular(&self, path: &str) -> Option<File> {
+        let f = self.read(path).ok()?;
+        f.metadata().ok()?.is_file().then_some(f)
+    }
+
     /// The size of the regular file at `path`, without reading it.
     pub fn regular_size(&self, path: &str) -> Option<u64> {
         let m = self.open_at(path, OFlag::O_PATH).ok()?.metadata().ok()?;

@@ -14,6 +14,7 @@ pub mod agent;
 pub mod bench_images;
 pub mod collector;
 pub mod containerd;
+pub mod crash_images;
 pub mod cri;
 pub mod erlang_image;
 pub mod exec_images;

@@ -25,6 +25,7 @@ mod files;
 mod paths;
 mod processes;
 mod sockets;
+mod stack;
 mod table;
 mod telling;
 
@@ -37,6 +38,7 @@ use crate::model::{signal_name, SyscallEvent};
 
 pub use container::{captured_output, first_failures, flight_recorder, summary, telling_failures};
 pub use sockets::sockaddr;
+pub use stack::{crash_stack, hex_bytes, si_code_name};
 pub use table::{data_spec, spec_table};
 pub use telling::{telling, Telling};
 

@@ -6,7 +6,7 @@
 use super::Rule;
 use crate::diagnose::evidence::{diagnosis, ev};
 use crate::diagnose::facts::Facts;
-use crate::model::{Cause, Confidence, Diagnosis, SignalOrigin};
+use crate::model::{Cause, Confidence, CrashStack, Diagnosis, SignalOrigin};
 
 pub(in crate::diagnose) struct Signal;
 
@@ -22,6 +22,37 @@ fn fault_meaning(sig: &str) -> Option<&'static str> {
         "SIGABRT" => "abort(): the program stopped itself, e.g. a failed assertion",
         _ => return None,
     })
+}
+
+/// Where the crash happened, for the summary: " in `f()` at x.c:3, called from `g()`", or the
+/// address and file when the frame has no name; and the faulting address with its mapping.
+fn crash_site(s: &CrashStack) -> String {
+    let mut out = String::new();
+    match (s.crash_site(), s.frames.first()) {
+        (Some(site), _) => out.push_str(&format!(" in {site}")),
+        (None, Some(f)) => {
+            out.push_str(&format!(" at {}", f.address));
+            if let Some(o) = &f.object {
+                out.push_str(&format!(" in {o} (not symbolized)"));
+            } else if let Some(id) = &f.build_id {
+                out.push_str(&format!(" (build id {id})"));
+            }
+        }
+        (None, None) => {}
+    }
+    if let Some(addr) = &s.fault_address {
+        let mapping = match &s.fault_mapping {
+            Some(m) if !m.mapped => " (no mapping there)".to_string(),
+            Some(m) => format!(
+                " (in {} {})",
+                m.file.as_deref().unwrap_or("anonymous memory"),
+                m.permissions.as_deref().unwrap_or("")
+            ),
+            None => String::new(),
+        };
+        out.push_str(&format!(", accessing {addr}{mapping}"));
+    }
+    out
 }
 
 impl Rule for Signal {
@@ -81,13 +112,28 @@ impl Rule for Signal {
             } else {
                 Confidence::Medium
             };
+            let stack = f
+                .rec
+                .and_then(|x| x.crash_stack.as_ref())
+                .filter(|s| s.signal == sig);
+            let site = stack.map(|s| {
+                evidence.push(ev(
+                    format!(
+                        "the kernel took the stack of thread {} ({}) at the signal",
+                        s.tid, s.comm
+                    ),
+                    "/recorder/crash_stack",
+                ));
+                crash_site(s)
+            });
             return Some(diagnosis(
                 Cause::Crashed,
                 confidence,
                 format!(
-                    "Crashed{}: {who} {how} {sig} ({}){core}",
+                    "Crashed{}: {who} {how} {sig} ({}){}{core}",
                     f.after(),
-                    meaning.unwrap_or("a fault")
+                    meaning.unwrap_or("a fault"),
+                    site.unwrap_or_default()
                 ),
                 evidence,
                 Some(format!("{sig} {}", comm.unwrap_or("init"))),
@@ -220,6 +266,75 @@ mod tests {
         assert_eq!(d.confidence, Confidence::Medium);
         assert!(
             d.summary.contains("`/usr/local/bin/segv` got SIGSEGV"),
+            "{}",
+            d.summary
+        );
+    }
+
+    fn with_stack(symbolized: bool) -> crate::model::CrashReport {
+        use crate::model::{CrashStack, FaultMapping, StackFrame};
+        let mut r = fixture("segfault");
+        let rec = r.recorder.as_mut().unwrap();
+        let frame = |addr: &str, name: &str, line: u32| StackFrame {
+            address: addr.into(),
+            build_id: Some("031aa5f4".into()),
+            file_offset: Some("0x1136".into()),
+            object: Some("/usr/local/bin/segv".into()),
+            function: symbolized.then(|| name.to_string()),
+            function_offset: symbolized.then_some(4),
+            source_file: symbolized.then(|| "segv.c".to_string()),
+            line: symbolized.then_some(line),
+        };
+        rec.crash_stack = Some(CrashStack {
+            time: rec.fatal_signal.as_ref().unwrap().time,
+            pid: 23678,
+            tid: 23678,
+            comm: "segv".into(),
+            signal: "SIGSEGV".into(),
+            code: "SEGV_MAPERR".into(),
+            fault_address: Some("0x0".into()),
+            fault_mapping: Some(FaultMapping {
+                mapped: false,
+                start: None,
+                end: None,
+                permissions: None,
+                file: None,
+            }),
+            frames: vec![
+                frame("0x401136", "crash_here", 3),
+                frame("0x401150", "main", 6),
+            ],
+            symbolization_errors: vec![],
+        });
+        r
+    }
+
+    #[test]
+    fn segfault_with_a_stack_names_the_function_its_caller_and_the_address() {
+        let d = check(&with_stack(true));
+        assert_eq!(
+            d.summary,
+            "Crashed after <1 ms: `segv` (pid 23678) got SIGSEGV (invalid memory access) in \
+             `crash_here()` at segv.c:3, called from `main()`, accessing 0x0 (no mapping there)"
+        );
+        assert!(d
+            .evidence
+            .iter()
+            .any(|e| e.field == "/recorder/crash_stack"));
+        assert_eq!(
+            d.key.as_deref(),
+            Some("SIGSEGV segv"),
+            "the group key is unchanged"
+        );
+    }
+
+    #[test]
+    fn segfault_in_a_stripped_binary_gives_the_address_and_file() {
+        let d = check(&with_stack(false));
+        assert!(
+            d.summary.ends_with(
+                "at 0x401136 in /usr/local/bin/segv (not symbolized), accessing 0x0 (no mapping there)"
+            ),
             "{}",
             d.summary
         );

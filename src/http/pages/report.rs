@@ -239,6 +239,14 @@ fn recorder(h: &mut Html, r: &CrashReport) {
     let Some(rec) = &r.recorder else { return };
     // What killed it and what it said come first; the syscall detail follows.
     signal(h, rec);
+    if let Some(stack) = &rec.crash_stack {
+        h.el("h3", &[], "Crash stack");
+        doc::blocks(
+            h,
+            "crash-stack",
+            &crate::render::postmortem::crash_stack(stack),
+        );
+    }
     victim(h, rec);
     output(h, rec.output.as_ref());
     failures(
