@@ -247,6 +247,23 @@ async fn files_a_dead_container_wrote_are_found_in_its_writable_layer_after_the_
     assert!(files(&r).iter().all(|f| f["path"] != "/core"));
 }
 
+/// Runs the runtimes image's `Heap` (which fills a 32 MiB heap) with `flag` in pod `pod`,
+/// working directory `/srv`, and returns its report. The password on the command line is in the
+/// hs_err log's "Command Line:" and "jvm_args:".
+async fn run_jvm(cri: &harness::Cri, agent: &Agent, pod: &str, flag: &str) -> Value {
+    let command =
+        format!("exec java -Xmx32m {flag} -Dapp.password=s3cr3t-value -cp /opt/cases/java Heap");
+    let p = cri.run_pod(pod, "default").await;
+    p.container("app")
+        .image(RUNTIMES_IMAGE)
+        .env("HOME", "/root")
+        .working_dir("/srv")
+        .command(["/bin/sh", "-c", &command])
+        .start()
+        .await;
+    agent.report_for(pod, "app").await
+}
+
 /// A real JVM (Debian's openjdk-17-jre-headless in the runtimes image) that runs out of heap,
 /// twice: once told to crash (`-XX:+CrashOnOutOfMemoryError`, which writes an hs_err log) and
 /// once told to dump its heap (`-XX:+HeapDumpOnOutOfMemoryError`). The hs_err log is kept,
@@ -258,21 +275,9 @@ async fn a_jvm_out_of_heap_leaves_its_hs_err_log_and_a_bounded_heap_dump() {
     let cd = Containerd::start().await;
     import_runtimes_image(&cd).await;
     let cri = cd.cri().await;
-    // The password on the command line is in the hs_err log's "Command Line:" and "jvm_args:".
-    let jvm = |flag: &str| {
-        format!("exec java -Xmx32m {flag} -Dapp.password=s3cr3t-value -cp /opt/cases/java Heap")
-    };
 
     let agent = Agent::builder(&cd).api_token(TOKEN).start().await;
-    let pod = cri.run_pod("jvm-crash", "default").await;
-    pod.container("app")
-        .image(RUNTIMES_IMAGE)
-        .env("HOME", "/root")
-        .working_dir("/srv")
-        .command(["/bin/sh", "-c", &jvm("-XX:+CrashOnOutOfMemoryError")])
-        .start()
-        .await;
-    let r = agent.report_for("jvm-crash", "app").await;
+    let r = run_jvm(&cri, &agent, "jvm-crash", "-XX:+CrashOnOutOfMemoryError").await;
     let hs_err = files(&r)
         .iter()
         .find(|f| f["kind"] == "jvm_error_log")
@@ -313,15 +318,7 @@ async fn a_jvm_out_of_heap_leaves_its_hs_err_log_and_a_bounded_heap_dump() {
         "the command line is redacted: {body}"
     );
 
-    let pod = cri.run_pod("jvm-dump", "default").await;
-    pod.container("app")
-        .image(RUNTIMES_IMAGE)
-        .env("HOME", "/root")
-        .working_dir("/srv")
-        .command(["/bin/sh", "-c", &jvm("-XX:+HeapDumpOnOutOfMemoryError")])
-        .start()
-        .await;
-    let r = agent.report_for("jvm-dump", "app").await;
+    let r = run_jvm(&cri, &agent, "jvm-dump", "-XX:+HeapDumpOnOutOfMemoryError").await;
     let skipped = r["artifacts"]["skipped"].to_string();
     assert!(
         skipped.contains("/srv/java_pid")
@@ -337,15 +334,13 @@ async fn a_jvm_out_of_heap_leaves_its_hs_err_log_and_a_bounded_heap_dump() {
         .arg("--no-redact-artifacts")
         .start()
         .await;
-    let pod = cri.run_pod("jvm-dump-raw", "default").await;
-    pod.container("app")
-        .image(RUNTIMES_IMAGE)
-        .env("HOME", "/root")
-        .working_dir("/srv")
-        .command(["/bin/sh", "-c", &jvm("-XX:+HeapDumpOnOutOfMemoryError")])
-        .start()
-        .await;
-    let r = agent.report_for("jvm-dump-raw", "app").await;
+    let r = run_jvm(
+        &cri,
+        &agent,
+        "jvm-dump-raw",
+        "-XX:+HeapDumpOnOutOfMemoryError",
+    )
+    .await;
     let dump = files(&r)
         .iter()
         .find(|f| f["kind"] == "jvm_heap_dump")
